@@ -1,0 +1,75 @@
+//! What every handler gets: configuration, the store, the queues and the clock. Built once
+//! per cold start (or once per test / local gateway) and cloned cheaply per request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::platform::clock::{Clock, SystemClock};
+use crate::platform::config::Config;
+use crate::platform::error::ApiError;
+use crate::store::Store;
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The SDK configuration every function uses: standard retries with exponential backoff
+/// and jitter (3 attempts), and timeouts well inside API Gateway's 29 s.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(4))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+impl App {
+    pub fn new(sdk: &SdkConfig, config: Config, clock: Arc<dyn Clock>) -> App {
+        App {
+            store: Store { client: aws_sdk_dynamodb::Client::new(sdk), table: config.table_name.clone() },
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            config: Arc::new(config),
+            clock,
+        }
+    }
+
+    /// The production wiring: configuration from the environment, the system clock.
+    pub async fn from_env() -> Result<App, crate::platform::config::ConfigError> {
+        let config = Config::from_env()?;
+        Ok(App::new(&sdk_config().await, config, Arc::new(SystemClock)))
+    }
+
+    /// Now, truncated to the milliseconds we store.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        crate::domain::at_millis(self.clock.now())
+    }
+
+    /// Sends one message to a queue; a failure is a 503 so the client retries.
+    pub async fn enqueue(&self, queue_url: &str, body: &serde_json::Value) -> Result<(), ApiError> {
+        self.sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "enqueue failed");
+                ApiError::unavailable()
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! The caller, read from the API Gateway request context. API Gateway's Cognito authorizer
+//! (and the local gateway, which imitates it) puts the verified ID-token claims under
+//! `requestContext.authorizer.claims`; nothing in the request body or headers is trusted.
+
+use lambda_http::{Request, RequestExt};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The Cognito `sub`: stable, opaque, and our user id.
+    pub user_id: String,
+    pub email: Option<String>,
+    /// A name to start the profile with: `name`, else `cognito:username`.
+    pub name_hint: Option<String>,
+}
+
+impl Principal {
+    pub fn from_request(request: &Request) -> Option<Principal> {
+        let ctx = request.request_context_ref()?;
+        let claims = ctx.authorizer()?.fields.get("claims")?;
+        Principal::from_claims(claims)
+    }
+
+    pub fn from_claims(claims: &Value) -> Option<Principal> {
+        let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
+        let user_id = text("sub").filter(|s| !s.is_empty())?;
+        Some(Principal {
+            user_id,
+            email: text("email"),
+            name_hint: text("name").or_else(|| text("cognito:username")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_claims_with_and_without_email() {
+        let p = Principal::from_claims(&json!({"sub": "u1", "email": "a@b.c", "cognito:username": "ana"})).unwrap();
+        assert_eq!(p.user_id, "u1");
+        assert_eq!(p.email.as_deref(), Some("a@b.c"));
+        assert_eq!(p.name_hint.as_deref(), Some("ana"));
+        let p = Principal::from_claims(&json!({"sub": "u2"})).unwrap();
+        assert_eq!(p.email, None);
+        assert!(Principal::from_claims(&json!({"email": "x"})).is_none());
+    }
+
+    #[test]
+    fn reads_the_principal_from_an_api_gateway_event() {
+        let event = include_str!("../../../events/users-get-me.json");
+        let request = lambda_http::request::from_str(event).unwrap();
+        let p = Principal::from_request(&request).expect("claims in the event");
+        assert!(!p.user_id.is_empty());
+    }
+}

@@ -1,0 +1,168 @@
+//! Households and their members.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+use crate::platform::error::ApiError;
+use crate::platform::validate::Checks;
+
+pub const NAME_MAX: usize = 80;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HouseholdStatus {
+    Active,
+    /// Deleted for every member at once; the purge worker removes what remains.
+    Deleted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Household {
+    pub household_id: String,
+    pub name: String,
+    /// IANA time zone the household's chores default to.
+    pub timezone: String,
+    pub owner_id: String,
+    pub member_count: u32,
+    pub status: HouseholdStatus,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub household_id: String,
+    pub user_id: String,
+    /// The member's display name when they joined (the profile is the live source).
+    pub display_name: String,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// `POST /v1/households`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NewHousehold {
+    pub name: String,
+    /// Defaults to the creator's profile time zone.
+    pub timezone: Option<String>,
+}
+
+impl NewHousehold {
+    /// The household and its owner, validated.
+    pub fn create(
+        self,
+        owner_id: &str,
+        owner_name: &str,
+        default_timezone: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Household, Member), ApiError> {
+        let mut checks = Checks::new();
+        checks.text("name", &self.name, 1, NAME_MAX);
+        if let Some(tz) = &self.timezone {
+            checks.timezone("timezone", tz);
+        }
+        checks.finish()?;
+        let household_id = ulid::Ulid::new().to_string();
+        let household = Household {
+            household_id: household_id.clone(),
+            name: self.name.trim().to_string(),
+            timezone: self.timezone.unwrap_or_else(|| default_timezone.to_string()),
+            owner_id: owner_id.to_string(),
+            member_count: 1,
+            status: HouseholdStatus::Active,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let owner = Member {
+            household_id,
+            user_id: owner_id.to_string(),
+            display_name: owner_name.to_string(),
+            role: Role::Owner,
+            joined_at: now,
+            version: 1,
+        };
+        Ok((household, owner))
+    }
+}
+
+/// `PATCH /v1/households/{householdId}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HouseholdPatch {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+}
+
+impl HouseholdPatch {
+    pub fn apply(self, mut h: Household, now: DateTime<Utc>) -> Result<Household, ApiError> {
+        let mut checks = Checks::new();
+        if let Some(name) = &self.name {
+            checks.text("name", name, 1, NAME_MAX);
+        }
+        if let Some(tz) = &self.timezone {
+            checks.timezone("timezone", tz);
+        }
+        checks.finish()?;
+        if let Some(name) = self.name {
+            h.name = name.trim().to_string();
+        }
+        if let Some(tz) = self.timezone {
+            h.timezone = tz;
+        }
+        h.version += 1;
+        h.updated_at = now;
+        Ok(h)
+    }
+}
+
+/// `PATCH /v1/households/{householdId}/members/{userId}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MemberPatch {
+    pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::error::FieldIssue;
+
+    #[test]
+    fn a_new_household_has_its_creator_as_owner() {
+        let now = Utc::now();
+        let (h, owner) = NewHousehold { name: " The Burrow ".into(), timezone: None }
+            .create("u1", "Molly", "Europe/London", now)
+            .unwrap();
+        assert_eq!(h.name, "The Burrow");
+        assert_eq!(h.timezone, "Europe/London");
+        assert_eq!((h.owner_id.as_str(), h.member_count, h.version), ("u1", 1, 1));
+        assert_eq!(owner.role, Role::Owner);
+        assert_eq!(owner.household_id, h.household_id);
+    }
+
+    #[test]
+    fn names_and_zones_are_validated() {
+        let now = Utc::now();
+        let err = NewHousehold { name: "".into(), timezone: Some("Nowhere/Land".into()) }
+            .create("u1", "M", "UTC", now)
+            .unwrap_err();
+        let issues: Vec<_> = err.fields.iter().map(|f| f.issue).collect();
+        assert_eq!(issues, [FieldIssue::TooShort, FieldIssue::InvalidTimezone]);
+        let (h, _) = NewHousehold { name: "x".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
+        let err = HouseholdPatch { name: Some("y".repeat(NAME_MAX + 1)), timezone: None }
+            .apply(h.clone(), now)
+            .unwrap_err();
+        assert_eq!(err.fields[0].issue, FieldIssue::TooLong);
+        let patched = HouseholdPatch { name: None, timezone: Some("America/New_York".into()) }
+            .apply(h, now)
+            .unwrap();
+        assert_eq!((patched.timezone.as_str(), patched.version), ("America/New_York", 2));
+    }
+}

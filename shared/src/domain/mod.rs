@@ -1,0 +1,11 @@
+//! Pure domain rules: no AWS types, no I/O, tested with plain unit tests.
+
+pub mod audit;
+pub mod household;
+pub mod invite;
+pub mod user;
+
+/// Truncates to milliseconds, the precision the API and the table store.
+pub fn at_millis(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).expect("in range")
+}

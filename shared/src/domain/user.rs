@@ -1,0 +1,170 @@
+//! User profiles: display name, language, time zone and notification preferences.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::platform::error::{ApiError, FieldError, FieldIssue};
+use crate::platform::i18n::Locale;
+use crate::platform::validate::Checks;
+
+pub const DISPLAY_NAME_MAX: usize = 80;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationPreferences {
+    pub email: bool,
+    pub push: bool,
+    /// One summary a day instead of one message per reminder.
+    pub daily_digest: bool,
+}
+
+impl Default for NotificationPreferences {
+    fn default() -> Self {
+        NotificationPreferences { email: true, push: true, daily_digest: false }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfile {
+    pub user_id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// BCP 47 language tag of a supported language.
+    pub locale: String,
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub timezone: String,
+    pub notifications: NotificationPreferences,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl UserProfile {
+    /// The profile made on a user's first call, from their token's claims. The local
+    /// Cognito's ID token has no email claim, so email stays empty until one is known.
+    pub fn first_seen(principal: &Principal, now: DateTime<Utc>) -> UserProfile {
+        let display_name = principal
+            .name_hint
+            .clone()
+            .or_else(|| principal.email.as_ref().and_then(|e| e.split('@').next().map(str::to_string)))
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "New gardener".to_string());
+        let display_name: String = display_name.chars().take(DISPLAY_NAME_MAX).collect();
+        UserProfile {
+            user_id: principal.user_id.clone(),
+            display_name,
+            email: principal.email.clone(),
+            locale: "en".to_string(),
+            timezone: "UTC".to_string(),
+            notifications: NotificationPreferences::default(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NotificationPatch {
+    pub email: Option<bool>,
+    pub push: Option<bool>,
+    pub daily_digest: Option<bool>,
+}
+
+/// `PATCH /v1/me`: every field optional; present fields replace.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub notifications: Option<NotificationPatch>,
+}
+
+impl ProfilePatch {
+    /// The updated profile, or every field error at once.
+    pub fn apply(self, mut profile: UserProfile, now: DateTime<Utc>) -> Result<UserProfile, ApiError> {
+        let mut checks = Checks::new();
+        if let Some(name) = &self.display_name {
+            checks.text("displayName", name, 1, DISPLAY_NAME_MAX);
+        }
+        if let Some(tz) = &self.timezone {
+            checks.timezone("timezone", tz);
+        }
+        if let Some(locale) = &self.locale
+            && !Locale::ALL.iter().any(|l| l.tag() == locale)
+        {
+            let allowed: Vec<&str> = Locale::ALL.iter().map(|l| l.tag()).collect();
+            checks.push(FieldError::new("locale", FieldIssue::InvalidLocale).with("allowed", allowed.join(", ")));
+        }
+        checks.finish()?;
+        if let Some(name) = self.display_name {
+            profile.display_name = name.trim().to_string();
+        }
+        if let Some(locale) = self.locale {
+            profile.locale = locale;
+        }
+        if let Some(tz) = self.timezone {
+            profile.timezone = tz;
+        }
+        if let Some(n) = self.notifications {
+            let p = &mut profile.notifications;
+            p.email = n.email.unwrap_or(p.email);
+            p.push = n.push.unwrap_or(p.push);
+            p.daily_digest = n.daily_digest.unwrap_or(p.daily_digest);
+        }
+        profile.version += 1;
+        profile.updated_at = now;
+        Ok(profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(name: Option<&str>, email: Option<&str>) -> Principal {
+        Principal { user_id: "u1".into(), email: email.map(Into::into), name_hint: name.map(Into::into) }
+    }
+
+    #[test]
+    fn first_profile_uses_the_best_name_available() {
+        let now = Utc::now();
+        assert_eq!(UserProfile::first_seen(&principal(Some("ana"), None), now).display_name, "ana");
+        assert_eq!(UserProfile::first_seen(&principal(None, Some("bo@x.org")), now).display_name, "bo");
+        let p = UserProfile::first_seen(&principal(None, None), now);
+        assert_eq!(p.display_name, "New gardener");
+        assert_eq!((p.locale.as_str(), p.timezone.as_str(), p.version), ("en", "UTC", 1));
+    }
+
+    #[test]
+    fn patch_validates_everything_and_bumps_the_version() {
+        let now = Utc::now();
+        let p = UserProfile::first_seen(&principal(Some("ana"), None), now);
+        let bad = ProfilePatch {
+            display_name: Some(" ".into()),
+            locale: Some("fr".into()),
+            timezone: Some("Europe/Atlantis".into()),
+            notifications: None,
+        };
+        let err = bad.apply(p.clone(), now).unwrap_err();
+        let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["displayName", "timezone", "locale"]);
+
+        let good = ProfilePatch {
+            display_name: Some(" Ana G ".into()),
+            locale: Some("de".into()),
+            timezone: Some("Europe/Berlin".into()),
+            notifications: Some(NotificationPatch { email: Some(false), ..Default::default() }),
+        };
+        let updated = good.apply(p, now).unwrap();
+        assert_eq!(updated.display_name, "Ana G");
+        assert_eq!(updated.timezone, "Europe/Berlin");
+        assert!(!updated.notifications.email && updated.notifications.push);
+        assert_eq!(updated.version, 2);
+    }
+}

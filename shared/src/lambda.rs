@@ -1,0 +1,86 @@
+//! The Lambda entry points. A function binary is one line: it names its route (or its
+//! worker), and these build the clients once and run the handler for every event.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::LambdaEvent;
+
+use crate::App;
+use crate::platform::http::{ApiRequest, ApiResult};
+use crate::platform::telemetry;
+
+pub use lambda_runtime::Error;
+
+/// A route handler behind a type-erased pointer, so route tables can list them.
+pub type Handler = fn(App, ApiRequest) -> futures::future::BoxFuture<'static, ApiResult>;
+
+/// Wraps an `async fn(App, ApiRequest) -> ApiResult` as a [`Handler`].
+#[macro_export]
+macro_rules! handler {
+    ($f:path) => {
+        (|app, req| Box::pin($f(app, req))) as $crate::lambda::Handler
+    };
+}
+
+/// One row of a service's route table: the single source for the local gateway, the
+/// binaries, and the test that checks template.yaml and openapi.yaml agree.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway resource path, e.g. `/v1/households/{householdId}`.
+    pub path: &'static str,
+    /// The function's logical id in template.yaml.
+    pub function: &'static str,
+    /// Whether the route sits behind the Cognito authorizer.
+    pub authenticated: bool,
+    pub handler: Handler,
+}
+
+/// An SQS-triggered worker: the same idea for queues.
+#[derive(Clone, Copy, Debug)]
+pub struct Worker {
+    pub function: &'static str,
+    /// The queue's logical id in template.yaml.
+    pub queue: &'static str,
+    pub handler: fn(App, SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse>,
+}
+
+pub fn find_route(routes: &[Route], function: &str) -> Route {
+    *routes
+        .iter()
+        .find(|r| r.function == function)
+        .unwrap_or_else(|| panic!("no route for function {function}"))
+}
+
+/// Runs the route `function` from `routes` as a Lambda function.
+pub async fn serve_route(routes: &[Route], function: &str) -> Result<(), Error> {
+    let route = find_route(routes, function);
+    telemetry::init();
+    let app = App::from_env().await?;
+    lambda_http::run(lambda_http::service_fn(move |request| {
+        let app = app.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                crate::platform::http::handle(&app, request, route.handler).await,
+            )
+        }
+    }))
+    .await
+}
+
+/// Runs an SQS worker as a Lambda function with partial batch responses.
+pub async fn serve_worker<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(App, SqsEvent) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = SqsBatchResponse> + Send,
+{
+    telemetry::init();
+    let app = App::from_env().await?;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = app.clone();
+        let handler = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler(app, event.payload).await) }
+    }))
+    .await
+}

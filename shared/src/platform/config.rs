@@ -1,0 +1,69 @@
+//! Configuration from the environment, read once per cold start. Every variable is here.
+
+/// Names of the environment variables, shared with template.yaml and the local stack.
+pub mod env {
+    pub const TABLE_NAME: &str = "TABLE_NAME";
+    pub const PURGE_QUEUE_URL: &str = "PURGE_QUEUE_URL";
+    pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
+    pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The single DynamoDB table.
+    pub table_name: String,
+    /// Queue of households whose items the purge worker deletes. Empty where unused.
+    pub purge_queue_url: String,
+    /// Upper bound that keeps every household-wide operation bounded.
+    pub max_members: u32,
+    /// `Access-Control-Allow-Origin` returned on every response.
+    pub cors_allow_origin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let table_name = get(env::TABLE_NAME)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ConfigError(format!("{} is not set", env::TABLE_NAME)))?;
+        let max_members = match get(env::MAX_MEMBERS) {
+            Some(v) => v
+                .parse()
+                .map_err(|_| ConfigError(format!("{} must be a number", env::MAX_MEMBERS)))?,
+            None => 50,
+        };
+        Ok(Config {
+            table_name,
+            purge_queue_url: get(env::PURGE_QUEUE_URL).unwrap_or_default(),
+            max_members,
+            cors_allow_origin: get(env::CORS_ALLOW_ORIGIN).unwrap_or_else(|| "*".to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_name_is_required_and_the_rest_defaults() {
+        assert!(Config::from_lookup(|_| None).is_err());
+        let c = Config::from_lookup(|k| (k == env::TABLE_NAME).then(|| "t".to_string())).unwrap();
+        assert_eq!(c.table_name, "t");
+        assert_eq!(c.max_members, 50);
+        assert_eq!(c.cors_allow_origin, "*");
+        let bad = Config::from_lookup(|k| match k {
+            env::TABLE_NAME => Some("t".into()),
+            env::MAX_MEMBERS => Some("many".into()),
+            _ => None,
+        });
+        assert!(bad.is_err());
+    }
+}

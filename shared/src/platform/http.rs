@@ -1,0 +1,291 @@
+//! The HTTP side of every route handler: an [`ApiRequest`] in, an [`ApiResult`] out, and
+//! [`handle`] in between, which adds correlation ids, logging, problem+json rendering,
+//! CORS and version headers the same way in Lambda, the local gateway and tests.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use super::correlation;
+use super::error::{ApiError, ErrorCode};
+use super::i18n::Locale;
+use super::validate::{self, MAX_BODY_BYTES};
+use crate::App;
+use crate::auth::Principal;
+
+pub type ApiResult = Result<ApiResponse, ApiError>;
+
+/// Headers a browser may read from our responses (CORS).
+pub const EXPOSED_HEADERS: &str =
+    "ETag, Location, Retry-After, X-Correlation-Id, Api-Version, Content-Language";
+pub const ALLOWED_HEADERS: &str =
+    "Authorization, Content-Type, If-Match, Idempotency-Key, X-Correlation-Id, Accept-Language";
+pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, PUT, DELETE, OPTIONS";
+
+/// A request as handlers see it: parsed once, with the caller and the correlation id.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub path_params: HashMap<String, String>,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub principal: Option<Principal>,
+    pub correlation_id: String,
+    pub locale: Locale,
+}
+
+impl ApiRequest {
+    /// The authenticated caller, or 401.
+    pub fn principal(&self) -> Result<&Principal, ApiError> {
+        self.principal.as_ref().ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))
+    }
+
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.path_params.get(name).map(String::as_str)
+    }
+
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The JSON body as `T`, with 400/413/415/422 problems for bad input.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let is_json = self.header("content-type").is_none_or(|ct| {
+            let ct = ct.to_ascii_lowercase();
+            ct.starts_with("application/json") || ct.contains("+json")
+        });
+        if !is_json {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
+        }
+        validate::json_body(&self.body)
+    }
+
+    /// The version the client last read, from `If-Match` (428 when absent, 412 when garbled).
+    pub fn if_match_version(&self) -> Result<u64, ApiError> {
+        let raw = self.header("if-match").ok_or_else(|| ApiError::new(ErrorCode::PreconditionRequired))?;
+        parse_etag(raw).ok_or_else(|| ApiError::new(ErrorCode::PreconditionFailed))
+    }
+}
+
+/// ETags are the item version in quotes: `"3"`. Weak validators are accepted on input.
+pub fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+fn parse_etag(raw: &str) -> Option<u64> {
+    let v = raw.trim();
+    let v = v.strip_prefix("W/").unwrap_or(v);
+    v.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+/// What a handler answers on success.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<(String, Vec<u8>)>,
+}
+
+impl ApiResponse {
+    pub fn json(status: StatusCode, body: &impl Serialize) -> ApiResponse {
+        let bytes = serde_json::to_vec(body).expect("response types serialize");
+        ApiResponse {
+            status,
+            headers: Vec::new(),
+            body: Some(("application/json".to_string(), bytes)),
+        }
+    }
+
+    pub fn ok(body: &impl Serialize) -> ApiResponse {
+        ApiResponse::json(StatusCode::OK, body)
+    }
+
+    /// `201 Created` with the new resource's `Location`.
+    pub fn created(location: String, body: &impl Serialize) -> ApiResponse {
+        ApiResponse::json(StatusCode::CREATED, body).header("location", location)
+    }
+
+    pub fn no_content() -> ApiResponse {
+        ApiResponse { status: StatusCode::NO_CONTENT, headers: Vec::new(), body: None }
+    }
+
+    pub fn header(mut self, name: &'static str, value: String) -> ApiResponse {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn etag(self, version: u64) -> ApiResponse {
+        self.header("etag", etag(version))
+    }
+}
+
+/// Runs one handler for one Lambda HTTP event. Never fails: every error, and even a panic,
+/// becomes a problem+json response with the correlation id.
+pub async fn handle<F, Fut>(app: &App, request: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(App, ApiRequest) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let correlation_id = correlation::from_header(header(correlation::HEADER));
+    let locale = Locale::negotiate(header("accept-language"));
+    let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %correlation_id,
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let instance = request.uri().path().to_string();
+    let cors = app.config.cors_allow_origin.clone();
+
+    let outcome = async {
+        let api_request = into_api_request(request, correlation_id.clone(), locale)?;
+        AssertUnwindSafe(handler(app.clone(), api_request))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!("handler panicked");
+                Err(ApiError::new(ErrorCode::Internal))
+            })
+    }
+    .instrument(span.clone())
+    .await;
+
+    let _entered = span.enter();
+    let response = match outcome {
+        Ok(ok) => {
+            tracing::info!(status = ok.status.as_u16(), "handled");
+            success_response(ok)
+        }
+        Err(err) => {
+            if err.status() >= 500 {
+                tracing::error!(status = err.status(), code = err.code.as_str(), "failed");
+            } else {
+                tracing::info!(status = err.status(), code = err.code.as_str(), "refused");
+            }
+            problem_response(&err, locale, &correlation_id, &instance)
+        }
+    };
+    with_common_headers(response, &correlation_id, &cors)
+}
+
+fn into_api_request(
+    request: Request,
+    correlation_id: String,
+    locale: Locale,
+) -> Result<ApiRequest, ApiError> {
+    let principal = Principal::from_request(&request);
+    let path_params = request
+        .path_parameters_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .unwrap_or_default();
+    let query = request
+        .query_string_parameters_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .unwrap_or_default();
+    let (parts, body) = request.into_parts();
+    let body: Vec<u8> = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(ErrorCode::BodyTooLarge).with("limit", MAX_BODY_BYTES));
+    }
+    Ok(ApiRequest {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        path_params,
+        query,
+        headers: parts.headers,
+        body,
+        principal,
+        correlation_id,
+        locale,
+    })
+}
+
+fn success_response(ok: ApiResponse) -> Response<Body> {
+    let mut builder = Response::builder().status(ok.status);
+    for (name, value) in ok.headers {
+        builder = builder.header(name, value);
+    }
+    let body = match ok.body {
+        Some((content_type, bytes)) => {
+            builder = builder.header("content-type", content_type);
+            Body::Text(String::from_utf8(bytes).expect("responses are UTF-8"))
+        }
+        None => Body::Empty,
+    };
+    builder.body(body).expect("valid response")
+}
+
+/// Renders an error as RFC 9457 problem+json (also used by the local gateway).
+pub fn problem_response(
+    err: &ApiError,
+    locale: Locale,
+    correlation_id: &str,
+    instance: &str,
+) -> Response<Body> {
+    let problem = err.to_problem(locale, correlation_id, instance);
+    let mut builder = Response::builder()
+        .status(err.status())
+        .header("content-type", "application/problem+json")
+        .header("content-language", locale.tag());
+    if let Some(secs) = err.retry_after_secs {
+        builder = builder.header("retry-after", secs.to_string());
+    }
+    let body = serde_json::to_string(&problem).expect("problems serialize");
+    builder.body(Body::Text(body)).expect("valid response")
+}
+
+/// Headers on every response: correlation id, API version, CORS.
+pub fn with_common_headers(
+    mut response: Response<Body>,
+    correlation_id: &str,
+    allow_origin: &str,
+) -> Response<Body> {
+    let h = response.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    set("x-correlation-id", correlation_id);
+    set("api-version", super::API_VERSION);
+    set("access-control-allow-origin", allow_origin);
+    set("access-control-expose-headers", EXPOSED_HEADERS);
+    if allow_origin != "*" {
+        set("vary", "Origin");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_round_trip_and_accept_weak_form() {
+        assert_eq!(parse_etag(&etag(7)), Some(7));
+        assert_eq!(parse_etag("W/\"3\""), Some(3));
+        assert_eq!(parse_etag("3"), None);
+        assert_eq!(parse_etag("\"x\""), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! Cross-cutting concerns every handler relies on.
+
+pub mod clock;
+pub mod config;
+pub mod correlation;
+pub mod error;
+pub mod http;
+pub mod i18n;
+pub mod pagination;
+pub mod telemetry;
+pub mod validate;
+
+/// The API version served under `/v1`, returned in the `Api-Version` header of every response.
+pub const API_VERSION: &str = "v1";

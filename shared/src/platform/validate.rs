@@ -1,0 +1,192 @@
+//! Input validation: JSON bodies into typed requests with field-level errors, and the
+//! small checks (lengths, time zones, ids) every handler shares.
+
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, ErrorCode, FieldError, FieldIssue};
+
+/// Maximum request body, enforced before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Parses a JSON object body into `T`. Malformed JSON is a 400; a body of the wrong shape
+/// (wrong types, unknown or missing fields) is a 422 naming the field.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(ErrorCode::BodyTooLarge).with("limit", MAX_BODY_BYTES));
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(ErrorCode::MalformedJson).with("reason", describe_syntax_error(&e))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::validation(vec![FieldError::new("", FieldIssue::InvalidType)]));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        let message = e.inner().to_string();
+        let (field, issue) = if let Some(name) = between(&message, "missing field `", "`") {
+            (join(&field, name), FieldIssue::Required)
+        } else if let Some(name) = between(&message, "unknown field `", "`") {
+            (join(&field, name), FieldIssue::UnknownField)
+        } else if message.starts_with("unknown variant") {
+            (field, FieldIssue::InvalidValue)
+        } else {
+            (field, FieldIssue::InvalidType)
+        };
+        let mut fe = FieldError::new(field, issue);
+        if issue == FieldIssue::InvalidValue {
+            let allowed = message.split("expected ").nth(1).unwrap_or("").replace('`', "");
+            fe = fe.with("allowed", allowed);
+        }
+        ApiError::validation(vec![fe])
+    })
+}
+
+fn describe_syntax_error(e: &serde_json::Error) -> String {
+    // Line and column help a developer; the message never echoes the body itself.
+    format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()).to_lowercase()
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = s.split_once(start)?.1;
+    Some(rest.split_once(end)?.0)
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() { name.to_string() } else { format!("{parent}.{name}") }
+}
+
+/// Collects field errors so a response reports all of them at once.
+#[derive(Default, Debug)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn new() -> Self {
+        Checks(Vec::new())
+    }
+
+    pub fn push(&mut self, e: FieldError) {
+        self.0.push(e);
+    }
+
+    /// A trimmed text of `min..=max` characters.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let n = value.trim().chars().count();
+        if n < min {
+            self.push(FieldError::new(field, FieldIssue::TooShort).with("min", min));
+        } else if n > max {
+            self.push(FieldError::new(field, FieldIssue::TooLong).with("max", max));
+        }
+    }
+
+    pub fn timezone(&mut self, field: &str, value: &str) {
+        if value.parse::<chrono_tz::Tz>().is_err() {
+            self.push(FieldError::new(field, FieldIssue::InvalidTimezone));
+        }
+    }
+
+    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            self.push(
+                FieldError::new(field, FieldIssue::OutOfRange).with("min", min).with("max", max),
+            );
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
+    }
+}
+
+/// Path ids are ULIDs; anything else is a 400 before any lookup happens.
+pub fn ulid_param(name: &str, value: Option<&str>) -> Result<String, ApiError> {
+    let v = value.ok_or_else(|| ApiError::invalid_parameter(name))?;
+    v.parse::<ulid::Ulid>().map(|u| u.to_string()).map_err(|_| ApiError::invalid_parameter(name))
+}
+
+/// A Cognito `sub` (UUID) as a path parameter.
+pub fn user_id_param(name: &str, value: Option<&str>) -> Result<String, ApiError> {
+    let v = value.ok_or_else(|| ApiError::invalid_parameter(name))?;
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok { Ok(v.to_string()) } else { Err(ApiError::invalid_parameter(name)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        max_uses: Option<u32>,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        flag: bool,
+    }
+
+    fn field_of(err: ApiError) -> (u16, String, FieldIssue) {
+        (err.status(), err.fields[0].field.clone(), err.fields[0].issue)
+    }
+
+    #[test]
+    fn malformed_json_is_400() {
+        let err = json_body::<Body>(b"{\"name\": ").unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedJson);
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn wrong_type_missing_and_unknown_fields_are_named() {
+        let e = json_body::<Body>(br#"{"name": 5}"#).unwrap_err();
+        assert_eq!(field_of(e), (422, "name".into(), FieldIssue::InvalidType));
+        let e = json_body::<Body>(br#"{}"#).unwrap_err();
+        assert_eq!(field_of(e), (422, "name".into(), FieldIssue::Required));
+        let e = json_body::<Body>(br#"{"name": "a", "color": 1}"#).unwrap_err();
+        assert_eq!(field_of(e), (422, "color".into(), FieldIssue::UnknownField));
+        let e = json_body::<Body>(br#"{"name": "a", "inner": {"flag": "yes"}}"#).unwrap_err();
+        assert_eq!(field_of(e), (422, "inner.flag".into(), FieldIssue::InvalidType));
+        let e = json_body::<Body>(br#"{"name": "a", "maxUses": -1}"#).unwrap_err();
+        assert_eq!(field_of(e), (422, "maxUses".into(), FieldIssue::InvalidType));
+    }
+
+    #[test]
+    fn non_object_and_oversized_bodies_are_refused() {
+        assert_eq!(json_body::<Body>(b"[1]").unwrap_err().status(), 422);
+        let big = format!("{{\"name\": \"{}\"}}", "a".repeat(MAX_BODY_BYTES));
+        assert_eq!(json_body::<Body>(big.as_bytes()).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn checks_collect_every_problem() {
+        let mut c = Checks::new();
+        c.text("name", "  ", 1, 10);
+        c.timezone("timezone", "Mars/Olympus");
+        c.timezone("ok", "Europe/Berlin");
+        c.range("maxUses", 0, 1, 100);
+        let err = c.finish().unwrap_err();
+        let issues: Vec<_> = err.fields.iter().map(|f| f.issue).collect();
+        assert_eq!(
+            issues,
+            vec![FieldIssue::TooShort, FieldIssue::InvalidTimezone, FieldIssue::OutOfRange]
+        );
+    }
+
+    #[test]
+    fn ids_are_checked_before_lookup() {
+        assert!(ulid_param("householdId", Some("01HZY3J5Y7K6ZK0Q4M2W8R9T1V")).is_ok());
+        assert!(ulid_param("householdId", Some("not-an-id")).is_err());
+        assert!(ulid_param("householdId", None).is_err());
+        assert!(user_id_param("userId", Some("7d3f-aa_1")).is_ok());
+        assert!(user_id_param("userId", Some("../etc")).is_err());
+    }
+}

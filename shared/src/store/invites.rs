@@ -1,0 +1,139 @@
+//! Invites: stored under their own code (so accepting is one GetItem), indexed by
+//! household on GSI1 for listing, and expired by TTL (reads check expiry themselves).
+
+use super::households::membership_ref_item;
+use super::{Expr, Item, Store, StoreError, Tx, classify, from_item, key, keys, n, page_key, s, start_key, to_item};
+use crate::domain::audit::AuditEntry;
+use crate::domain::household::Member;
+use crate::domain::invite::Invite;
+use crate::platform::clock::rfc3339;
+use crate::platform::pagination::PageKey;
+
+/// Why accepting failed, from the transaction's cancellation reasons.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AcceptFailure {
+    /// The invite changed under us (used up, revoked or expired meanwhile).
+    InviteGone,
+    AlreadyMember,
+    /// The household was deleted or is full.
+    HouseholdUnavailable,
+}
+
+fn invite_item(invite: &Invite) -> Result<Item, StoreError> {
+    let mut item = to_item(keys::invite(&invite.code), keys::META.into(), invite)?;
+    item.insert(keys::GSI1PK.into(), s(keys::household(&invite.household_id)));
+    item.insert(keys::GSI1SK.into(), s(keys::invite_by_household(&rfc3339(invite.created_at), &invite.code)));
+    item.insert(keys::TTL.into(), n(invite.expires_at.timestamp()));
+    Ok(item)
+}
+
+impl Store {
+    pub async fn create_invite(&self, invite: &Invite, audit: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = Tx::new(self);
+        tx.put_new(invite_item(invite)?);
+        tx.check(
+            key(keys::household(&invite.household_id), keys::META),
+            Expr::new("#status = :active").name("#status", "status").value(":active", s("active")),
+        );
+        tx.audit(keys::household(&invite.household_id), audit)?;
+        tx.commit(self, None).await
+    }
+
+    pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::invite(code), keys::META)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// A household's invites, newest last, one page (GSI1: eventually consistent).
+    pub async fn list_invites(
+        &self,
+        household_id: &str,
+        limit: i32,
+        start: Option<PageKey>,
+    ) -> Result<(Vec<Invite>, Option<PageKey>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
+            .expression_attribute_values(":pk", s(keys::household(household_id)))
+            .expression_attribute_values(":prefix", s(keys::INVITE_PREFIX))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(start_key))
+            .send()
+            .await
+            .map_err(classify)?;
+        let next = out.last_evaluated_key.as_ref().map(page_key);
+        let invites = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((invites, next))
+    }
+
+    /// Revokes an invite of this household; `ConditionFailed` if it is not one of its own.
+    pub async fn revoke_invite(&self, household_id: &str, code: &str, audit: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = Tx::new(self);
+        tx.update(
+            key(keys::invite(code), keys::META),
+            Expr::new("SET revoked = :true").value(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true)),
+            Some(Expr::new("householdId = :hid").value(":hid", s(household_id))),
+        );
+        tx.audit(keys::household(household_id), audit)?;
+        tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
+            Some(0) => StoreError::ConditionFailed,
+            _ => e,
+        })
+    }
+
+    /// Uses the invite once and adds the member, all or nothing. The conditions re-check
+    /// in the transaction what the caller checked on read, so a race cannot overuse it.
+    pub async fn accept_invite(
+        &self,
+        invite: &Invite,
+        member: &Member,
+        max_members: u32,
+        audit: &AuditEntry,
+    ) -> Result<Result<(), AcceptFailure>, StoreError> {
+        let pk = keys::household(&invite.household_id);
+        let mut tx = Tx::new(self);
+        tx.update(
+            key(keys::invite(&invite.code), keys::META),
+            Expr::new("SET #uses = #uses + :one").name("#uses", "uses").value(":one", n(1)),
+            Some(
+                Expr::new("revoked = :false AND #uses < maxUses AND #ttl > :now")
+                    .name("#ttl", keys::TTL)
+                    .value(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+                    .value(":now", n(audit.at.timestamp())),
+            ),
+        );
+        tx.put_new(to_item(pk.clone(), keys::member(&member.user_id), member)?);
+        tx.put(membership_ref_item(&invite.household_id, &member.user_id)?, None);
+        tx.update(
+            key(pk.clone(), keys::META),
+            Expr::new("SET #count = #count + :one").name("#count", "memberCount").value(":one", n(1)),
+            Some(
+                Expr::new("#status = :active AND #count < :max")
+                    .name("#status", "status")
+                    .value(":active", s("active"))
+                    .value(":max", n(max_members)),
+            ),
+        );
+        tx.audit(pk, audit)?;
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => match e.failed_condition() {
+                Some(0) => Ok(Err(AcceptFailure::InviteGone)),
+                Some(1) => Ok(Err(AcceptFailure::AlreadyMember)),
+                Some(_) => Ok(Err(AcceptFailure::HouseholdUnavailable)),
+                None => Err(e),
+            },
+        }
+    }
+}

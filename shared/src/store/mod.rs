@@ -1,0 +1,287 @@
+//! The DynamoDB single-table store. [`keys`] owns every key format; the modules here map
+//! domain types to items, and every write that must agree with another goes in one
+//! transaction together with its audit entry.
+
+pub mod households;
+pub mod invites;
+pub mod keys;
+pub mod users;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::audit::AuditEntry;
+use crate::platform::clock::rfc3339;
+use crate::platform::error::{ApiError, ErrorCode};
+use crate::platform::pagination::PageKey;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, timed out or unreachable after the SDK's retries: the caller may retry.
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled; one reason code per item, in order (`None` = fine).
+    #[error("transaction cancelled: {0:?}")]
+    Cancelled(Vec<Option<String>>),
+    #[error("DynamoDB error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Index of the first transaction item whose condition failed.
+    pub fn failed_condition(&self) -> Option<usize> {
+        match self {
+            StoreError::Cancelled(reasons) => {
+                reasons.iter().position(|r| r.as_deref() == Some("ConditionalCheckFailed"))
+            }
+            _ => None,
+        }
+    }
+
+    fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Cancelled(reasons) => {
+                reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict"))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "dependency unavailable");
+                ApiError::unavailable()
+            }
+            e if e.is_conflict() => ApiError::new(ErrorCode::ConcurrentUpdate),
+            StoreError::ConditionFailed | StoreError::Cancelled(_) => {
+                ApiError::new(ErrorCode::ConcurrentUpdate)
+            }
+            StoreError::Other(detail) => {
+                tracing::error!(%detail, "store error");
+                ApiError::new(ErrorCode::Internal)
+            }
+        }
+    }
+}
+
+const UNAVAILABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+];
+
+pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(DisplayErrorContext(&err).to_string())
+        }
+        SdkError::ServiceError(se) => match se.err().code() {
+            Some("ConditionalCheckFailedException") => StoreError::ConditionFailed,
+            Some(code) if UNAVAILABLE_CODES.contains(&code) => {
+                StoreError::Unavailable(DisplayErrorContext(&err).to_string())
+            }
+            _ => StoreError::Other(DisplayErrorContext(&err).to_string()),
+        },
+        _ => StoreError::Other(DisplayErrorContext(&err).to_string()),
+    }
+}
+
+/// The table, and the client that reaches it.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub client: Client,
+    pub table: String,
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A domain value as an item under the given keys.
+pub(crate) fn to_item<T: Serialize>(pk: String, sk: String, value: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Other(e.to_string()))?;
+    item.insert(keys::PK.into(), s(pk));
+    item.insert(keys::SK.into(), s(sk));
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Other(format!("unreadable item: {e}")))
+}
+
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(keys::PK.to_string(), s(pk)), (keys::SK.to_string(), s(sk))])
+}
+
+/// A page's last key as a cursor key (all key attributes here are strings).
+pub(crate) fn page_key(item: &Item) -> PageKey {
+    item.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone()))).collect()
+}
+
+pub(crate) fn start_key(key: PageKey) -> Item {
+    key.into_iter().map(|(k, v)| (k, s(v))).collect()
+}
+
+/// Builds one `TransactWriteItems` call.
+pub(crate) struct Tx {
+    table: String,
+    items: Vec<TransactWriteItem>,
+}
+
+/// A condition or update expression with its `#name` and `:value` placeholders.
+#[derive(Default)]
+pub(crate) struct Expr {
+    pub text: String,
+    pub names: Vec<(&'static str, &'static str)>,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Expr {
+    pub fn new(text: impl Into<String>) -> Expr {
+        Expr { text: text.into(), ..Default::default() }
+    }
+
+    pub fn name(mut self, placeholder: &'static str, attribute: &'static str) -> Expr {
+        self.names.push((placeholder, attribute));
+        self
+    }
+
+    pub fn value(mut self, placeholder: &'static str, value: AttributeValue) -> Expr {
+        self.values.push((placeholder, value));
+        self
+    }
+
+    fn names_map(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.iter().map(|(p, a)| (p.to_string(), a.to_string())).collect())
+    }
+
+    fn values_map(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.iter().map(|(p, v)| (p.to_string(), v.clone())).collect())
+    }
+
+    fn merge(update: &Expr, condition: Option<&Expr>) -> Expr {
+        let mut all = Expr::new(String::new());
+        for e in [Some(update), condition].into_iter().flatten() {
+            all.names.extend(e.names.iter().cloned());
+            all.values.extend(e.values.iter().cloned());
+        }
+        all
+    }
+}
+
+impl Tx {
+    pub fn new(store: &Store) -> Tx {
+        Tx { table: store.table.clone(), items: Vec::new() }
+    }
+
+    pub fn put(&mut self, item: Item, condition: Option<Expr>) -> &mut Tx {
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some(c) = condition {
+            put = put
+                .condition_expression(&c.text)
+                .set_expression_attribute_names(c.names_map())
+                .set_expression_attribute_values(c.values_map());
+        }
+        let put = put.build().expect("put has table and item");
+        self.items.push(TransactWriteItem::builder().put(put).build());
+        self
+    }
+
+    /// Puts an item that must not exist yet.
+    pub fn put_new(&mut self, item: Item) -> &mut Tx {
+        self.put(item, Some(Expr::new("attribute_not_exists(#pk)").name("#pk", keys::PK)))
+    }
+
+    pub fn update(&mut self, key: Item, update: Expr, condition: Option<Expr>) -> &mut Tx {
+        let all = Expr::merge(&update, condition.as_ref());
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(&update.text)
+            .set_expression_attribute_names(all.names_map())
+            .set_expression_attribute_values(all.values_map());
+        if let Some(c) = condition {
+            u = u.condition_expression(c.text);
+        }
+        let u = u.build().expect("update has table, key and expression");
+        self.items.push(TransactWriteItem::builder().update(u).build());
+        self
+    }
+
+    /// Fails the transaction unless `condition` holds for the item at `key`.
+    pub fn check(&mut self, key: Item, condition: Expr) -> &mut Tx {
+        let c = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression(&condition.text)
+            .set_expression_attribute_names(condition.names_map())
+            .set_expression_attribute_values(condition.values_map())
+            .build()
+            .expect("check has table, key and condition");
+        self.items.push(TransactWriteItem::builder().condition_check(c).build());
+        self
+    }
+
+    pub fn delete(&mut self, key: Item, condition: Option<Expr>) -> &mut Tx {
+        let mut d = Delete::builder().table_name(&self.table).set_key(Some(key));
+        if let Some(c) = condition {
+            d = d
+                .condition_expression(&c.text)
+                .set_expression_attribute_names(c.names_map())
+                .set_expression_attribute_values(c.values_map());
+        }
+        let d = d.build().expect("delete has table and key");
+        self.items.push(TransactWriteItem::builder().delete(d).build());
+        self
+    }
+
+    /// The audit entry for this change, under the given partition.
+    pub fn audit(&mut self, partition: String, entry: &AuditEntry) -> Result<&mut Tx, StoreError> {
+        let item = to_item(partition, keys::audit(&rfc3339(entry.at), &entry.id), entry)?;
+        Ok(self.put_new(item))
+    }
+
+    pub async fn commit(self, store: &Store, token: Option<String>) -> Result<(), StoreError> {
+        store
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(self.items))
+            .set_client_request_token(token)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                SdkError::ServiceError(ref se) => match se.err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => StoreError::Cancelled(
+                        c.cancellation_reasons().iter().map(|r| r.code().map(str::to_string)).collect(),
+                    ),
+                    _ => classify(e),
+                },
+                other => classify(other),
+            })
+    }
+}
