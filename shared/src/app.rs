@@ -59,11 +59,12 @@ impl App {
     }
 
     /// Sends one message to a queue; a failure is a 503 so the client retries.
-    pub async fn enqueue(&self, queue_url: &str, body: &serde_json::Value) -> Result<(), ApiError> {
+    pub async fn enqueue(&self, queue_url: &str, body: &serde_json::Value, delay_seconds: i32) -> Result<(), ApiError> {
         self.sqs
             .send_message()
             .queue_url(queue_url)
             .message_body(body.to_string())
+            .delay_seconds(delay_seconds)
             .send()
             .await
             .map_err(|e| {

@@ -1,0 +1,50 @@
+//! The households service: households, members and roles, invites, and the purge worker.
+
+mod households;
+mod invites;
+mod members;
+pub mod purge;
+
+pub use households::*;
+pub use invites::*;
+pub use members::*;
+
+use shared::auth::{Action, policy};
+use shared::lambda::{Route, Worker};
+use shared::store::households::Membership;
+use shared::{ApiError, ApiRequest, App, ErrorCode, handler};
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "POST", path: "/v1/households", function: "CreateHouseholdFunction", authenticated: true, handler: handler!(create_household) },
+    Route { method: "GET", path: "/v1/households", function: "ListHouseholdsFunction", authenticated: true, handler: handler!(list_households) },
+    Route { method: "GET", path: "/v1/households/{householdId}", function: "GetHouseholdFunction", authenticated: true, handler: handler!(get_household) },
+    Route { method: "PATCH", path: "/v1/households/{householdId}", function: "UpdateHouseholdFunction", authenticated: true, handler: handler!(update_household) },
+    Route { method: "DELETE", path: "/v1/households/{householdId}", function: "DeleteHouseholdFunction", authenticated: true, handler: handler!(delete_household) },
+    Route { method: "GET", path: "/v1/households/{householdId}/members", function: "ListMembersFunction", authenticated: true, handler: handler!(list_members) },
+    Route { method: "PATCH", path: "/v1/households/{householdId}/members/{userId}", function: "UpdateMemberFunction", authenticated: true, handler: handler!(update_member) },
+    Route { method: "DELETE", path: "/v1/households/{householdId}/members/{userId}", function: "RemoveMemberFunction", authenticated: true, handler: handler!(remove_member) },
+    Route { method: "POST", path: "/v1/households/{householdId}/invites", function: "CreateInviteFunction", authenticated: true, handler: handler!(create_invite) },
+    Route { method: "GET", path: "/v1/households/{householdId}/invites", function: "ListInvitesFunction", authenticated: true, handler: handler!(list_invites) },
+    Route { method: "DELETE", path: "/v1/households/{householdId}/invites/{code}", function: "RevokeInviteFunction", authenticated: true, handler: handler!(revoke_invite) },
+    Route { method: "POST", path: "/v1/invites/{code}/accept", function: "AcceptInviteFunction", authenticated: true, handler: handler!(accept_invite) },
+];
+
+pub const WORKERS: &[Worker] = &[Worker {
+    function: "PurgeHouseholdFunction",
+    queue: "HouseholdPurgeQueue",
+    handler: |app, event| Box::pin(purge::handle_batch(app, event)),
+}];
+
+/// The caller's membership of the household in the path, checked against `action`.
+/// A non-member gets the same 404 as for a household that does not exist.
+pub(crate) async fn authorize(app: &App, req: &ApiRequest, action: Action) -> Result<Membership, ApiError> {
+    let principal = req.principal()?;
+    let household_id = shared::platform::validate::ulid_param("householdId", req.path_param("householdId"))?;
+    let membership = app
+        .store
+        .membership(&household_id, &principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
+    policy::require(membership.member.role, action)?;
+    Ok(membership)
+}

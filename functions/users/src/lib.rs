@@ -1,0 +1,38 @@
+//! The users service: the caller's own profile.
+
+use shared::domain::audit::AuditEntry;
+use shared::domain::user::{ProfilePatch, UserProfile};
+use shared::lambda::Route;
+use shared::store::StoreError;
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode, handler};
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", path: "/v1/me", function: "GetMeFunction", authenticated: true, handler: handler!(get_me) },
+    Route { method: "PATCH", path: "/v1/me", function: "PatchMeFunction", authenticated: true, handler: handler!(patch_me) },
+];
+
+/// `GET /v1/me`: the caller's profile, created from the token's claims on first call.
+pub async fn get_me(app: App, req: ApiRequest) -> ApiResult {
+    let principal = req.principal()?;
+    let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, app.now())).await?;
+    Ok(ApiResponse::ok(&profile).etag(profile.version))
+}
+
+/// `PATCH /v1/me` with `If-Match`: display name, locale, time zone, notification preferences.
+pub async fn patch_me(app: App, req: ApiRequest) -> ApiResult {
+    let principal = req.principal()?;
+    let expected = req.if_match_version()?;
+    let patch: ProfilePatch = req.json()?;
+    let now = app.now();
+    let current = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
+    if current.version != expected {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    let updated = patch.apply(current, now)?;
+    let audit = AuditEntry::new(&principal.user_id, "user.update", format!("user/{}", principal.user_id), &req.correlation_id, now);
+    match app.store.update_profile(&updated, &audit).await {
+        Ok(()) => Ok(ApiResponse::ok(&updated).etag(updated.version)),
+        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(e) => Err(e.into()),
+    }
+}

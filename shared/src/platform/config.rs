@@ -6,6 +6,7 @@ pub mod env {
     pub const PURGE_QUEUE_URL: &str = "PURGE_QUEUE_URL";
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
     pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
+    pub const PURGE_DELAY_SECONDS: &str = "PURGE_DELAY_SECONDS";
 }
 
 #[derive(Clone, Debug)]
@@ -18,6 +19,9 @@ pub struct Config {
     pub max_members: u32,
     /// `Access-Control-Allow-Origin` returned on every response.
     pub cors_allow_origin: String,
+    /// How long a purge message waits before delivery: longer than the write that marks a
+    /// household deleted can take, so the worker never sees it still active.
+    pub purge_delay_seconds: i32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +43,16 @@ impl Config {
                 .map_err(|_| ConfigError(format!("{} must be a number", env::MAX_MEMBERS)))?,
             None => 50,
         };
+        let purge_delay_seconds = match get(env::PURGE_DELAY_SECONDS) {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|s| (0..=900).contains(s))
+                .ok_or_else(|| ConfigError(format!("{} must be 0..=900", env::PURGE_DELAY_SECONDS)))?,
+            None => 15,
+        };
         Ok(Config {
+            purge_delay_seconds,
             table_name,
             purge_queue_url: get(env::PURGE_QUEUE_URL).unwrap_or_default(),
             max_members,

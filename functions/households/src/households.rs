@@ -1,0 +1,110 @@
+use serde::Serialize;
+use shared::auth::{Action, Role};
+use shared::domain::audit::AuditEntry;
+use shared::domain::household::{Household, HouseholdPatch, NewHousehold};
+use shared::domain::user::UserProfile;
+use shared::platform::pagination::{self, CursorRule, Page};
+use shared::store::StoreError;
+use shared::store::keys;
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+use crate::authorize;
+
+/// A household as its member sees it, with the caller's own role.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HouseholdView {
+    #[serde(flatten)]
+    pub household: Household,
+    pub my_role: Role,
+}
+
+/// `POST /v1/households`: the caller becomes its owner.
+pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
+    let principal = req.principal()?;
+    let body: NewHousehold = req.json()?;
+    let now = app.now();
+    let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
+    let (household, owner) = body.create(&principal.user_id, &profile.display_name, &profile.timezone, now)?;
+    let audit = AuditEntry::new(&principal.user_id, "household.create", format!("household/{}", household.household_id), &req.correlation_id, now);
+    app.store.create_household(&household, &owner, &audit).await?;
+    let location = format!("/v1/households/{}", household.household_id);
+    let version = household.version;
+    Ok(ApiResponse::created(location, &HouseholdView { household, my_role: Role::Owner }).etag(version))
+}
+
+/// `GET /v1/households`: the caller's households, paginated.
+pub async fn list_households(app: App, req: ApiRequest) -> ApiResult {
+    let principal = req.principal()?;
+    let limit = pagination::limit(req.query_param("limit"))?;
+    let user_pk = keys::user(&principal.user_id);
+    let start = req
+        .query_param("cursor")
+        .map(|c| {
+            pagination::decode(c, &CursorRule {
+                attributes: &[keys::PK, keys::SK],
+                equal: &[(keys::PK, &user_pk)],
+                prefixed: &[(keys::SK, keys::HOUSEHOLD_PREFIX)],
+            })
+        })
+        .transpose()?;
+    let (memberships, next) = app.store.list_my_households(&principal.user_id, limit, start).await?;
+    let items = memberships
+        .into_iter()
+        .map(|m| HouseholdView { household: m.household, my_role: m.member.role })
+        .collect();
+    Ok(ApiResponse::ok(&Page { items, next_cursor: next.as_ref().map(pagination::encode) }))
+}
+
+/// `GET /v1/households/{householdId}`.
+pub async fn get_household(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ViewHousehold).await?;
+    let version = m.household.version;
+    Ok(ApiResponse::ok(&HouseholdView { household: m.household, my_role: m.member.role }).etag(version))
+}
+
+/// `PATCH /v1/households/{householdId}` with `If-Match`: name and time zone.
+pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::UpdateHousehold).await?;
+    let expected = req.if_match_version()?;
+    let patch: HouseholdPatch = req.json()?;
+    if m.household.version != expected {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    let now = app.now();
+    let updated = patch.apply(m.household, now)?;
+    let audit = AuditEntry::new(&m.member.user_id, "household.update", format!("household/{}", updated.household_id), &req.correlation_id, now);
+    match app.store.update_household(&updated, &audit).await {
+        Ok(()) => {
+            let version = updated.version;
+            Ok(ApiResponse::ok(&HouseholdView { household: updated, my_role: m.member.role }).etag(version))
+        }
+        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `DELETE /v1/households/{householdId}` (owner only; `If-Match` honoured when sent).
+///
+/// The purge message is sent first, delayed: if marking the household deleted then fails,
+/// the worker finds it active and does nothing; if sending fails, nothing has changed.
+pub async fn delete_household(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::DeleteHousehold).await?;
+    if req.header("if-match").is_some() && req.if_match_version()? != m.household.version {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    let household_id = m.household.household_id.clone();
+    app.enqueue(
+        &app.config.purge_queue_url,
+        &serde_json::json!({ "householdId": household_id }),
+        app.config.purge_delay_seconds,
+    )
+    .await?;
+    let audit = AuditEntry::new(&m.member.user_id, "household.delete", format!("household/{household_id}"), &req.correlation_id, app.now())
+        .details(serde_json::json!({ "name": m.household.name }));
+    match app.store.delete_household(&m.household, &audit).await {
+        Ok(()) => Ok(ApiResponse::no_content()),
+        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::HouseholdNotFound)),
+        Err(e) => Err(e.into()),
+    }
+}

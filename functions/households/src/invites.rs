@@ -1,0 +1,111 @@
+use serde::Serialize;
+use shared::auth::Action;
+use shared::domain::audit::AuditEntry;
+use shared::domain::household::Member;
+use shared::domain::invite::{Invite, NewInvite, normalize_code};
+use shared::domain::user::UserProfile;
+use shared::platform::pagination::{self, CursorRule, Page};
+use shared::store::StoreError;
+use shared::store::invites::AcceptFailure;
+use shared::store::keys;
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+use crate::authorize;
+use crate::households::HouseholdView;
+
+/// `POST /v1/households/{householdId}/invites` (owner, admin): a short code to share.
+pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ManageInvites).await?;
+    let body: NewInvite = req.json()?;
+    let now = app.now();
+    let invite = body.create(&m.household.household_id, &m.member.user_id, now)?;
+    let audit = AuditEntry::new(&m.member.user_id, "invite.create", format!("invite/{}", invite.code), &req.correlation_id, now)
+        .details(serde_json::json!({ "role": invite.role, "maxUses": invite.max_uses }));
+    app.store.create_invite(&invite, &audit).await?;
+    let location = format!("/v1/households/{}/invites/{}", invite.household_id, invite.code);
+    Ok(ApiResponse::created(location, &invite))
+}
+
+/// `GET /v1/households/{householdId}/invites` (owner, admin), paginated.
+pub async fn list_invites(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ManageInvites).await?;
+    let limit = pagination::limit(req.query_param("limit"))?;
+    let gsi_pk = keys::household(&m.household.household_id);
+    let start = req
+        .query_param("cursor")
+        .map(|c| {
+            pagination::decode(c, &CursorRule {
+                attributes: &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK],
+                equal: &[(keys::GSI1PK, &gsi_pk), (keys::SK, keys::META)],
+                prefixed: &[(keys::PK, keys::INVITE_PREFIX), (keys::GSI1SK, keys::INVITE_PREFIX)],
+            })
+        })
+        .transpose()?;
+    let (items, next) = app.store.list_invites(&m.household.household_id, limit, start).await?;
+    Ok(ApiResponse::ok(&Page::<Invite> { items, next_cursor: next.as_ref().map(pagination::encode) }))
+}
+
+/// `DELETE /v1/households/{householdId}/invites/{code}` (owner, admin).
+pub async fn revoke_invite(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ManageInvites).await?;
+    let code = req.path_param("code").and_then(normalize_code).ok_or_else(|| ApiError::new(ErrorCode::InviteNotFound))?;
+    let audit = AuditEntry::new(&m.member.user_id, "invite.revoke", format!("invite/{code}"), &req.correlation_id, app.now());
+    match app.store.revoke_invite(&m.household.household_id, &code, &audit).await {
+        Ok(()) => Ok(ApiResponse::no_content()),
+        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::InviteNotFound)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    household: HouseholdView,
+    member: Member,
+}
+
+/// `POST /v1/invites/{code}/accept`: join the invite's household with its role.
+pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
+    let principal = req.principal()?;
+    let not_found = || ApiError::new(ErrorCode::InviteNotFound);
+    let code = req.path_param("code").and_then(normalize_code).ok_or_else(not_found)?;
+    let invite = app.store.get_invite(&code).await?.ok_or_else(not_found)?;
+    let now = app.now();
+    invite.check_usable(now)?;
+    let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
+    let member = Member {
+        household_id: invite.household_id.clone(),
+        user_id: principal.user_id.clone(),
+        display_name: profile.display_name,
+        role: invite.role,
+        joined_at: now,
+        version: 1,
+    };
+    let audit = AuditEntry::new(&principal.user_id, "invite.accept", format!("member/{}", principal.user_id), &req.correlation_id, now)
+        .details(serde_json::json!({ "code": invite.code, "role": invite.role }));
+    match app.store.accept_invite(&invite, &member, app.config.max_members, &audit).await? {
+        Ok(()) => {}
+        Err(AcceptFailure::AlreadyMember) => return Err(ApiError::new(ErrorCode::AlreadyMember)),
+        Err(AcceptFailure::InviteGone) => {
+            // Used up, revoked or expired since we read it: say which.
+            let fresh = app.store.get_invite(&code).await?.ok_or_else(not_found)?;
+            fresh.check_usable(now)?;
+            return Err(ApiError::new(ErrorCode::InviteUsedUp));
+        }
+        Err(AcceptFailure::HouseholdUnavailable) => {
+            return match app.store.household_deleted(&invite.household_id).await? {
+                Some(false) => Err(ApiError::new(ErrorCode::MemberLimitReached).with("limit", app.config.max_members)),
+                _ => Err(ApiError::new(ErrorCode::HouseholdNotFound)),
+            };
+        }
+    }
+    let m = app
+        .store
+        .membership(&invite.household_id, &principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
+    let location = format!("/v1/households/{}/members/{}", invite.household_id, principal.user_id);
+    let version = m.household.version;
+    let body = Accepted { household: HouseholdView { household: m.household, my_role: m.member.role }, member: m.member };
+    Ok(ApiResponse::created(location, &body).etag(version))
+}

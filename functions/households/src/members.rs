@@ -1,0 +1,95 @@
+use shared::auth::Action;
+use shared::auth::policy::{self, RoleChange};
+use shared::domain::audit::AuditEntry;
+use shared::domain::household::{Member, MemberPatch};
+use shared::platform::pagination::{self, CursorRule, Page};
+use shared::platform::validate::user_id_param;
+use shared::store::StoreError;
+use shared::store::households::Membership;
+use shared::store::keys;
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+use crate::authorize;
+
+/// `GET /v1/households/{householdId}/members`, paginated.
+pub async fn list_members(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ListMembers).await?;
+    let limit = pagination::limit(req.query_param("limit"))?;
+    let pk = keys::household(&m.household.household_id);
+    let start = req
+        .query_param("cursor")
+        .map(|c| {
+            pagination::decode(c, &CursorRule {
+                attributes: &[keys::PK, keys::SK],
+                equal: &[(keys::PK, &pk)],
+                prefixed: &[(keys::SK, keys::MEMBER_PREFIX)],
+            })
+        })
+        .transpose()?;
+    let (items, next) = app.store.list_members(&m.household.household_id, limit, start).await?;
+    Ok(ApiResponse::ok(&Page { items, next_cursor: next.as_ref().map(pagination::encode) }))
+}
+
+/// The member in the path, in the caller's household.
+async fn target_member(app: &App, req: &ApiRequest, m: &Membership) -> Result<Member, ApiError> {
+    let user_id = user_id_param("userId", req.path_param("userId"))?;
+    if user_id == m.member.user_id {
+        return Ok(m.member.clone());
+    }
+    app.store
+        .get_member(&m.household.household_id, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::MemberNotFound))
+}
+
+/// `PATCH /v1/households/{householdId}/members/{userId}` with `If-Match`: change a role.
+/// The owner setting another member's role to `owner` transfers ownership.
+pub async fn update_member(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ListMembers).await?;
+    let target = target_member(&app, &req, &m).await?;
+    let expected = req.if_match_version()?;
+    let patch: MemberPatch = req.json()?;
+    if target.version != expected {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    let is_self = target.user_id == m.member.user_id;
+    let change = policy::role_change(m.member.role, is_self, target.role, patch.role)?;
+    let now = app.now();
+    let audit = AuditEntry::new(&m.member.user_id, "member.role_change", format!("member/{}", target.user_id), &req.correlation_id, now)
+        .details(serde_json::json!({ "from": target.role, "to": patch.role }));
+    let result = match change {
+        RoleChange::Set => {
+            let updated = Member { role: patch.role, version: target.version + 1, ..target };
+            app.store.update_member(&updated, &audit).await.map(|()| updated)
+        }
+        RoleChange::TransferOwnership => app
+            .store
+            .transfer_ownership(&m.household, &m.member, &target, &audit)
+            .await
+            .map(|_| Member { role: patch.role, version: target.version + 1, ..target }),
+    };
+    match result {
+        Ok(updated) => {
+            let version = updated.version;
+            Ok(ApiResponse::ok(&updated).etag(version))
+        }
+        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `DELETE /v1/households/{householdId}/members/{userId}`: remove a member, or leave
+/// when the id is the caller's own. The owner must transfer ownership first.
+pub async fn remove_member(app: App, req: ApiRequest) -> ApiResult {
+    let m = authorize(&app, &req, Action::ListMembers).await?;
+    let target = target_member(&app, &req, &m).await?;
+    let is_self = target.user_id == m.member.user_id;
+    policy::removal(m.member.role, is_self, target.role)?;
+    let action = if is_self { "member.leave" } else { "member.remove" };
+    let audit = AuditEntry::new(&m.member.user_id, action, format!("member/{}", target.user_id), &req.correlation_id, app.now());
+    match app.store.remove_member(&target, &audit).await {
+        Ok(()) => Ok(ApiResponse::no_content()),
+        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),
+        Err(e) => Err(e.into()),
+    }
+}

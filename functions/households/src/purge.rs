@@ -1,0 +1,41 @@
+//! The purge worker: removes what remains of deleted households. Idempotent (a repeated
+//! message finds nothing to do) and reports failures per message, so one bad household
+//! does not make SQS redeliver the whole batch; after maxReceiveCount a message moves to
+//! the dead-letter queue.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
+use shared::App;
+use shared::store::households::PurgeOutcome;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurgeRequest {
+    pub household_id: String,
+}
+
+pub async fn handle_batch(app: App, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        if let Err(reason) = purge_one(&app, &message).await {
+            tracing::error!(message_id = ?message.message_id, %reason, "purge failed; SQS will retry");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+async fn purge_one(app: &App, message: &SqsMessage) -> Result<PurgeOutcome, String> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let request: PurgeRequest = serde_json::from_str(body).map_err(|e| format!("unreadable message: {e}"))?;
+    if request.household_id.parse::<ulid::Ulid>().is_err() {
+        return Err(format!("not a household id: {}", request.household_id));
+    }
+    let outcome = app.store.purge_household(&request.household_id).await.map_err(|e| e.to_string())?;
+    tracing::info!(household_id = %request.household_id, ?outcome, "purge");
+    Ok(outcome)
+}
