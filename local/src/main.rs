@@ -1,1 +1,85 @@
-fn main() {}
+//! `chore-local dev`: provisions the local stack from template.yaml, seeds the demo, serves
+//! every route on the local gateway and runs the SQS workers, until Ctrl-C.
+//! Started by `scripts/dev`, which first starts DynamoDB Local and moto.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use local::provision::{Endpoints, provision};
+use local::seed::{DEMO_PASSWORD, DEMO_USERS, seed};
+use local::template::{Template, workspace_root};
+use local::{StackOptions, start};
+use shared::platform::clock::SystemClock;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::platform::telemetry::init();
+    let command = std::env::args().nth(1).unwrap_or_else(|| "dev".into());
+    if command != "dev" {
+        eprintln!("usage: chore-local dev   (run it through scripts/dev)");
+        return ExitCode::from(2);
+    }
+    match dev().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dev() -> Result<(), String> {
+    let endpoints = Endpoints {
+        dynamodb: env_or("CG_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+        moto: env_or("CG_MOTO_ENDPOINT", "http://127.0.0.1:5000"),
+    };
+    let port: u16 = env_or("CG_PORT", "3000").parse().map_err(|_| "CG_PORT must be a port number".to_string())?;
+    let template = Template::load_default().map_err(|e| e.to_string())?;
+    let provisioned = provision(&template, &endpoints, "").await.map_err(|e| format!("provisioning failed: {e}"))?;
+    let stack_file = workspace_root().join(".local/stack.json");
+    std::fs::write(&stack_file, serde_json::to_string_pretty(&provisioned).expect("serializes"))
+        .map_err(|e| format!("cannot write {}: {e}", stack_file.display()))?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port} ({e}); stop what uses it or set CG_PORT"))?;
+    let options = StackOptions {
+        clock: Arc::new(SystemClock),
+        // A short purge delay keeps the demo snappy; AWS uses the template's default.
+        env_overrides: HashMap::from([("PURGE_DELAY_SECONDS".to_string(), "2".to_string())]),
+        stage: "dev".into(),
+        run_pollers: true,
+        verifier: None,
+    };
+    let stack = start(&template, provisioned.clone(), listener, options).await.map_err(|e| e.to_string())?;
+    let base = stack.base_url();
+    seed(&provisioned, &base).await.map_err(|e| format!("seeding failed: {e}"))?;
+
+    println!();
+    println!("Chore Garden is running at {base}/v1  (Ctrl-C stops everything)");
+    println!("  DynamoDB Local {}   moto {}   table {}", endpoints.dynamodb, endpoints.moto, provisioned.table_name);
+    println!("  user pool {}   app client {}", provisioned.user_pool_id, provisioned.client_id);
+    println!();
+    println!("Demo users (password {DEMO_PASSWORD}):");
+    for u in DEMO_USERS {
+        println!("  {:<4} {}    token: TOKEN=$(scripts/token {})", u.key, u.email, u.key);
+    }
+    println!();
+    println!("Try:");
+    println!("  TOKEN=$(scripts/token ana)");
+    println!("  curl -s {base}/v1/households -H \"Authorization: $TOKEN\"");
+    println!(
+        "  curl -s -X POST {base}/v1/households -H \"Authorization: $TOKEN\" -H 'Content-Type: application/json' -d '{{\"name\":\"Flat 3B\"}}'"
+    );
+    println!();
+
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    println!("stopping");
+    drop(stack);
+    Ok(())
+}

@@ -39,9 +39,20 @@ pub async fn sdk_config() -> SdkConfig {
 
 impl App {
     pub fn new(sdk: &SdkConfig, config: Config, clock: Arc<dyn Clock>) -> App {
+        App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock)
+    }
+
+    /// Wiring with explicit clients: the local stack reaches DynamoDB and SQS at
+    /// different endpoints.
+    pub fn with_clients(
+        config: Config,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        clock: Arc<dyn Clock>,
+    ) -> App {
         App {
-            store: Store { client: aws_sdk_dynamodb::Client::new(sdk), table: config.table_name.clone() },
-            sqs: aws_sdk_sqs::Client::new(sdk),
+            store: Store { client: dynamodb, table: config.table_name.clone() },
+            sqs,
             config: Arc::new(config),
             clock,
         }

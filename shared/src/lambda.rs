@@ -47,10 +47,7 @@ pub struct Worker {
 }
 
 pub fn find_route(routes: &[Route], function: &str) -> Route {
-    *routes
-        .iter()
-        .find(|r| r.function == function)
-        .unwrap_or_else(|| panic!("no route for function {function}"))
+    *routes.iter().find(|r| r.function == function).unwrap_or_else(|| panic!("no route for function {function}"))
 }
 
 /// Runs the route `function` from `routes` as a Lambda function.

@@ -26,7 +26,13 @@ pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
     let now = app.now();
     let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
     let (household, owner) = body.create(&principal.user_id, &profile.display_name, &profile.timezone, now)?;
-    let audit = AuditEntry::new(&principal.user_id, "household.create", format!("household/{}", household.household_id), &req.correlation_id, now);
+    let audit = AuditEntry::new(
+        &principal.user_id,
+        "household.create",
+        format!("household/{}", household.household_id),
+        &req.correlation_id,
+        now,
+    );
     app.store.create_household(&household, &owner, &audit).await?;
     let location = format!("/v1/households/{}", household.household_id);
     let version = household.version;
@@ -41,18 +47,19 @@ pub async fn list_households(app: App, req: ApiRequest) -> ApiResult {
     let start = req
         .query_param("cursor")
         .map(|c| {
-            pagination::decode(c, &CursorRule {
-                attributes: &[keys::PK, keys::SK],
-                equal: &[(keys::PK, &user_pk)],
-                prefixed: &[(keys::SK, keys::HOUSEHOLD_PREFIX)],
-            })
+            pagination::decode(
+                c,
+                &CursorRule {
+                    attributes: &[keys::PK, keys::SK],
+                    equal: &[(keys::PK, &user_pk)],
+                    prefixed: &[(keys::SK, keys::HOUSEHOLD_PREFIX)],
+                },
+            )
         })
         .transpose()?;
     let (memberships, next) = app.store.list_my_households(&principal.user_id, limit, start).await?;
-    let items = memberships
-        .into_iter()
-        .map(|m| HouseholdView { household: m.household, my_role: m.member.role })
-        .collect();
+    let items =
+        memberships.into_iter().map(|m| HouseholdView { household: m.household, my_role: m.member.role }).collect();
     Ok(ApiResponse::ok(&Page { items, next_cursor: next.as_ref().map(pagination::encode) }))
 }
 
@@ -73,7 +80,13 @@ pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
     }
     let now = app.now();
     let updated = patch.apply(m.household, now)?;
-    let audit = AuditEntry::new(&m.member.user_id, "household.update", format!("household/{}", updated.household_id), &req.correlation_id, now);
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "household.update",
+        format!("household/{}", updated.household_id),
+        &req.correlation_id,
+        now,
+    );
     match app.store.update_household(&updated, &audit).await {
         Ok(()) => {
             let version = updated.version;
@@ -100,8 +113,14 @@ pub async fn delete_household(app: App, req: ApiRequest) -> ApiResult {
         app.config.purge_delay_seconds,
     )
     .await?;
-    let audit = AuditEntry::new(&m.member.user_id, "household.delete", format!("household/{household_id}"), &req.correlation_id, app.now())
-        .details(serde_json::json!({ "name": m.household.name }));
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "household.delete",
+        format!("household/{household_id}"),
+        &req.correlation_id,
+        app.now(),
+    )
+    .details(serde_json::json!({ "name": m.household.name }));
     match app.store.delete_household(&m.household, &audit).await {
         Ok(()) => Ok(ApiResponse::no_content()),
         Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::HouseholdNotFound)),

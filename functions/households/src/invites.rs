@@ -19,8 +19,14 @@ pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
     let body: NewInvite = req.json()?;
     let now = app.now();
     let invite = body.create(&m.household.household_id, &m.member.user_id, now)?;
-    let audit = AuditEntry::new(&m.member.user_id, "invite.create", format!("invite/{}", invite.code), &req.correlation_id, now)
-        .details(serde_json::json!({ "role": invite.role, "maxUses": invite.max_uses }));
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "invite.create",
+        format!("invite/{}", invite.code),
+        &req.correlation_id,
+        now,
+    )
+    .details(serde_json::json!({ "role": invite.role, "maxUses": invite.max_uses }));
     app.store.create_invite(&invite, &audit).await?;
     let location = format!("/v1/households/{}/invites/{}", invite.household_id, invite.code);
     Ok(ApiResponse::created(location, &invite))
@@ -34,11 +40,14 @@ pub async fn list_invites(app: App, req: ApiRequest) -> ApiResult {
     let start = req
         .query_param("cursor")
         .map(|c| {
-            pagination::decode(c, &CursorRule {
-                attributes: &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK],
-                equal: &[(keys::GSI1PK, &gsi_pk), (keys::SK, keys::META)],
-                prefixed: &[(keys::PK, keys::INVITE_PREFIX), (keys::GSI1SK, keys::INVITE_PREFIX)],
-            })
+            pagination::decode(
+                c,
+                &CursorRule {
+                    attributes: &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK],
+                    equal: &[(keys::GSI1PK, &gsi_pk), (keys::SK, keys::META)],
+                    prefixed: &[(keys::PK, keys::INVITE_PREFIX), (keys::GSI1SK, keys::INVITE_PREFIX)],
+                },
+            )
         })
         .transpose()?;
     let (items, next) = app.store.list_invites(&m.household.household_id, limit, start).await?;
@@ -48,8 +57,10 @@ pub async fn list_invites(app: App, req: ApiRequest) -> ApiResult {
 /// `DELETE /v1/households/{householdId}/invites/{code}` (owner, admin).
 pub async fn revoke_invite(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::ManageInvites).await?;
-    let code = req.path_param("code").and_then(normalize_code).ok_or_else(|| ApiError::new(ErrorCode::InviteNotFound))?;
-    let audit = AuditEntry::new(&m.member.user_id, "invite.revoke", format!("invite/{code}"), &req.correlation_id, app.now());
+    let code =
+        req.path_param("code").and_then(normalize_code).ok_or_else(|| ApiError::new(ErrorCode::InviteNotFound))?;
+    let audit =
+        AuditEntry::new(&m.member.user_id, "invite.revoke", format!("invite/{code}"), &req.correlation_id, app.now());
     match app.store.revoke_invite(&m.household.household_id, &code, &audit).await {
         Ok(()) => Ok(ApiResponse::no_content()),
         Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::InviteNotFound)),
@@ -81,8 +92,14 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         joined_at: now,
         version: 1,
     };
-    let audit = AuditEntry::new(&principal.user_id, "invite.accept", format!("member/{}", principal.user_id), &req.correlation_id, now)
-        .details(serde_json::json!({ "code": invite.code, "role": invite.role }));
+    let audit = AuditEntry::new(
+        &principal.user_id,
+        "invite.accept",
+        format!("member/{}", principal.user_id),
+        &req.correlation_id,
+        now,
+    )
+    .details(serde_json::json!({ "code": invite.code, "role": invite.role }));
     match app.store.accept_invite(&invite, &member, app.config.max_members, &audit).await? {
         Ok(()) => {}
         Err(AcceptFailure::AlreadyMember) => return Err(ApiError::new(ErrorCode::AlreadyMember)),
@@ -106,6 +123,7 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
     let location = format!("/v1/households/{}/members/{}", invite.household_id, principal.user_id);
     let version = m.household.version;
-    let body = Accepted { household: HouseholdView { household: m.household, my_role: m.member.role }, member: m.member };
+    let body =
+        Accepted { household: HouseholdView { household: m.household, my_role: m.member.role }, member: m.member };
     Ok(ApiResponse::created(location, &body).etag(version))
 }

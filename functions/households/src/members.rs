@@ -19,11 +19,14 @@ pub async fn list_members(app: App, req: ApiRequest) -> ApiResult {
     let start = req
         .query_param("cursor")
         .map(|c| {
-            pagination::decode(c, &CursorRule {
-                attributes: &[keys::PK, keys::SK],
-                equal: &[(keys::PK, &pk)],
-                prefixed: &[(keys::SK, keys::MEMBER_PREFIX)],
-            })
+            pagination::decode(
+                c,
+                &CursorRule {
+                    attributes: &[keys::PK, keys::SK],
+                    equal: &[(keys::PK, &pk)],
+                    prefixed: &[(keys::SK, keys::MEMBER_PREFIX)],
+                },
+            )
         })
         .transpose()?;
     let (items, next) = app.store.list_members(&m.household.household_id, limit, start).await?;
@@ -55,8 +58,14 @@ pub async fn update_member(app: App, req: ApiRequest) -> ApiResult {
     let is_self = target.user_id == m.member.user_id;
     let change = policy::role_change(m.member.role, is_self, target.role, patch.role)?;
     let now = app.now();
-    let audit = AuditEntry::new(&m.member.user_id, "member.role_change", format!("member/{}", target.user_id), &req.correlation_id, now)
-        .details(serde_json::json!({ "from": target.role, "to": patch.role }));
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "member.role_change",
+        format!("member/{}", target.user_id),
+        &req.correlation_id,
+        now,
+    )
+    .details(serde_json::json!({ "from": target.role, "to": patch.role }));
     let result = match change {
         RoleChange::Set => {
             let updated = Member { role: patch.role, version: target.version + 1, ..target };
@@ -86,7 +95,13 @@ pub async fn remove_member(app: App, req: ApiRequest) -> ApiResult {
     let is_self = target.user_id == m.member.user_id;
     policy::removal(m.member.role, is_self, target.role)?;
     let action = if is_self { "member.leave" } else { "member.remove" };
-    let audit = AuditEntry::new(&m.member.user_id, action, format!("member/{}", target.user_id), &req.correlation_id, app.now());
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        action,
+        format!("member/{}", target.user_id),
+        &req.correlation_id,
+        app.now(),
+    );
     match app.store.remove_member(&target, &audit).await {
         Ok(()) => Ok(ApiResponse::no_content()),
         Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),

@@ -8,7 +8,13 @@ use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode, handl
 
 pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/v1/me", function: "GetMeFunction", authenticated: true, handler: handler!(get_me) },
-    Route { method: "PATCH", path: "/v1/me", function: "PatchMeFunction", authenticated: true, handler: handler!(patch_me) },
+    Route {
+        method: "PATCH",
+        path: "/v1/me",
+        function: "PatchMeFunction",
+        authenticated: true,
+        handler: handler!(patch_me),
+    },
 ];
 
 /// `GET /v1/me`: the caller's profile, created from the token's claims on first call.
@@ -29,7 +35,13 @@ pub async fn patch_me(app: App, req: ApiRequest) -> ApiResult {
         return Err(ApiError::new(ErrorCode::PreconditionFailed));
     }
     let updated = patch.apply(current, now)?;
-    let audit = AuditEntry::new(&principal.user_id, "user.update", format!("user/{}", principal.user_id), &req.correlation_id, now);
+    let audit = AuditEntry::new(
+        &principal.user_id,
+        "user.update",
+        format!("user/{}", principal.user_id),
+        &req.correlation_id,
+        now,
+    );
     match app.store.update_profile(&updated, &audit).await {
         Ok(()) => Ok(ApiResponse::ok(&updated).etag(updated.version)),
         Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),

@@ -64,8 +64,8 @@ impl JwtVerifier {
         }
         let kid = header.kid.ok_or(JwtError::UnknownKey)?;
         let key = self.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
-        let data = decode::<Map<String, Value>>(token, key, &self.validation)
-            .map_err(|e| JwtError::Invalid(e.to_string()))?;
+        let data =
+            decode::<Map<String, Value>>(token, key, &self.validation).map_err(|e| JwtError::Invalid(e.to_string()))?;
         match data.claims.get("token_use").and_then(Value::as_str) {
             Some("id") => Ok(data.claims),
             Some(other) => Err(JwtError::WrongTokenUse(other.to_string())),

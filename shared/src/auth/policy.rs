@@ -66,12 +66,7 @@ pub enum RoleChange {
     TransferOwnership,
 }
 
-pub fn role_change(
-    actor: Role,
-    actor_is_target: bool,
-    target: Role,
-    new_role: Role,
-) -> Result<RoleChange, ApiError> {
+pub fn role_change(actor: Role, actor_is_target: bool, target: Role, new_role: Role) -> Result<RoleChange, ApiError> {
     let forbidden = || Err(ApiError::new(ErrorCode::Forbidden));
     if !actor.is_manager() {
         return forbidden();

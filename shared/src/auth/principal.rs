@@ -10,7 +10,8 @@ pub struct Principal {
     /// The Cognito `sub`: stable, opaque, and our user id.
     pub user_id: String,
     pub email: Option<String>,
-    /// A name to start the profile with: `name`, else `cognito:username`.
+    /// A name to start the profile with: `name`, else `cognito:username` unless that is
+    /// just the `sub` again (pools that sign in by email use the sub as user name).
     pub name_hint: Option<String>,
 }
 
@@ -24,12 +25,16 @@ impl Principal {
     pub fn from_claims(claims: &Value) -> Option<Principal> {
         let text = |k: &str| claims.get(k).and_then(Value::as_str).map(str::to_string);
         let user_id = text("sub").filter(|s| !s.is_empty())?;
-        Some(Principal {
-            user_id,
-            email: text("email"),
-            name_hint: text("name").or_else(|| text("cognito:username")),
-        })
+        let name_hint =
+            text("name").or_else(|| text("cognito:username").filter(|u| *u != user_id && !looks_like_uuid(u)));
+        Some(Principal { user_id, email: text("email"), name_hint })
     }
+}
+
+fn looks_like_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().filter(|b| *b == b'-').count() == 4
+        && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 #[cfg(test)]
@@ -45,6 +50,9 @@ mod tests {
         assert_eq!(p.name_hint.as_deref(), Some("ana"));
         let p = Principal::from_claims(&json!({"sub": "u2"})).unwrap();
         assert_eq!(p.email, None);
+        let sub = "25e97977-8d72-48e2-951f-58d05e84f058";
+        let p = Principal::from_claims(&json!({"sub": sub, "cognito:username": sub})).unwrap();
+        assert_eq!(p.name_hint, None);
         assert!(Principal::from_claims(&json!({"email": "x"})).is_none());
     }
 

@@ -156,13 +156,10 @@ mod tests {
         let issues: Vec<_> = err.fields.iter().map(|f| f.issue).collect();
         assert_eq!(issues, [FieldIssue::TooShort, FieldIssue::InvalidTimezone]);
         let (h, _) = NewHousehold { name: "x".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
-        let err = HouseholdPatch { name: Some("y".repeat(NAME_MAX + 1)), timezone: None }
-            .apply(h.clone(), now)
-            .unwrap_err();
+        let err =
+            HouseholdPatch { name: Some("y".repeat(NAME_MAX + 1)), timezone: None }.apply(h.clone(), now).unwrap_err();
         assert_eq!(err.fields[0].issue, FieldIssue::TooLong);
-        let patched = HouseholdPatch { name: None, timezone: Some("America/New_York".into()) }
-            .apply(h, now)
-            .unwrap();
+        let patched = HouseholdPatch { name: None, timezone: Some("America/New_York".into()) }.apply(h, now).unwrap();
         assert_eq!((patched.timezone.as_str(), patched.version), ("America/New_York", 2));
     }
 }

@@ -38,9 +38,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ConfigError(format!("{} is not set", env::TABLE_NAME)))?;
         let max_members = match get(env::MAX_MEMBERS) {
-            Some(v) => v
-                .parse()
-                .map_err(|_| ConfigError(format!("{} must be a number", env::MAX_MEMBERS)))?,
+            Some(v) => v.parse().map_err(|_| ConfigError(format!("{} must be a number", env::MAX_MEMBERS)))?,
             None => 50,
         };
         let purge_delay_seconds = match get(env::PURGE_DELAY_SECONDS) {

@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 
-
 use super::i18n::{Catalogue, Locale};
 
 macro_rules! error_codes {
@@ -219,7 +218,6 @@ pub(crate) fn fill(template: &str, args: &[(&'static str, String)]) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,9 +234,7 @@ mod tests {
 
     #[test]
     fn problem_carries_code_status_correlation_and_fields() {
-        let err = ApiError::validation(vec![
-            FieldError::new("name", FieldIssue::TooLong).with("max", 80),
-        ]);
+        let err = ApiError::validation(vec![FieldError::new("name", FieldIssue::TooLong).with("max", 80)]);
         let p = err.to_problem(Locale::En, "corr-1", "/v1/households");
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["status"], 422);

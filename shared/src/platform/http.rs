@@ -23,8 +23,7 @@ use crate::auth::Principal;
 pub type ApiResult = Result<ApiResponse, ApiError>;
 
 /// Headers a browser may read from our responses (CORS).
-pub const EXPOSED_HEADERS: &str =
-    "ETag, Location, Retry-After, X-Correlation-Id, Api-Version, Content-Language";
+pub const EXPOSED_HEADERS: &str = "ETag, Location, Retry-After, X-Correlation-Id, Api-Version, Content-Language";
 pub const ALLOWED_HEADERS: &str =
     "Authorization, Content-Type, If-Match, Idempotency-Key, X-Correlation-Id, Accept-Language";
 pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, PUT, DELETE, OPTIONS";
@@ -102,11 +101,7 @@ pub struct ApiResponse {
 impl ApiResponse {
     pub fn json(status: StatusCode, body: &impl Serialize) -> ApiResponse {
         let bytes = serde_json::to_vec(body).expect("response types serialize");
-        ApiResponse {
-            status,
-            headers: Vec::new(),
-            body: Some(("application/json".to_string(), bytes)),
-        }
+        ApiResponse { status, headers: Vec::new(), body: Some(("application/json".to_string(), bytes)) }
     }
 
     pub fn ok(body: &impl Serialize) -> ApiResponse {
@@ -142,7 +137,15 @@ where
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let correlation_id = correlation::from_header(header(correlation::HEADER));
     let locale = Locale::negotiate(header("accept-language"));
-    let request_id = request.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    // The Lambda request id; where there is no Lambda (local gateway), API Gateway's.
+    let request_id = request
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .or_else(|| match request.request_context_ref() {
+            Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.request_id.clone(),
+            _ => None,
+        })
+        .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         correlation_id = %correlation_id,
@@ -155,13 +158,10 @@ where
 
     let outcome = async {
         let api_request = into_api_request(request, correlation_id.clone(), locale)?;
-        AssertUnwindSafe(handler(app.clone(), api_request))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!("handler panicked");
-                Err(ApiError::new(ErrorCode::Internal))
-            })
+        AssertUnwindSafe(handler(app.clone(), api_request)).catch_unwind().await.unwrap_or_else(|_| {
+            tracing::error!("handler panicked");
+            Err(ApiError::new(ErrorCode::Internal))
+        })
     }
     .instrument(span.clone())
     .await;
@@ -184,11 +184,7 @@ where
     with_common_headers(response, &correlation_id, &cors)
 }
 
-fn into_api_request(
-    request: Request,
-    correlation_id: String,
-    locale: Locale,
-) -> Result<ApiRequest, ApiError> {
+fn into_api_request(request: Request, correlation_id: String, locale: Locale) -> Result<ApiRequest, ApiError> {
     let principal = Principal::from_request(&request);
     let path_params = request
         .path_parameters_ref()
@@ -237,12 +233,7 @@ fn success_response(ok: ApiResponse) -> Response<Body> {
 }
 
 /// Renders an error as RFC 9457 problem+json (also used by the local gateway).
-pub fn problem_response(
-    err: &ApiError,
-    locale: Locale,
-    correlation_id: &str,
-    instance: &str,
-) -> Response<Body> {
+pub fn problem_response(err: &ApiError, locale: Locale, correlation_id: &str, instance: &str) -> Response<Body> {
     let problem = err.to_problem(locale, correlation_id, instance);
     let mut builder = Response::builder()
         .status(err.status())
@@ -256,11 +247,7 @@ pub fn problem_response(
 }
 
 /// Headers on every response: correlation id, API version, CORS.
-pub fn with_common_headers(
-    mut response: Response<Body>,
-    correlation_id: &str,
-    allow_origin: &str,
-) -> Response<Body> {
+pub fn with_common_headers(mut response: Response<Body>, correlation_id: &str, allow_origin: &str) -> Response<Body> {
     let h = response.headers_mut();
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {

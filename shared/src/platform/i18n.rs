@@ -41,9 +41,7 @@ impl Locale {
         for part in header.split(',') {
             let mut pieces = part.trim().split(';');
             let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-                .unwrap_or(1.0);
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
             let locale = Locale::ALL.iter().copied().find(|l| l.tag() == primary);
             if let Some(locale) = locale
@@ -87,10 +85,7 @@ impl Catalogue {
     }
 
     pub fn error(&self, code: ErrorCode, args: &[(&'static str, String)]) -> (String, String) {
-        let entry = self
-            .errors
-            .get(code.as_str())
-            .or_else(|| Catalogue::get(Locale::En).errors.get(code.as_str()));
+        let entry = self.errors.get(code.as_str()).or_else(|| Catalogue::get(Locale::En).errors.get(code.as_str()));
         match entry {
             Some(e) => (fill(&e.title, args), fill(&e.detail, args)),
             None => (code.as_str().to_string(), code.as_str().to_string()),
@@ -98,10 +93,7 @@ impl Catalogue {
     }
 
     pub fn field(&self, issue: FieldIssue, args: &[(&'static str, String)]) -> String {
-        let text = self
-            .fields
-            .get(issue.as_str())
-            .or_else(|| Catalogue::get(Locale::En).fields.get(issue.as_str()));
+        let text = self.fields.get(issue.as_str()).or_else(|| Catalogue::get(Locale::En).fields.get(issue.as_str()));
         text.map(|t| fill(t, args)).unwrap_or_else(|| issue.as_str().to_string())
     }
 }
@@ -111,11 +103,8 @@ mod tests {
     use super::*;
 
     fn placeholders(s: &str) -> Vec<String> {
-        let mut out: Vec<String> = s
-            .split('{')
-            .skip(1)
-            .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string()))
-            .collect();
+        let mut out: Vec<String> =
+            s.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string())).collect();
         out.sort();
         out
     }
@@ -126,17 +115,19 @@ mod tests {
         for locale in Locale::ALL {
             let c = Catalogue::get(*locale);
             for code in ErrorCode::ALL {
-                let e = c.errors.get(code.as_str()).unwrap_or_else(|| {
-                    panic!("{} has no entry for {}", locale.tag(), code.as_str())
-                });
+                let e = c
+                    .errors
+                    .get(code.as_str())
+                    .unwrap_or_else(|| panic!("{} has no entry for {}", locale.tag(), code.as_str()));
                 let base = &en.errors[code.as_str()];
                 assert_eq!(placeholders(&e.detail), placeholders(&base.detail), "{code:?} in {locale:?}");
             }
             assert_eq!(c.errors.len(), ErrorCode::ALL.len(), "{} has stale entries", locale.tag());
             for issue in FieldIssue::ALL {
-                let text = c.fields.get(issue.as_str()).unwrap_or_else(|| {
-                    panic!("{} has no field text for {}", locale.tag(), issue.as_str())
-                });
+                let text = c
+                    .fields
+                    .get(issue.as_str())
+                    .unwrap_or_else(|| panic!("{} has no field text for {}", locale.tag(), issue.as_str()));
                 assert_eq!(placeholders(text), placeholders(&en.fields[issue.as_str()]));
             }
         }

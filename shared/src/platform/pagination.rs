@@ -78,11 +78,8 @@ pub fn limit(raw: Option<&str>) -> Result<i32, ApiError> {
 mod tests {
     use super::*;
 
-    const RULE: CursorRule<'static> = CursorRule {
-        attributes: &["PK", "SK"],
-        equal: &[("PK", "HOUSEHOLD#A")],
-        prefixed: &[("SK", "MEMBER#")],
-    };
+    const RULE: CursorRule<'static> =
+        CursorRule { attributes: &["PK", "SK"], equal: &[("PK", "HOUSEHOLD#A")], prefixed: &[("SK", "MEMBER#")] };
 
     fn key(pk: &str, sk: &str) -> PageKey {
         [("PK".to_string(), pk.to_string()), ("SK".to_string(), sk.to_string())].into()

@@ -14,9 +14,8 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(ErrorCode::BodyTooLarge).with("limit", MAX_BODY_BYTES));
     }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(ErrorCode::MalformedJson).with("reason", describe_syntax_error(&e))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedJson).with("reason", describe_syntax_error(&e)))?;
     if !value.is_object() {
         return Err(ApiError::validation(vec![FieldError::new("", FieldIssue::InvalidType)]));
     }
@@ -26,8 +25,9 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let message = e.inner().to_string();
         let (field, issue) = if let Some(name) = between(&message, "missing field `", "`") {
             (join(&field, name), FieldIssue::Required)
-        } else if let Some(name) = between(&message, "unknown field `", "`") {
-            (join(&field, name), FieldIssue::UnknownField)
+        } else if message.starts_with("unknown field") {
+            // The path already ends with the unknown field's name.
+            (field, FieldIssue::UnknownField)
         } else if message.starts_with("unknown variant") {
             (field, FieldIssue::InvalidValue)
         } else {
@@ -87,9 +87,7 @@ impl Checks {
 
     pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) {
         if value < min || value > max {
-            self.push(
-                FieldError::new(field, FieldIssue::OutOfRange).with("min", min).with("max", max),
-            );
+            self.push(FieldError::new(field, FieldIssue::OutOfRange).with("min", min).with("max", max));
         }
     }
 
@@ -107,9 +105,7 @@ pub fn ulid_param(name: &str, value: Option<&str>) -> Result<String, ApiError> {
 /// A Cognito `sub` (UUID) as a path parameter.
 pub fn user_id_param(name: &str, value: Option<&str>) -> Result<String, ApiError> {
     let v = value.ok_or_else(|| ApiError::invalid_parameter(name))?;
-    let ok = !v.is_empty()
-        && v.len() <= 64
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(v.to_string()) } else { Err(ApiError::invalid_parameter(name)) }
 }
 
@@ -175,10 +171,7 @@ mod tests {
         c.range("maxUses", 0, 1, 100);
         let err = c.finish().unwrap_err();
         let issues: Vec<_> = err.fields.iter().map(|f| f.issue).collect();
-        assert_eq!(
-            issues,
-            vec![FieldIssue::TooShort, FieldIssue::InvalidTimezone, FieldIssue::OutOfRange]
-        );
+        assert_eq!(issues, vec![FieldIssue::TooShort, FieldIssue::InvalidTimezone, FieldIssue::OutOfRange]);
     }
 
     #[test]

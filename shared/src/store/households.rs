@@ -2,14 +2,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, Get, KeysAndAttributes, TransactGetItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Get, KeysAndAttributes, TransactGetItem, WriteRequest};
 
-use super::{
-    Expr, Item, Store, StoreError, Tx, classify, from_item, key, keys, n, page_key, s, start_key,
-    to_item,
-};
+use super::{Expr, Item, Store, StoreError, Tx, classify, from_item, key, keys, n, page_key, s, start_key, to_item};
 use crate::auth::Role;
 use crate::domain::audit::AuditEntry;
 use crate::domain::household::{Household, HouseholdStatus, Member};
@@ -170,12 +165,7 @@ impl Store {
                 .await
                 .map_err(classify)?;
             found.extend(out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default());
-            wanted = out
-                .unprocessed_keys
-                .unwrap_or_default()
-                .remove(&self.table)
-                .map(|k| k.keys)
-                .unwrap_or_default();
+            wanted = out.unprocessed_keys.unwrap_or_default().remove(&self.table).map(|k| k.keys).unwrap_or_default();
         }
         if wanted.is_empty() {
             Ok(found)
@@ -189,12 +179,9 @@ impl Store {
         let pk = keys::household(&updated.household_id);
         let mut tx = Tx::new(self);
         let condition = version_is(updated.version - 1);
-        let condition = Expr {
-            text: format!("{} AND #status = :active", condition.text),
-            ..condition
-        }
-        .name("#status", "status")
-        .value(":active", s("active"));
+        let condition = Expr { text: format!("{} AND #status = :active", condition.text), ..condition }
+            .name("#status", "status")
+            .value(":active", s("active"));
         tx.put(to_item(pk.clone(), keys::META.into(), updated)?, Some(condition));
         tx.audit(pk, audit)?;
         tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
@@ -447,9 +434,5 @@ impl Store {
 }
 
 pub(crate) fn membership_ref_item(household_id: &str, user_id: &str) -> Result<Item, StoreError> {
-    to_item(
-        keys::user(user_id),
-        keys::household(household_id),
-        &MembershipRef { household_id, user_id },
-    )
+    to_item(keys::user(user_id), keys::household(household_id), &MembershipRef { household_id, user_id })
 }

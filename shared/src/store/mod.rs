@@ -50,9 +50,7 @@ impl StoreError {
 
     fn is_conflict(&self) -> bool {
         match self {
-            StoreError::Cancelled(reasons) => {
-                reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict"))
-            }
+            StoreError::Cancelled(reasons) => reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")),
             _ => false,
         }
     }
@@ -66,9 +64,7 @@ impl From<StoreError> for ApiError {
                 ApiError::unavailable()
             }
             e if e.is_conflict() => ApiError::new(ErrorCode::ConcurrentUpdate),
-            StoreError::ConditionFailed | StoreError::Cancelled(_) => {
-                ApiError::new(ErrorCode::ConcurrentUpdate)
-            }
+            StoreError::ConditionFailed | StoreError::Cancelled(_) => ApiError::new(ErrorCode::ConcurrentUpdate),
             StoreError::Other(detail) => {
                 tracing::error!(%detail, "store error");
                 ApiError::new(ErrorCode::Internal)

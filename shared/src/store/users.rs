@@ -48,7 +48,11 @@ impl Store {
         let mut tx = Tx::new(self);
         tx.put(
             to_item(pk.clone(), keys::PROFILE.into(), updated)?,
-            Some(Expr::new("#version = :expected").name("#version", "version").value(":expected", n(updated.version - 1))),
+            Some(
+                Expr::new("#version = :expected")
+                    .name("#version", "version")
+                    .value(":expected", n(updated.version - 1)),
+            ),
         );
         tx.audit(pk, audit)?;
         tx.commit(self, None).await.map_err(|e| match e.failed_condition() {

@@ -1,0 +1,194 @@
+//! The local API gateway: serves every route of template.yaml on one port, checks Cognito
+//! ID tokens as API Gateway's Cognito authorizer does, hands each handler the API Gateway
+//! REST proxy event it would get in AWS, and answers CORS preflights as the template's
+//! `Cors` settings make API Gateway do.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
+use base64::Engine;
+use serde_json::{Value, json};
+use shared::App;
+use shared::auth::jwt::JwtVerifier;
+use shared::lambda::Route;
+use shared::platform::error::{ApiError, ErrorCode};
+use shared::platform::http::{ALLOWED_HEADERS, ALLOWED_METHODS, problem_response, with_common_headers};
+use shared::platform::i18n::Locale;
+use shared::platform::{correlation, http::handle};
+
+use crate::routes::match_path;
+
+/// API Gateway's own payload limit; our handlers enforce their smaller one.
+const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct Gateway {
+    pub app: App,
+    pub routes: Vec<Route>,
+    pub verifier: JwtVerifier,
+    pub stage: String,
+}
+
+pub fn router(gateway: Arc<Gateway>) -> axum::Router {
+    axum::Router::new().fallback(serve).with_state(gateway)
+}
+
+async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_string();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let correlation_id = correlation::from_header(header(correlation::HEADER).as_deref());
+    let locale = Locale::negotiate(header("accept-language").as_deref());
+    let origin = gw.app.config.cors_allow_origin.clone();
+    let problem = |code: ErrorCode| {
+        let r = problem_response(&ApiError::new(code), locale, &correlation_id, &path);
+        into_axum(with_common_headers(r, &correlation_id, &origin))
+    };
+
+    let candidates: Vec<(&Route, Vec<(String, String)>)> =
+        gw.routes.iter().filter_map(|r| match_path(r.path, &path).map(|p| (r, p))).collect();
+    if parts.method == Method::OPTIONS && !candidates.is_empty() {
+        return preflight(&origin);
+    }
+    // API Gateway answers an unknown method on a known path like an unknown path.
+    let Some((route, path_params)) = candidates.into_iter().find(|(r, _)| r.method == parts.method.as_str()) else {
+        return problem(ErrorCode::RouteNotFound);
+    };
+
+    let claims = if route.authenticated {
+        let token = header("authorization").unwrap_or_default();
+        let token = token.strip_prefix("Bearer ").unwrap_or(&token).trim().to_string();
+        match gw.verifier.verify_id_token(&token) {
+            Ok(claims) => Some(claims),
+            Err(e) => {
+                tracing::info!(reason = %e, path = %path, "token refused");
+                return problem(ErrorCode::Unauthenticated);
+            }
+        }
+    } else {
+        None
+    };
+
+    let body = match to_bytes(body, GATEWAY_MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return problem(ErrorCode::BodyTooLarge),
+    };
+    let event = proxy_event(
+        route,
+        &parts.method,
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+        path_params,
+        claims,
+        &body,
+        &gw.stage,
+    );
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "could not build the proxy event");
+            return problem(ErrorCode::Internal);
+        }
+    };
+    into_axum(handle(&gw.app, request, route.handler).await)
+}
+
+/// The API Gateway REST proxy event (payload format 1.0) for one request.
+#[allow(clippy::too_many_arguments)]
+pub fn proxy_event(
+    route: &Route,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    path_params: Vec<(String, String)>,
+    claims: Option<serde_json::Map<String, Value>>,
+    body: &[u8],
+    stage: &str,
+) -> Value {
+    let mut single = serde_json::Map::new();
+    let mut multi: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in headers {
+        if let Ok(v) = value.to_str() {
+            single.insert(name.as_str().to_string(), json!(v));
+            multi.entry(name.as_str().to_string()).or_default().push(v.to_string());
+        }
+    }
+    let mut qs = serde_json::Map::new();
+    let mut mqs: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        qs.insert(k.to_string(), json!(v));
+        mqs.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    // The Cognito authorizer passes every claim as a string.
+    let authorizer = claims.map(|c| {
+        let claims: serde_json::Map<String, Value> = c
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, Value::String(s))
+            })
+            .collect();
+        json!({ "claims": claims })
+    });
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) => (json!(text), false),
+        Err(_) => (json!(base64::engine::general_purpose::STANDARD.encode(body)), true),
+    };
+    let request_id = ulid::Ulid::new().to_string();
+    json!({
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method.as_str(),
+        "headers": single,
+        "multiValueHeaders": multi,
+        "queryStringParameters": if qs.is_empty() { Value::Null } else { Value::Object(qs) },
+        "multiValueQueryStringParameters": if mqs.is_empty() { Value::Null } else { json!(mqs) },
+        "pathParameters": if path_params.is_empty() { Value::Null } else { json!(path_params.into_iter().collect::<HashMap<_, _>>()) },
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "resourceId": "local",
+            "resourcePath": route.path,
+            "httpMethod": method.as_str(),
+            "path": format!("/{stage}{path}"),
+            "stage": stage,
+            "requestId": request_id,
+            "requestTimeEpoch": chrono::Utc::now().timestamp_millis(),
+            "protocol": "HTTP/1.1",
+            "identity": { "sourceIp": "127.0.0.1" },
+            "authorizer": authorizer,
+        },
+        "body": body,
+        "isBase64Encoded": is_base64,
+    })
+}
+
+fn preflight(origin: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header("access-control-allow-origin", origin)
+        .header("access-control-allow-methods", ALLOWED_METHODS)
+        .header("access-control-allow-headers", ALLOWED_HEADERS)
+        .header("access-control-max-age", "600")
+        .body(Body::empty())
+        .expect("valid response")
+}
+
+fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        lambda_http::Body::Text(t) => t.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    Response::from_parts(parts, Body::from(bytes))
+}

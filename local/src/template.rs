@@ -1,0 +1,227 @@
+//! Reads template.yaml, the one definition of the table, queues, buckets, user pool and
+//! functions. The local stack provisions from it, and the contract tests check the route
+//! tables and openapi.yaml against it.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("template.yaml is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("template.yaml: {0}")]
+    Shape(String),
+}
+
+/// The SAM template with CloudFormation short-form tags turned into their long forms
+/// (`!Ref X` → `{"Ref": "X"}`, `!GetAtt X.Arn` → `{"Fn::GetAtt": ["X", "Arn"]}`).
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub root: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub visibility_timeout: Option<i64>,
+    pub retention: Option<i64>,
+    /// Dead-letter queue logical id and maxReceiveCount.
+    pub redrive: Option<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiEvent {
+    pub method: String,
+    pub path: String,
+    pub authenticated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    pub binary: String,
+    pub api: Option<ApiEvent>,
+    /// Logical id of the queue that triggers it.
+    pub queue: Option<String>,
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Template, TemplateError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
+        Template::parse(&text)
+    }
+
+    /// The template next to the workspace root (this crate is `local/`).
+    pub fn load_default() -> Result<Template, TemplateError> {
+        Template::load(&workspace_root().join("template.yaml"))
+    }
+
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)?;
+        Ok(Template { root: to_json(yaml) })
+    }
+
+    pub fn resources(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.root.get("Resources").and_then(Value::as_object).into_iter().flatten()
+    }
+
+    pub fn resources_of(&self, kind: &str) -> Vec<(String, Value)> {
+        self.resources()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+            .map(|(id, r)| (id.clone(), r.get("Properties").cloned().unwrap_or(json!({}))))
+            .collect()
+    }
+
+    /// The one DynamoDB table's properties.
+    pub fn table(&self) -> Result<(String, Value), TemplateError> {
+        let mut tables = self.resources_of("AWS::DynamoDB::Table");
+        match tables.len() {
+            1 => Ok(tables.remove(0)),
+            n => Err(TemplateError::Shape(format!("expected one table, found {n}"))),
+        }
+    }
+
+    pub fn queues(&self) -> Vec<QueueSpec> {
+        self.resources_of("AWS::SQS::Queue")
+            .into_iter()
+            .map(|(logical_id, p)| QueueSpec {
+                logical_id,
+                visibility_timeout: p.get("VisibilityTimeout").and_then(Value::as_i64),
+                retention: p.get("MessageRetentionPeriod").and_then(Value::as_i64),
+                redrive: p.get("RedrivePolicy").and_then(|r| {
+                    Some((referenced(r.get("deadLetterTargetArn")?)?, r.get("maxReceiveCount")?.as_i64()?))
+                }),
+            })
+            .collect()
+    }
+
+    pub fn buckets(&self) -> Vec<String> {
+        self.resources_of("AWS::S3::Bucket").into_iter().map(|(id, _)| id).collect()
+    }
+
+    pub fn user_pool(&self) -> Result<(String, Value), TemplateError> {
+        self.resources_of("AWS::Cognito::UserPool")
+            .into_iter()
+            .next()
+            .ok_or_else(|| TemplateError::Shape("no user pool".into()))
+    }
+
+    pub fn user_pool_client(&self) -> Result<(String, Value), TemplateError> {
+        self.resources_of("AWS::Cognito::UserPoolClient")
+            .into_iter()
+            .next()
+            .ok_or_else(|| TemplateError::Shape("no user pool client".into()))
+    }
+
+    pub fn functions(&self) -> Vec<FunctionSpec> {
+        self.resources()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+            .map(|(id, r)| {
+                let binary = r
+                    .pointer("/Metadata/BuildProperties/Binary")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let events: Vec<&Value> = r
+                    .pointer("/Properties/Events")
+                    .and_then(Value::as_object)
+                    .map(|m| m.values().collect())
+                    .unwrap_or_default();
+                let api = events.iter().find(|e| e.get("Type").and_then(Value::as_str) == Some("Api")).map(|e| {
+                    let p = &e["Properties"];
+                    ApiEvent {
+                        method: p["Method"].as_str().unwrap_or_default().to_ascii_uppercase(),
+                        path: p["Path"].as_str().unwrap_or_default().to_string(),
+                        authenticated: p.pointer("/Auth/Authorizer").and_then(Value::as_str) != Some("NONE"),
+                    }
+                });
+                let queue = events
+                    .iter()
+                    .find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS"))
+                    .and_then(|e| referenced(e.pointer("/Properties/Queue")?));
+                FunctionSpec { logical_id: id.clone(), binary, api, queue }
+            })
+            .collect()
+    }
+}
+
+/// The logical id a `Ref` or `Fn::GetAtt` points at.
+pub fn referenced(v: &Value) -> Option<String> {
+    if let Some(r) = v.get("Ref").and_then(Value::as_str) {
+        return Some(r.to_string());
+    }
+    v.get("Fn::GetAtt")?.get(0)?.as_str().map(str::to_string)
+}
+
+fn to_json(v: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                json!(i)
+            } else {
+                json!(n.as_f64())
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(seq) => Value::Array(seq.into_iter().map(to_json).collect()),
+        Y::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_string(),
+                };
+                out.insert(key, to_json(v));
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => {
+            let name = t.tag.to_string().trim_start_matches('!').to_string();
+            let inner = to_json(t.value);
+            match name.as_str() {
+                "Ref" => json!({ "Ref": inner }),
+                "GetAtt" => match inner {
+                    Value::String(s) => {
+                        let (res, attr) = s.split_once('.').unwrap_or((&s, ""));
+                        json!({ "Fn::GetAtt": [res, attr] })
+                    }
+                    other => json!({ "Fn::GetAtt": other }),
+                },
+                other => json!({ format!("Fn::{other}"): inner }),
+            }
+        }
+    }
+}
+
+pub fn workspace_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("local/ has a parent").to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_form_tags_become_long_form() {
+        let t = Template::parse(
+            "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt D.Arn\n        maxReceiveCount: 3\n  D:\n    Type: AWS::SQS::Queue\n",
+        )
+        .unwrap();
+        let q = t.queues().into_iter().find(|q| q.logical_id == "Q").unwrap();
+        assert_eq!(q.redrive, Some(("D".to_string(), 3)));
+    }
+
+    #[test]
+    fn the_real_template_parses() {
+        let t = Template::load_default().unwrap();
+        assert!(t.table().is_ok());
+        assert!(!t.functions().is_empty());
+        assert!(t.user_pool().is_ok() && t.user_pool_client().is_ok());
+    }
+}

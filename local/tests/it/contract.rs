@@ -1,0 +1,178 @@
+//! One source of truth, checked: the route tables in functions/*, template.yaml,
+//! openapi.yaml, the binaries, and what the local stack provisions must all agree.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+use shared::platform::http::{ALLOWED_HEADERS, ALLOWED_METHODS};
+
+use crate::support::{provisioned, template};
+
+fn root() -> std::path::PathBuf {
+    local::template::workspace_root()
+}
+
+#[test]
+fn route_tables_and_template_functions_are_the_same_set() {
+    let t = template();
+    let from_code: BTreeSet<(String, String, String, bool)> = local::routes::routes()
+        .iter()
+        .map(|r| (r.function.to_string(), r.method.to_string(), r.path.to_string(), r.authenticated))
+        .collect();
+    let from_template: BTreeSet<(String, String, String, bool)> = t
+        .functions()
+        .into_iter()
+        .filter_map(|f| f.api.map(|a| (f.logical_id, a.method, a.path, a.authenticated)))
+        .collect();
+    assert_eq!(from_code, from_template);
+
+    let workers: BTreeSet<(String, String)> =
+        local::routes::workers().iter().map(|w| (w.function.to_string(), w.queue.to_string())).collect();
+    let queue_functions: BTreeSet<(String, String)> =
+        t.functions().into_iter().filter_map(|f| f.queue.map(|q| (f.logical_id, q))).collect();
+    assert_eq!(workers, queue_functions);
+}
+
+#[test]
+fn every_function_has_a_thin_binary_that_serves_it() {
+    let bins: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .filter_map(|d| std::fs::read_dir(d.ok()?.path().join("src/bin")).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let functions = template().functions();
+    assert_eq!(bins.len(), functions.len(), "one binary per function");
+    for f in functions {
+        let bin = bins
+            .iter()
+            .find(|p| p.file_stem().unwrap().to_string_lossy() == f.binary)
+            .unwrap_or_else(|| panic!("{} builds {} but there is no such binary", f.logical_id, f.binary));
+        let source = std::fs::read_to_string(bin).unwrap();
+        if f.api.is_some() {
+            assert!(
+                source.contains(&format!("\"{}\"", f.logical_id)),
+                "{} does not serve {}",
+                bin.display(),
+                f.logical_id
+            );
+        }
+        assert!(source.lines().filter(|l| !l.trim().is_empty()).count() <= 6, "{} is not thin", bin.display());
+    }
+}
+
+#[test]
+fn openapi_documents_exactly_the_routes() {
+    let text = std::fs::read_to_string(root().join("openapi.yaml")).unwrap();
+    let doc: Value = serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            if ["get", "post", "patch", "put", "delete"].contains(&method.as_str()) {
+                let public = op.get("security").and_then(Value::as_array).is_some_and(|s| s.is_empty());
+                documented.insert((method.to_uppercase(), path.clone(), !public));
+                assert!(op.get("operationId").is_some(), "{method} {path} has no operationId");
+            }
+        }
+    }
+    let routes: BTreeSet<(String, String, bool)> =
+        local::routes::routes().iter().map(|r| (r.method.to_string(), r.path.to_string(), r.authenticated)).collect();
+    assert_eq!(documented, routes);
+}
+
+#[test]
+fn template_cors_matches_what_the_functions_and_local_gateway_send() {
+    let t = template();
+    let cors = t.root.pointer("/Resources/ChoreApi/Properties/Cors").unwrap();
+    let normalize = |s: &str| -> BTreeSet<String> {
+        s.trim_matches('\'').split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect()
+    };
+    assert_eq!(normalize(cors["AllowHeaders"].as_str().unwrap()), normalize(ALLOWED_HEADERS));
+    assert_eq!(normalize(cors["AllowMethods"].as_str().unwrap()), normalize(ALLOWED_METHODS));
+}
+
+#[test]
+fn functions_get_least_privilege_policies() {
+    let t = template();
+    for (id, r) in t.resources() {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let text = r["Properties"]["Policies"].to_string();
+        for broad in ["dynamodb:*", "sqs:*", "s3:*", "DynamoDBCrudPolicy", "AmazonDynamoDBFullAccess", "\"*\""] {
+            assert!(!text.contains(broad), "{id} grants {broad}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_local_stack_provisions_what_the_template_declares() {
+    let p = provisioned().await;
+    let t = template();
+    let (_, table) = t.table().unwrap();
+    let ddb = p.endpoints.dynamodb_client().await;
+    let described = ddb.describe_table().table_name(&p.table_name).send().await.unwrap();
+    let d = described.table().unwrap();
+    let keys = |ks: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, String)> {
+        ks.iter().map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string())).collect()
+    };
+    let template_keys = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| (k["AttributeName"].as_str().unwrap().into(), k["KeyType"].as_str().unwrap().into()))
+            .collect()
+    };
+    assert_eq!(keys(d.key_schema()), template_keys(&table["KeySchema"]));
+    let mut indexes: Vec<(String, Vec<(String, String)>)> = d
+        .global_secondary_indexes()
+        .iter()
+        .map(|g| (g.index_name().unwrap().to_string(), keys(g.key_schema())))
+        .collect();
+    indexes.sort();
+    let mut expected: Vec<(String, Vec<(String, String)>)> = table["GlobalSecondaryIndexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["IndexName"].as_str().unwrap().to_string(), template_keys(&g["KeySchema"])))
+        .collect();
+    expected.sort();
+    assert_eq!(indexes, expected);
+    assert_eq!(d.stream_specification().map(|s| s.stream_enabled()), Some(true));
+    let ttl = ddb.describe_time_to_live().table_name(&p.table_name).send().await.unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().and_then(|t| t.attribute_name()),
+        table.pointer("/TimeToLiveSpecification/AttributeName").and_then(Value::as_str)
+    );
+
+    let sqs = p.endpoints.sqs_client().await;
+    for q in t.queues() {
+        let url = &p.queue_urls[&q.logical_id];
+        let attrs =
+            sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::All).send().await.unwrap();
+        let attrs = attrs.attributes().unwrap();
+        if let Some(v) = q.visibility_timeout {
+            assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], v.to_string());
+        }
+        match &q.redrive {
+            Some((dlq, max)) => {
+                let policy: Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+                assert!(
+                    policy["deadLetterTargetArn"].as_str().unwrap().ends_with(&format!("-{dlq}"))
+                        || policy["deadLetterTargetArn"].as_str().unwrap().ends_with(dlq.as_str())
+                );
+                assert_eq!(policy["maxReceiveCount"].to_string().trim_matches('"'), max.to_string());
+            }
+            None => assert!(!attrs.contains_key(&QueueAttributeName::RedrivePolicy)),
+        }
+    }
+    for b in t.buckets() {
+        assert!(p.buckets.contains_key(&b));
+    }
+    // The functions' environment resolves to a valid configuration.
+    let env = local::function_environment(&t, &p);
+    let config = shared::platform::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    assert_eq!(config.table_name, p.table_name);
+    assert_eq!(config.purge_queue_url, p.queue_urls["HouseholdPurgeQueue"]);
+}

@@ -1,0 +1,142 @@
+//! Every file in events/ is a realistic event for one function: fed through that
+//! function's handler against the local stack, it gets the answer a user would expect.
+
+use chrono::Utc;
+use shared::auth::Role;
+use shared::domain::audit::AuditEntry;
+use shared::domain::household::{Household, HouseholdStatus, Member};
+use shared::domain::invite::Invite;
+
+use crate::support::{stack, template};
+
+const OWNER: &str = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69";
+const MEMBER: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
+
+/// The order the events run in, and the status each must get.
+const EXPECTED: &[(&str, u16)] = &[
+    ("health", 200),
+    ("get-me", 200),
+    ("patch-me", 200),
+    ("create-household", 201),
+    ("list-households", 200),
+    ("get-household", 200),
+    ("update-household", 200),
+    ("list-members", 200),
+    ("update-member", 200),
+    ("create-invite", 201),
+    ("list-invites", 200),
+    ("revoke-invite", 204),
+    ("accept-invite", 201),
+    ("remove-member", 204),
+    ("delete-household", 204),
+];
+
+fn event_file(binary: &str) -> std::path::PathBuf {
+    let dir = local::template::workspace_root().join("events");
+    let matches: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(&format!("-{binary}.json")))
+        .collect();
+    assert_eq!(matches.len(), 1, "expected one event for {binary} in events/, found {matches:?}");
+    matches[0].clone()
+}
+
+fn invite(code: &str, now: chrono::DateTime<Utc>) -> Invite {
+    Invite {
+        code: code.into(),
+        household_id: HOUSEHOLD.into(),
+        role: Role::Member,
+        created_by: OWNER.into(),
+        created_at: now,
+        expires_at: now + chrono::Duration::days(365 * 20),
+        max_uses: 1,
+        uses: 0,
+        revoked: false,
+    }
+}
+
+#[tokio::test]
+async fn every_event_runs_through_its_handler() {
+    let s = stack().await;
+    let app = &s.stack.app;
+    let store = &app.store;
+    let now = shared::domain::at_millis(Utc::now());
+    let audit = || AuditEntry::new(OWNER, "test.setup", "setup".into(), "events-test", now);
+
+    // The world the events describe: Ana's household with one member and two invites.
+    let household = Household {
+        household_id: HOUSEHOLD.into(),
+        name: "Events".into(),
+        timezone: "Europe/Berlin".into(),
+        owner_id: OWNER.into(),
+        member_count: 1,
+        status: HouseholdStatus::Active,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let owner = Member {
+        household_id: HOUSEHOLD.into(),
+        user_id: OWNER.into(),
+        display_name: "Ana".into(),
+        role: Role::Owner,
+        joined_at: now,
+        version: 1,
+    };
+    store.create_household(&household, &owner, &audit()).await.unwrap();
+    let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
+    let seat = invite("MEMBERS234", now);
+    store.create_invite(&seat, &audit()).await.unwrap();
+    store.accept_invite(&seat, &member, 50, &audit()).await.unwrap().unwrap();
+    store.create_invite(&invite("GARDEN2345", now), &audit()).await.unwrap();
+    store.create_invite(&invite("QRSTVW2345", now), &audit()).await.unwrap();
+
+    let routes = local::routes::routes();
+    let functions = template().functions();
+    for (binary, expected) in EXPECTED {
+        let f = functions.iter().find(|f| f.binary == *binary).unwrap_or_else(|| panic!("no function builds {binary}"));
+        let route = shared::lambda::find_route(&routes, &f.logical_id);
+        let text = std::fs::read_to_string(event_file(binary)).unwrap();
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{binary}: not an API Gateway event: {e}"));
+        let response = shared::platform::http::handle(app, request, route.handler).await;
+        let body = match response.body() {
+            lambda_http::Body::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        assert_eq!(response.status().as_u16(), *expected, "{binary}: {body}");
+        assert_eq!(response.headers()["x-correlation-id"], "example-correlation-id");
+    }
+
+    // The delete event queued the purge; the worker's event purges what is left.
+    let worker = local::routes::workers().into_iter().find(|w| w.function == "PurgeHouseholdFunction").unwrap();
+    let f = functions.iter().find(|f| f.logical_id == worker.function).unwrap();
+    let text = std::fs::read_to_string(event_file(&f.binary)).unwrap();
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+    let response = (worker.handler)(app.clone(), event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(s.items(&format!("HOUSEHOLD#{HOUSEHOLD}")).await.is_empty());
+}
+
+#[test]
+fn every_function_has_exactly_one_event() {
+    for f in template().functions() {
+        let path = event_file(&f.binary);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        if let Some(api) = &f.api {
+            assert_eq!(value["httpMethod"], api.method.as_str(), "{}", path.display());
+            assert_eq!(value["resource"], api.path.as_str(), "{}", path.display());
+            assert_eq!(
+                value.pointer("/requestContext/authorizer/claims/sub").is_some(),
+                api.authenticated,
+                "{}",
+                path.display()
+            );
+        } else {
+            assert_eq!(value["Records"][0]["eventSource"], "aws:sqs", "{}", path.display());
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the real handlers behind the local gateway, talking over HTTP to
+//! DynamoDB Local and moto through the AWS SDK. `scripts/test` starts both emulators and
+//! passes their endpoints in `CG_TEST_DYNAMODB_ENDPOINT` and `CG_TEST_MOTO_ENDPOINT`.
+//! Every test makes its own users, households and queues, so tests run in parallel.
+
+mod support;
+
+mod auth;
+mod contract;
+mod events;
+mod failures;
+mod households;
+mod input;
+mod invites;
+mod members;
+mod users;
