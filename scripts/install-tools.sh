@@ -52,17 +52,27 @@ install_sam() {
 
 install_cargo_lambda() {
   local venv="$LOCAL/cargo-lambda"
-  if [[ -x "$venv/bin/cargo-lambda" ]]; then return; fi
+  if [[ -x "$venv/bin/cargo-lambda" && -x "$venv/bin/zig" ]]; then return; fi
   need python3 "Python 3, for cargo-lambda"
   echo "installing cargo-lambda ..." >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check cargo-lambda
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==1.9.2"
+  # cargo-lambda cross-compiles with zig; the ziglang wheel ships it but puts no `zig` on PATH.
+  ln -sf "$("$venv/bin/python3" -c 'import ziglang, os; print(os.path.dirname(ziglang.__file__))')/zig" "$venv/bin/zig"
+}
+
+install_arm64_target() {
+  # Lambda runs the functions on Graviton (arm64); cargo-lambda cross-compiles with zig.
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    echo "installing the Rust aarch64-unknown-linux-gnu target ..." >&2
+    rustup target add aarch64-unknown-linux-gnu
+  fi
 }
 
 what="${1:-stack}"
 case "$what" in
   stack) need java "Java 17, for DynamoDB Local"; install_dynamodb_local; install_moto ;;
   sam) install_sam; install_cargo_lambda ;;
-  all) install_dynamodb_local; install_moto; install_sam; install_cargo_lambda ;;
+  all) install_dynamodb_local; install_moto; install_sam; install_cargo_lambda; install_arm64_target ;;
   *) die "usage: $0 [stack|sam|all]" ;;
 esac

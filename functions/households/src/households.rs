@@ -3,7 +3,7 @@ use shared::auth::{Action, Role};
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::{Household, HouseholdPatch, NewHousehold};
 use shared::domain::user::UserProfile;
-use shared::platform::pagination::{self, CursorRule, Page};
+use shared::platform::pagination::{CursorRule, Page};
 use shared::store::StoreError;
 use shared::store::keys;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
@@ -42,25 +42,16 @@ pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
 /// `GET /v1/households`: the caller's households, paginated.
 pub async fn list_households(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
-    let limit = pagination::limit(req.query_param("limit"))?;
     let user_pk = keys::user(&principal.user_id);
-    let start = req
-        .query_param("cursor")
-        .map(|c| {
-            pagination::decode(
-                c,
-                &CursorRule {
-                    attributes: &[keys::PK, keys::SK],
-                    equal: &[(keys::PK, &user_pk)],
-                    prefixed: &[(keys::SK, keys::HOUSEHOLD_PREFIX)],
-                },
-            )
-        })
-        .transpose()?;
+    let (limit, start) = req.page(&CursorRule {
+        attributes: &[keys::PK, keys::SK],
+        equal: &[(keys::PK, &user_pk)],
+        prefixed: &[(keys::SK, keys::HOUSEHOLD_PREFIX)],
+    })?;
     let (memberships, next) = app.store.list_my_households(&principal.user_id, limit, start).await?;
     let items =
         memberships.into_iter().map(|m| HouseholdView { household: m.household, my_role: m.member.role }).collect();
-    Ok(ApiResponse::ok(&Page { items, next_cursor: next.as_ref().map(pagination::encode) }))
+    Ok(ApiResponse::ok(&Page::new(items, next)))
 }
 
 /// `GET /v1/households/{householdId}`.

@@ -2,9 +2,9 @@ use serde::Serialize;
 use shared::auth::Action;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::Member;
-use shared::domain::invite::{Invite, NewInvite, normalize_code};
+use shared::domain::invite::{NewInvite, normalize_code};
 use shared::domain::user::UserProfile;
-use shared::platform::pagination::{self, CursorRule, Page};
+use shared::platform::pagination::{CursorRule, Page};
 use shared::store::StoreError;
 use shared::store::invites::AcceptFailure;
 use shared::store::keys;
@@ -35,23 +35,14 @@ pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
 /// `GET /v1/households/{householdId}/invites` (owner, admin), paginated.
 pub async fn list_invites(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::ManageInvites).await?;
-    let limit = pagination::limit(req.query_param("limit"))?;
     let gsi_pk = keys::household(&m.household.household_id);
-    let start = req
-        .query_param("cursor")
-        .map(|c| {
-            pagination::decode(
-                c,
-                &CursorRule {
-                    attributes: &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK],
-                    equal: &[(keys::GSI1PK, &gsi_pk), (keys::SK, keys::META)],
-                    prefixed: &[(keys::PK, keys::INVITE_PREFIX), (keys::GSI1SK, keys::INVITE_PREFIX)],
-                },
-            )
-        })
-        .transpose()?;
+    let (limit, start) = req.page(&CursorRule {
+        attributes: &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK],
+        equal: &[(keys::GSI1PK, &gsi_pk), (keys::SK, keys::META)],
+        prefixed: &[(keys::PK, keys::INVITE_PREFIX), (keys::GSI1SK, keys::INVITE_PREFIX)],
+    })?;
     let (items, next) = app.store.list_invites(&m.household.household_id, limit, start).await?;
-    Ok(ApiResponse::ok(&Page::<Invite> { items, next_cursor: next.as_ref().map(pagination::encode) }))
+    Ok(ApiResponse::ok(&Page::new(items, next)))
 }
 
 /// `DELETE /v1/households/{householdId}/invites/{code}` (owner, admin).

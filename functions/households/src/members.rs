@@ -2,7 +2,7 @@ use shared::auth::Action;
 use shared::auth::policy::{self, RoleChange};
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::{Member, MemberPatch};
-use shared::platform::pagination::{self, CursorRule, Page};
+use shared::platform::pagination::{CursorRule, Page};
 use shared::platform::validate::user_id_param;
 use shared::store::StoreError;
 use shared::store::households::Membership;
@@ -14,23 +14,14 @@ use crate::authorize;
 /// `GET /v1/households/{householdId}/members`, paginated.
 pub async fn list_members(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::ListMembers).await?;
-    let limit = pagination::limit(req.query_param("limit"))?;
     let pk = keys::household(&m.household.household_id);
-    let start = req
-        .query_param("cursor")
-        .map(|c| {
-            pagination::decode(
-                c,
-                &CursorRule {
-                    attributes: &[keys::PK, keys::SK],
-                    equal: &[(keys::PK, &pk)],
-                    prefixed: &[(keys::SK, keys::MEMBER_PREFIX)],
-                },
-            )
-        })
-        .transpose()?;
+    let (limit, start) = req.page(&CursorRule {
+        attributes: &[keys::PK, keys::SK],
+        equal: &[(keys::PK, &pk)],
+        prefixed: &[(keys::SK, keys::MEMBER_PREFIX)],
+    })?;
     let (items, next) = app.store.list_members(&m.household.household_id, limit, start).await?;
-    Ok(ApiResponse::ok(&Page { items, next_cursor: next.as_ref().map(pagination::encode) }))
+    Ok(ApiResponse::ok(&Page::new(items, next)))
 }
 
 /// The member in the path, in the caller's household.

@@ -16,6 +16,7 @@ use tracing::Instrument;
 use super::correlation;
 use super::error::{ApiError, ErrorCode};
 use super::i18n::Locale;
+use super::pagination::{self, CursorRule, PageKey};
 use super::validate::{self, MAX_BODY_BYTES};
 use crate::App;
 use crate::auth::Principal;
@@ -70,6 +71,13 @@ impl ApiRequest {
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
         }
         validate::json_body(&self.body)
+    }
+
+    /// `limit` and `cursor` of a list request; the cursor must fit `rule` (this list's keys).
+    pub fn page(&self, rule: &CursorRule<'_>) -> Result<(i32, Option<PageKey>), ApiError> {
+        let limit = pagination::limit(self.query_param("limit"))?;
+        let start = self.query_param("cursor").map(|c| pagination::decode(c, rule)).transpose()?;
+        Ok((limit, start))
     }
 
     /// The version the client last read, from `If-Match` (428 when absent, 412 when garbled).

@@ -23,6 +23,13 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// A page whose next cursor encodes `next`, the key the query stopped at.
+    pub fn new(items: Vec<T>, next: Option<PageKey>) -> Page<T> {
+        Page { items, next_cursor: next.as_ref().map(encode) }
+    }
+}
+
 pub fn encode(key: &PageKey) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).expect("a string map serializes"))
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Get, KeysAndAttributes, TransactGetItem, WriteRequest};
 
-use super::{Expr, Item, Store, StoreError, Tx, classify, from_item, key, keys, n, page_key, s, start_key, to_item};
+use super::{Expr, Item, PrefixQuery, Store, StoreError, Tx, classify, from_item, key, keys, n, s, to_item};
 use crate::auth::Role;
 use crate::domain::audit::AuditEntry;
 use crate::domain::household::{Household, HouseholdStatus, Member};
@@ -92,22 +92,16 @@ impl Store {
         limit: i32,
         start: Option<PageKey>,
     ) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::user(user_id)))
-            .expression_attribute_values(":prefix", s(keys::HOUSEHOLD_PREFIX))
-            .limit(limit)
-            .set_exclusive_start_key(start.map(start_key))
-            .send()
-            .await
-            .map_err(classify)?;
-        let next = out.last_evaluated_key.as_ref().map(page_key);
-        let ids: Vec<String> = out
-            .items
-            .unwrap_or_default()
+        let (refs, next) = self
+            .query_prefix(PrefixQuery {
+                index: None,
+                partition: (keys::PK, keys::user(user_id)),
+                sort_prefix: (keys::SK, keys::HOUSEHOLD_PREFIX),
+                limit,
+                start,
+            })
+            .await?;
+        let ids: Vec<String> = refs
             .iter()
             .filter_map(|i| i.get(keys::SK)?.as_s().ok().and_then(|sk| keys::household_id_of(sk)).map(str::to_string))
             .collect();
@@ -213,16 +207,8 @@ impl Store {
 
     /// The household's tombstone state: `Some(true)` deleted, `Some(false)` active.
     pub async fn household_deleted(&self, household_id: &str) -> Result<Option<bool>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::household(household_id), keys::META)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.item.map(|i| i.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("deleted")))
+        let item = self.get(keys::household(household_id), keys::META).await?;
+        Ok(item.map(|i| i.get("status").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("deleted")))
     }
 
     pub async fn list_members(
@@ -231,35 +217,21 @@ impl Store {
         limit: i32,
         start: Option<PageKey>,
     ) -> Result<(Vec<Member>, Option<PageKey>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::household(household_id)))
-            .expression_attribute_values(":prefix", s(keys::MEMBER_PREFIX))
-            .limit(limit)
-            .consistent_read(true)
-            .set_exclusive_start_key(start.map(start_key))
-            .send()
-            .await
-            .map_err(classify)?;
-        let next = out.last_evaluated_key.as_ref().map(page_key);
-        let members = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let (items, next) = self
+            .query_prefix(PrefixQuery {
+                index: None,
+                partition: (keys::PK, keys::household(household_id)),
+                sort_prefix: (keys::SK, keys::MEMBER_PREFIX),
+                limit,
+                start,
+            })
+            .await?;
+        let members = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((members, next))
     }
 
     pub async fn get_member(&self, household_id: &str, user_id: &str) -> Result<Option<Member>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::household(household_id), keys::member(user_id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(from_item).transpose()
+        self.get_as(keys::household(household_id), keys::member(user_id)).await
     }
 
     /// Saves a member whose role changed, if nobody changed it since it was read.
@@ -362,21 +334,16 @@ impl Store {
         }
         // Invites live in their own partitions, indexed by household.
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(keys::INVITE_PREFIX))
-                .limit(100)
-                .send()
-                .await
-                .map_err(classify)?;
-            let doomed: Vec<Item> = out
-                .items
-                .unwrap_or_default()
+            let (invites, _) = self
+                .query_prefix(PrefixQuery {
+                    index: Some(keys::GSI1),
+                    partition: (keys::GSI1PK, pk.clone()),
+                    sort_prefix: (keys::GSI1SK, keys::INVITE_PREFIX),
+                    limit: 100,
+                    start: None,
+                })
+                .await?;
+            let doomed: Vec<Item> = invites
                 .into_iter()
                 .filter_map(|i| Some(key(i.get(keys::PK)?.as_s().ok()?.clone(), keys::META)))
                 .collect();

@@ -2,7 +2,7 @@
 //! household on GSI1 for listing, and expired by TTL (reads check expiry themselves).
 
 use super::households::membership_ref_item;
-use super::{Expr, Item, Store, StoreError, Tx, classify, from_item, key, keys, n, page_key, s, start_key, to_item};
+use super::{Expr, Item, PrefixQuery, Store, StoreError, Tx, from_item, key, keys, n, s, to_item};
 use crate::domain::audit::AuditEntry;
 use crate::domain::household::Member;
 use crate::domain::invite::Invite;
@@ -40,16 +40,7 @@ impl Store {
     }
 
     pub async fn get_invite(&self, code: &str) -> Result<Option<Invite>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::invite(code), keys::META)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(from_item).transpose()
+        self.get_as(keys::invite(code), keys::META).await
     }
 
     /// A household's invites, newest last, one page (GSI1: eventually consistent).
@@ -59,21 +50,16 @@ impl Store {
         limit: i32,
         start: Option<PageKey>,
     ) -> Result<(Vec<Invite>, Option<PageKey>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI1)
-            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :prefix)")
-            .expression_attribute_values(":pk", s(keys::household(household_id)))
-            .expression_attribute_values(":prefix", s(keys::INVITE_PREFIX))
-            .limit(limit)
-            .set_exclusive_start_key(start.map(start_key))
-            .send()
-            .await
-            .map_err(classify)?;
-        let next = out.last_evaluated_key.as_ref().map(page_key);
-        let invites = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let (items, next) = self
+            .query_prefix(PrefixQuery {
+                index: Some(keys::GSI1),
+                partition: (keys::GSI1PK, keys::household(household_id)),
+                sort_prefix: (keys::GSI1SK, keys::INVITE_PREFIX),
+                limit,
+                start,
+            })
+            .await?;
+        let invites = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((invites, next))
     }
 

@@ -117,6 +117,63 @@ pub(crate) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// One page of a key-prefix Query: on the table, or on an index when `index` is set.
+pub(crate) struct PrefixQuery<'a> {
+    pub index: Option<&'a str>,
+    pub partition: (&'a str, String),
+    pub sort_prefix: (&'a str, &'a str),
+    pub limit: i32,
+    pub start: Option<PageKey>,
+}
+
+impl Store {
+    /// Reads one item consistently.
+    pub(crate) async fn get(&self, pk: String, sk: impl Into<String>) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
+    /// Reads one item consistently as a domain value.
+    pub(crate) async fn get_as<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: impl Into<String>,
+    ) -> Result<Option<T>, StoreError> {
+        self.get(pk, sk).await?.map(from_item).transpose()
+    }
+
+    /// One page of items whose sort key starts with a prefix, and the key to continue from.
+    /// Table queries read consistently; index queries cannot.
+    pub(crate) async fn query_prefix(&self, q: PrefixQuery<'_>) -> Result<(Vec<Item>, Option<PageKey>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(q.index.map(str::to_string))
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", q.partition.0)
+            .expression_attribute_names("#sk", q.sort_prefix.0)
+            .expression_attribute_values(":pk", s(q.partition.1))
+            .expression_attribute_values(":prefix", s(q.sort_prefix.1))
+            .limit(q.limit)
+            .consistent_read(q.index.is_none())
+            .set_exclusive_start_key(q.start.map(start_key))
+            .send()
+            .await
+            .map_err(classify)?;
+        let next = out.last_evaluated_key.as_ref().map(page_key);
+        Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
 /// A domain value as an item under the given keys.
 pub(crate) fn to_item<T: Serialize>(pk: String, sk: String, value: &T) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(value).map_err(|e| StoreError::Other(e.to_string()))?;

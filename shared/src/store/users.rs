@@ -1,21 +1,12 @@
 //! User profiles.
 
-use super::{Expr, Store, StoreError, Tx, classify, from_item, key, keys, n, to_item};
+use super::{Expr, Store, StoreError, Tx, classify, keys, n, to_item};
 use crate::domain::audit::AuditEntry;
 use crate::domain::user::UserProfile;
 
 impl Store {
     pub async fn get_profile(&self, user_id: &str) -> Result<Option<UserProfile>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::PROFILE)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.item.map(from_item).transpose()
+        self.get_as(keys::user(user_id), keys::PROFILE).await
     }
 
     /// Creates the profile unless one exists; either way returns the stored profile.
