@@ -1,8 +1,10 @@
 //! Pure domain rules: no AWS types, no I/O, tested with plain unit tests.
 
+pub mod assignment;
 pub mod audit;
 pub mod household;
 pub mod invite;
+pub mod recurrence;
 pub mod user;
 
 /// Truncates to milliseconds, the precision the API and the table store.
