@@ -5,6 +5,7 @@ pub mod audit;
 pub mod household;
 pub mod invite;
 pub mod recurrence;
+pub mod task;
 pub mod user;
 
 /// Truncates to milliseconds, the precision the API and the table store.

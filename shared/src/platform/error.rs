@@ -51,6 +51,13 @@ error_codes! {
     InviteExpired = ("invite.expired", 410),
     InviteRevoked = ("invite.revoked", 410),
     InviteUsedUp = ("invite.used_up", 410),
+    TaskNotFound = ("task.not_found", 404),
+    TaskArchived = ("task.archived", 409),
+    TaskPaused = ("task.paused", 409),
+    TaskFinished = ("task.finished", 409),
+    TaskNotAssigned = ("task.not_assigned", 403),
+    OccurrenceChanged = ("task.occurrence_changed", 409),
+    IdempotencyKeyReused = ("idempotency.key_reused", 422),
     DependencyUnavailable = ("dependency.unavailable", 503),
     Internal = ("internal.error", 500),
 }

@@ -1,0 +1,628 @@
+//! Chores ("tasks"): what they are, when they are due, who does them, and what completing
+//! or skipping one occurrence does. Pure: the store persists the results in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::assignment::{self, Assignment, Candidate, Strategy};
+use super::recurrence::{self, Anchor, Rule, Schedule};
+use crate::platform::error::{ApiError, ErrorCode, FieldError, FieldIssue};
+use crate::platform::validate::Checks;
+
+pub const TITLE_MAX: usize = 120;
+pub const DESCRIPTION_MAX: usize = 2000;
+pub const MAX_LABELS: usize = 10;
+pub const MAX_SUBTASKS: usize = 30;
+pub const MAX_REMINDERS: usize = 5;
+/// Completions remembered on the task for the adaptive interval.
+const RECENT_COMPLETIONS: usize = 8;
+/// Points for one completion: effort × this.
+pub const POINTS_PER_EFFORT: u32 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subtask {
+    pub id: u32,
+    pub title: String,
+    pub done: bool,
+}
+
+/// Per-member history of this chore, for the assignment strategies. Bounded by the
+/// household's member limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberTally {
+    pub assigned: u32,
+    pub completed: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_id: String,
+    pub household_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub area: Option<String>,
+    /// 1 (highest) – 4.
+    pub priority: u8,
+    /// 1–5: how much work one occurrence is; points and fair share weigh by it.
+    pub effort: u8,
+    #[serde(default)]
+    pub estimated_minutes: Option<u32>,
+    pub recurrence: Rule,
+    pub anchor: Anchor,
+    #[serde(default)]
+    pub adaptive: bool,
+    /// Local time of day, `HH:MM`.
+    pub due_time: String,
+    /// IANA zone; the household's unless set.
+    pub timezone: String,
+    pub start_date: NaiveDate,
+    #[serde(default)]
+    pub active_months: Vec<u32>,
+    pub assignment: Strategy,
+    /// Members who take turns (in this order) or share the chore.
+    pub pool: Vec<String>,
+    /// Minutes before the due time (stored; delivery comes with reminders).
+    #[serde(default)]
+    pub reminder_offsets: Vec<u32>,
+    #[serde(default)]
+    pub requires_photo: bool,
+    #[serde(default)]
+    pub requires_approval: bool,
+    #[serde(default)]
+    pub subtasks: Vec<Subtask>,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub archived: bool,
+    /// When the current occurrence is due; `None` once a one-off chore is done.
+    pub next_due: Option<DateTime<Utc>>,
+    /// Who does the current occurrence.
+    pub assignee: Assignment,
+    /// For "everyone" chores: who still has to complete the current occurrence.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// How many occurrences have been assigned so far (seeds random assignment).
+    pub occurrence: u64,
+    #[serde(default)]
+    pub tallies: BTreeMap<String, MemberTally>,
+    #[serde(default)]
+    pub recent_completions: Vec<DateTime<Utc>>,
+    pub created_by: String,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Where a task stands, for list filters and the index key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Active,
+    Paused,
+    Archived,
+    /// A one-off chore that was completed.
+    Finished,
+}
+
+impl TaskState {
+    pub fn key(self) -> &'static str {
+        match self {
+            TaskState::Active => "ACTIVE",
+            TaskState::Paused => "PAUSED",
+            TaskState::Archived => "ARCHIVED",
+            TaskState::Finished => "FINISHED",
+        }
+    }
+}
+
+/// The fields a client sets on create; on update every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TaskInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub labels: Option<Vec<String>>,
+    pub area: Option<String>,
+    pub priority: Option<u8>,
+    pub effort: Option<u8>,
+    pub estimated_minutes: Option<u32>,
+    pub recurrence: Option<Rule>,
+    pub anchor: Option<Anchor>,
+    pub adaptive: Option<bool>,
+    pub due_time: Option<String>,
+    pub timezone: Option<String>,
+    pub start_date: Option<NaiveDate>,
+    pub active_months: Option<Vec<u32>>,
+    pub assignment: Option<Strategy>,
+    pub pool: Option<Vec<String>>,
+    pub reminder_offsets: Option<Vec<u32>>,
+    pub requires_photo: Option<bool>,
+    pub requires_approval: Option<bool>,
+    pub subtasks: Option<Vec<String>>,
+    pub paused: Option<bool>,
+}
+
+/// The household facts a task is checked against.
+pub struct HouseholdContext<'a> {
+    pub household_id: &'a str,
+    pub timezone: &'a str,
+    /// Every member's user id: pools and fixed assignees must be among them.
+    pub members: &'a [String],
+}
+
+fn parse_time(s: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(s, "%H:%M").ok()
+}
+
+impl TaskInput {
+    fn check(&self, ctx: &HouseholdContext<'_>, creating: bool, checks: &mut Checks) {
+        if creating && self.title.is_none() {
+            checks.push(FieldError::new("title", FieldIssue::Required));
+        }
+        if creating && self.recurrence.is_none() {
+            checks.push(FieldError::new("recurrence", FieldIssue::Required));
+        }
+        if let Some(t) = &self.title {
+            checks.text("title", t, 1, TITLE_MAX);
+        }
+        if let Some(d) = &self.description {
+            checks.text("description", d, 0, DESCRIPTION_MAX);
+        }
+        if let Some(labels) = &self.labels {
+            checks.range("labels", labels.len() as i64, 0, MAX_LABELS as i64);
+            for l in labels {
+                checks.text("labels", l, 1, 30);
+            }
+        }
+        if let Some(a) = &self.area {
+            checks.text("area", a, 1, 60);
+        }
+        if let Some(p) = self.priority {
+            checks.range("priority", p.into(), 1, 4);
+        }
+        if let Some(e) = self.effort {
+            checks.range("effort", e.into(), 1, 5);
+        }
+        if let Some(m) = self.estimated_minutes {
+            checks.range("estimatedMinutes", m.into(), 1, 24 * 60);
+        }
+        if let Some(r) = &self.recurrence {
+            r.check("recurrence", checks);
+        }
+        if let Some(t) = &self.due_time
+            && parse_time(t).is_none()
+        {
+            checks.push(FieldError::new("dueTime", FieldIssue::InvalidValue).with("allowed", "HH:MM"));
+        }
+        if let Some(tz) = &self.timezone {
+            checks.timezone("timezone", tz);
+        }
+        if let Some(months) = &self.active_months {
+            for m in months {
+                checks.range("activeMonths", (*m).into(), 1, 12);
+            }
+        }
+        let not_member = |id: &String| !ctx.members.contains(id);
+        if let Some(pool) = &self.pool {
+            checks.range("pool", pool.len() as i64, 1, ctx.members.len().max(1) as i64);
+            if pool.iter().any(not_member) {
+                checks.push(
+                    FieldError::new("pool", FieldIssue::InvalidValue).with("allowed", "members of this household"),
+                );
+            }
+        }
+        if let Some(Strategy::Fixed { user_id }) = &self.assignment
+            && not_member(user_id)
+        {
+            checks.push(
+                FieldError::new("assignment.userId", FieldIssue::InvalidValue)
+                    .with("allowed", "members of this household"),
+            );
+        }
+        if let Some(Strategy::FairShare { weeks }) = &self.assignment {
+            checks.range("assignment.weeks", (*weeks).into(), 1, 12);
+        }
+        if let Some(r) = &self.reminder_offsets {
+            checks.range("reminderOffsets", r.len() as i64, 0, MAX_REMINDERS as i64);
+            for m in r {
+                checks.range("reminderOffsets", (*m).into(), 0, 7 * 24 * 60);
+            }
+        }
+        if let Some(s) = &self.subtasks {
+            checks.range("subtasks", s.len() as i64, 0, MAX_SUBTASKS as i64);
+            for t in s {
+                checks.text("subtasks", t, 1, TITLE_MAX);
+            }
+        }
+    }
+
+    /// A new task, due at its first occurrence after `now` (or on its start date).
+    pub fn create(self, ctx: &HouseholdContext<'_>, creator: &str, now: DateTime<Utc>) -> Result<Task, ApiError> {
+        let mut checks = Checks::new();
+        self.check(ctx, true, &mut checks);
+        checks.finish()?;
+        let timezone = self.timezone.unwrap_or_else(|| ctx.timezone.to_string());
+        let tz: Tz = timezone
+            .parse()
+            .map_err(|_| ApiError::validation(vec![FieldError::new("timezone", FieldIssue::InvalidTimezone)]))?;
+        let explicit_start = self.start_date;
+        let start_date = explicit_start.unwrap_or_else(|| now.with_timezone(&tz).date_naive());
+        let pool = self.pool.unwrap_or_else(|| ctx.members.to_vec());
+        let mut task = Task {
+            task_id: ulid::Ulid::new().to_string(),
+            household_id: ctx.household_id.to_string(),
+            title: self.title.unwrap_or_default().trim().to_string(),
+            description: self.description,
+            labels: self.labels.unwrap_or_default(),
+            area: self.area,
+            priority: self.priority.unwrap_or(3),
+            effort: self.effort.unwrap_or(2),
+            estimated_minutes: self.estimated_minutes,
+            recurrence: self.recurrence.unwrap_or(Rule::Once),
+            anchor: self.anchor.unwrap_or_default(),
+            adaptive: self.adaptive.unwrap_or(false),
+            due_time: self.due_time.unwrap_or_else(|| "09:00".to_string()),
+            timezone,
+            start_date,
+            active_months: self.active_months.unwrap_or_default(),
+            assignment: self.assignment.unwrap_or(Strategy::RoundRobin),
+            pool,
+            reminder_offsets: self.reminder_offsets.unwrap_or_default(),
+            requires_photo: self.requires_photo.unwrap_or(false),
+            requires_approval: self.requires_approval.unwrap_or(false),
+            subtasks: subtasks(self.subtasks.unwrap_or_default()),
+            paused: self.paused.unwrap_or(false),
+            archived: false,
+            next_due: None,
+            assignee: Assignment::Unassigned,
+            pending: Vec::new(),
+            occurrence: 0,
+            tallies: BTreeMap::new(),
+            recent_completions: Vec::new(),
+            created_by: creator.to_string(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        let schedule = task.schedule();
+        // An explicit start date is honoured even if it is past (the chore is then overdue);
+        // otherwise the first occurrence still ahead.
+        let after = match explicit_start {
+            Some(d) => schedule.at(d) - chrono::Duration::seconds(1),
+            None => now,
+        };
+        task.next_due = schedule.first_after(after);
+        if task.next_due.is_none() && explicit_start.is_none() && task.recurrence == Rule::Once {
+            // A one-off chore whose time today has passed is due tomorrow.
+            task.start_date = start_date.succ_opt().unwrap_or(start_date);
+            task.next_due = task.schedule().first_after(now);
+        }
+        task.assign_next(None);
+        Ok(task)
+    }
+
+    /// Applies an update; a changed rule, time, zone or start reschedules the occurrence.
+    pub fn apply(self, mut task: Task, ctx: &HouseholdContext<'_>, now: DateTime<Utc>) -> Result<Task, ApiError> {
+        let mut checks = Checks::new();
+        self.check(ctx, false, &mut checks);
+        checks.finish()?;
+        let reschedule = self.recurrence.is_some()
+            || self.anchor.is_some()
+            || self.due_time.is_some()
+            || self.timezone.is_some()
+            || self.start_date.is_some()
+            || self.active_months.is_some();
+        let reassign = self.assignment.is_some() || self.pool.is_some();
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = self.$field {
+                    task.$field = v;
+                }
+            };
+        }
+        if let Some(t) = self.title {
+            task.title = t.trim().to_string();
+        }
+        if self.description.is_some() {
+            task.description = self.description;
+        }
+        if self.area.is_some() {
+            task.area = self.area;
+        }
+        if self.estimated_minutes.is_some() {
+            task.estimated_minutes = self.estimated_minutes;
+        }
+        set!(labels);
+        set!(priority);
+        set!(effort);
+        set!(recurrence);
+        set!(anchor);
+        set!(adaptive);
+        set!(due_time);
+        set!(timezone);
+        set!(start_date);
+        set!(active_months);
+        set!(assignment);
+        set!(pool);
+        set!(reminder_offsets);
+        set!(requires_photo);
+        set!(requires_approval);
+        set!(paused);
+        if let Some(s) = self.subtasks {
+            task.subtasks = subtasks(s);
+        }
+        if reschedule && !task.archived {
+            let schedule = task.schedule();
+            task.next_due =
+                schedule.first_after((schedule.at(task.start_date) - chrono::Duration::seconds(1)).max(now));
+        }
+        if reassign {
+            task.pending.clear();
+            task.assign_next(None);
+        }
+        task.version += 1;
+        task.updated_at = now;
+        Ok(task)
+    }
+}
+
+fn subtasks(titles: Vec<String>) -> Vec<Subtask> {
+    titles
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Subtask { id: i as u32 + 1, title: t.trim().to_string(), done: false })
+        .collect()
+}
+
+/// What completing (or skipping) the current occurrence produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advance {
+    pub task: Task,
+    /// Points awarded to the completer (0 for a skip, or while others still have to do it).
+    pub points: u32,
+    /// The occurrence that was due (the completion is filed under it).
+    pub due: DateTime<Utc>,
+    /// Whether the occurrence moved on (always, except for an "everyone" chore with members
+    /// still pending).
+    pub advanced: bool,
+}
+
+impl Task {
+    pub fn state(&self) -> TaskState {
+        if self.archived {
+            TaskState::Archived
+        } else if self.next_due.is_none() {
+            TaskState::Finished
+        } else if self.paused {
+            TaskState::Paused
+        } else {
+            TaskState::Active
+        }
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            rule: self.recurrence.clone(),
+            anchor: self.anchor,
+            start: self.start_date,
+            time_of_day: parse_time(&self.due_time).unwrap_or(NaiveTime::MIN),
+            timezone: self.timezone.parse().unwrap_or(Tz::UTC),
+            active_months: self.active_months.clone(),
+        }
+    }
+
+    /// Whether `user_id` is one of the people the current occurrence is for.
+    pub fn is_assigned_to(&self, user_id: &str) -> bool {
+        match &self.assignee {
+            Assignment::Member { user_id: u } => u == user_id,
+            Assignment::Anyone { user_ids } => user_ids.iter().any(|u| u == user_id),
+            Assignment::Everyone { .. } => self.pending.iter().any(|u| u == user_id),
+            Assignment::Unassigned => self.pool.iter().any(|u| u == user_id),
+        }
+    }
+
+    fn seed(&self) -> u64 {
+        self.task_id.parse::<ulid::Ulid>().map(|u| u.0 as u64).unwrap_or(0)
+    }
+
+    /// Assigns the current occurrence by the task's strategy (nobody is away yet: member
+    /// availability ranges arrive with the availability feature).
+    fn assign_next(&mut self, current: Option<String>) {
+        let candidates: Vec<Candidate> = self
+            .pool
+            .iter()
+            .map(|u| {
+                let t = self.tallies.get(u).cloned().unwrap_or_default();
+                Candidate {
+                    user_id: u.clone(),
+                    assigned: t.assigned,
+                    completed: t.completed,
+                    effort_load: t.completed * u32::from(self.effort),
+                    availability: 100,
+                    away: false,
+                }
+            })
+            .collect();
+        self.assignee =
+            assignment::assign(&self.assignment, &candidates, current.as_deref(), self.seed(), self.occurrence);
+        match &self.assignee {
+            Assignment::Member { user_id } => self.tallies.entry(user_id.clone()).or_default().assigned += 1,
+            Assignment::Everyone { user_ids } => self.pending = user_ids.clone(),
+            _ => {}
+        }
+        self.occurrence += 1;
+    }
+
+    fn check_open(&self) -> Result<DateTime<Utc>, ApiError> {
+        if self.archived {
+            return Err(ApiError::new(ErrorCode::TaskArchived));
+        }
+        if self.paused {
+            return Err(ApiError::new(ErrorCode::TaskPaused));
+        }
+        self.next_due.ok_or_else(|| ApiError::new(ErrorCode::TaskFinished))
+    }
+
+    /// `by` completes the current occurrence at `at`: points, tallies, the next due date
+    /// and assignee. The caller has checked that `by` may do it.
+    pub fn complete(mut self, by: &str, at: DateTime<Utc>) -> Result<Advance, ApiError> {
+        let due = self.check_open()?;
+        let points = u32::from(self.effort) * POINTS_PER_EFFORT;
+        self.tallies.entry(by.to_string()).or_default().completed += 1;
+        self.recent_completions.push(at);
+        let excess = self.recent_completions.len().saturating_sub(RECENT_COMPLETIONS);
+        self.recent_completions.drain(..excess);
+        if matches!(self.assignee, Assignment::Everyone { .. }) {
+            self.pending.retain(|u| u != by);
+            if !self.pending.is_empty() {
+                self.version += 1;
+                self.updated_at = at;
+                return Ok(Advance { task: self, points, due, advanced: false });
+            }
+        }
+        self.advance(due, at);
+        Ok(Advance { task: self, points, due, advanced: true })
+    }
+
+    /// Skips the current occurrence: it moves on without points.
+    pub fn skip(mut self, at: DateTime<Utc>) -> Result<Advance, ApiError> {
+        let due = self.check_open()?;
+        self.advance(due, at);
+        Ok(Advance { task: self, points: 0, due, advanced: true })
+    }
+
+    fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>) {
+        let schedule = self.schedule();
+        self.next_due = match (self.adaptive, recurrence::adaptive_interval(&self.recent_completions)) {
+            (true, Some(interval)) if self.recurrence != Rule::Once => Some(at + interval),
+            _ => schedule.next_due(due, at),
+        };
+        self.subtasks.iter_mut().for_each(|s| s.done = false);
+        self.pending.clear();
+        let current = match &self.assignee {
+            Assignment::Member { user_id } => Some(user_id.clone()),
+            _ => None,
+        };
+        if self.next_due.is_some() {
+            self.assign_next(current);
+        }
+        self.version += 1;
+        self.updated_at = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn ctx(members: &[String]) -> HouseholdContext<'_> {
+        HouseholdContext { household_id: "01JD3N7Y2K5V8T4R6W9Q1M0ZXB", timezone: "Europe/Berlin", members }
+    }
+
+    fn members() -> Vec<String> {
+        vec!["ana".into(), "ben".into(), "cy".into()]
+    }
+
+    fn daily() -> TaskInput {
+        TaskInput {
+            title: Some("Dishes".into()),
+            recurrence: Some(Rule::Interval { every: 1, unit: recurrence::Unit::Days }),
+            due_time: Some("08:00".into()),
+            effort: Some(3),
+            ..Default::default()
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_new_task_is_due_at_its_next_occurrence_and_assigned() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        // 12:00 UTC is 13:00 in Berlin: today's 08:00 has passed, so tomorrow.
+        assert_eq!(t.next_due, Some(Utc.with_ymd_and_hms(2026, 11, 3, 7, 0, 0).unwrap()));
+        assert_eq!(t.assignee, Assignment::Member { user_id: "ana".into() });
+        assert_eq!(t.pool, m);
+        assert_eq!(t.state(), TaskState::Active);
+    }
+
+    #[test]
+    fn bad_input_names_every_field() {
+        let m = members();
+        let input = TaskInput {
+            title: Some("".into()),
+            recurrence: Some(Rule::MonthlyByDay { every: 0, days: vec![32] }),
+            due_time: Some("25:99".into()),
+            timezone: Some("Nowhere/City".into()),
+            pool: Some(vec!["stranger".into()]),
+            priority: Some(9),
+            ..Default::default()
+        };
+        let err = input.create(&ctx(&m), "ana", now()).unwrap_err();
+        let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
+        for f in ["title", "priority", "recurrence.every", "recurrence.days", "dueTime", "timezone", "pool"] {
+            assert!(fields.contains(&f), "{f} missing in {fields:?}");
+        }
+        let missing = TaskInput::default().create(&ctx(&m), "ana", now()).unwrap_err();
+        assert_eq!(missing.fields.len(), 2);
+    }
+
+    #[test]
+    fn completing_awards_points_advances_and_rotates() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let due = t.next_due.unwrap();
+        let a = t.complete("ana", due + chrono::Duration::hours(1)).unwrap();
+        assert_eq!(a.points, 30);
+        assert!(a.advanced);
+        assert_eq!(a.task.next_due, Some(due + chrono::Duration::days(1)));
+        assert_eq!(a.task.assignee, Assignment::Member { user_id: "ben".into() });
+        assert_eq!(a.task.version, 2);
+        let skipped = a.task.skip(due + chrono::Duration::days(1)).unwrap();
+        assert_eq!(skipped.points, 0);
+        assert_eq!(skipped.task.assignee, Assignment::Member { user_id: "cy".into() });
+    }
+
+    #[test]
+    fn everyone_chores_wait_for_every_member() {
+        let m = members();
+        let mut input = daily();
+        input.assignment = Some(Strategy::Everyone);
+        input.pool = Some(vec!["ana".into(), "ben".into()]);
+        let t = input.create(&ctx(&m), "ana", now()).unwrap();
+        let due = t.next_due.unwrap();
+        let first = t.complete("ana", due).unwrap();
+        assert!(!first.advanced);
+        assert_eq!(first.task.next_due, Some(due));
+        assert!(!first.task.is_assigned_to("ana") && first.task.is_assigned_to("ben"));
+        let second = first.task.complete("ben", due).unwrap();
+        assert!(second.advanced);
+        assert_eq!(second.task.pending, vec!["ana".to_string(), "ben".to_string()]);
+    }
+
+    #[test]
+    fn archived_paused_and_finished_tasks_cannot_be_completed() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let code = |t: Task| t.complete("ana", now()).unwrap_err().code;
+        assert_eq!(code(Task { archived: true, ..t.clone() }), ErrorCode::TaskArchived);
+        assert_eq!(code(Task { paused: true, ..t.clone() }), ErrorCode::TaskPaused);
+        let mut once = daily();
+        once.recurrence = Some(Rule::Once);
+        let done = once.create(&ctx(&m), "ana", now()).unwrap().complete("ana", now()).unwrap().task;
+        assert_eq!(done.state(), TaskState::Finished);
+        assert_eq!(code(done), ErrorCode::TaskFinished);
+    }
+}
