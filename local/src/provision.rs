@@ -10,8 +10,9 @@ use aws_sdk_cognitoidentityprovider::types::{
     UserPoolPolicyType, UsernameAttributeType, VerifiedAttributeType,
 };
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
@@ -130,37 +131,66 @@ pub async fn create_table(
     table_name: &str,
 ) -> Result<(), ProvisionError> {
     let (_, p) = template.table()?;
-    let exists = client.describe_table().table_name(table_name).send().await.is_ok();
+    let attributes: Vec<AttributeDefinition> = p["AttributeDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(s(a, "AttributeName"))
+                .attribute_type(ScalarAttributeType::from(s(a, "AttributeType")))
+                .build()
+                .expect("attribute definition")
+        })
+        .collect();
+    let indexes: Vec<GlobalSecondaryIndex> = p["GlobalSecondaryIndexes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            GlobalSecondaryIndex::builder()
+                .index_name(s(g, "IndexName"))
+                .set_key_schema(Some(key_schema(&g["KeySchema"])))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(s(&g["Projection"], "ProjectionType")))
+                        .build(),
+                )
+                .build()
+                .expect("index")
+        })
+        .collect();
+    let existing = client.describe_table().table_name(table_name).send().await.ok();
+    if let Some(described) = &existing {
+        // A persistent local table from an older template: add the indexes it lacks.
+        let have: Vec<&str> = described
+            .table()
+            .map(|t| t.global_secondary_indexes().iter().filter_map(|g| g.index_name()).collect())
+            .unwrap_or_default();
+        for index in indexes.iter().filter(|g| !have.contains(&g.index_name())) {
+            client
+                .update_table()
+                .table_name(table_name)
+                .set_attribute_definitions(Some(attributes.clone()))
+                .global_secondary_index_updates(
+                    GlobalSecondaryIndexUpdate::builder()
+                        .create(
+                            CreateGlobalSecondaryIndexAction::builder()
+                                .index_name(index.index_name())
+                                .set_key_schema(Some(index.key_schema().to_vec()))
+                                .set_projection(index.projection().cloned())
+                                .build()
+                                .expect("index"),
+                        )
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws("add index"))?;
+        }
+    }
+    let exists = existing.is_some();
     if !exists {
-        let attributes = p["AttributeDefinitions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|a| {
-                AttributeDefinition::builder()
-                    .attribute_name(s(a, "AttributeName"))
-                    .attribute_type(ScalarAttributeType::from(s(a, "AttributeType")))
-                    .build()
-                    .expect("attribute definition")
-            })
-            .collect();
-        let indexes: Vec<GlobalSecondaryIndex> = p["GlobalSecondaryIndexes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|g| {
-                GlobalSecondaryIndex::builder()
-                    .index_name(s(g, "IndexName"))
-                    .set_key_schema(Some(key_schema(&g["KeySchema"])))
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::from(s(&g["Projection"], "ProjectionType")))
-                            .build(),
-                    )
-                    .build()
-                    .expect("index")
-            })
-            .collect();
         let mut create = client
             .create_table()
             .table_name(table_name)

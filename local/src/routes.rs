@@ -4,7 +4,8 @@
 use shared::lambda::{Route, Worker};
 
 pub fn routes() -> Vec<Route> {
-    [functions_platform::ROUTES, functions_users::ROUTES, functions_households::ROUTES].concat()
+    [functions_platform::ROUTES, functions_users::ROUTES, functions_households::ROUTES, functions_tasks::ROUTES]
+        .concat()
 }
 
 pub fn workers() -> Vec<Worker> {

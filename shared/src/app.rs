@@ -64,6 +64,24 @@ impl App {
         Ok(App::new(&sdk_config().await, config, Arc::new(SystemClock)))
     }
 
+    /// The caller's membership of the household in the path, checked against `action`.
+    /// A non-member gets the same 404 as for a household that does not exist.
+    pub async fn membership(
+        &self,
+        req: &crate::platform::http::ApiRequest,
+        action: crate::auth::Action,
+    ) -> Result<crate::store::households::Membership, ApiError> {
+        let principal = req.principal()?;
+        let household_id = crate::platform::validate::ulid_param("householdId", req.path_param("householdId"))?;
+        let membership = self
+            .store
+            .membership(&household_id, &principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::new(crate::platform::error::ErrorCode::HouseholdNotFound))?;
+        crate::auth::policy::require(membership.member.role, action)?;
+        Ok(membership)
+    }
+
     /// Now, truncated to the milliseconds we store.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         crate::domain::at_millis(self.clock.now())

@@ -55,14 +55,16 @@ pub async fn serve_route(routes: &[Route], function: &str) -> Result<(), Error> 
     let route = find_route(routes, function);
     telemetry::init();
     let app = App::from_env().await?;
-    lambda_http::run(lambda_http::service_fn(move |request| {
+    // Boxed: the runtime's future is deeply nested, and a pointer keeps the binaries'
+    // `main` futures small for the compiler.
+    Box::pin(lambda_http::run(lambda_http::service_fn(move |request| {
         let app = app.clone();
         async move {
             Ok::<_, std::convert::Infallible>(
                 crate::platform::http::handle(&app, request, route.handler).await,
             )
         }
-    }))
+    })))
     .await
 }
 
@@ -74,10 +76,10 @@ where
 {
     telemetry::init();
     let app = App::from_env().await?;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
+    Box::pin(lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         let handler = handler.clone();
         async move { Ok::<_, std::convert::Infallible>(handler(app, event.payload).await) }
-    }))
+    })))
     .await
 }

@@ -82,6 +82,7 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         role: invite.role,
         joined_at: now,
         version: 1,
+        points: 0,
     };
     let audit = AuditEntry::new(
         &principal.user_id,

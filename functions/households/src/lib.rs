@@ -9,10 +9,10 @@ pub use households::*;
 pub use invites::*;
 pub use members::*;
 
-use shared::auth::{Action, policy};
+use shared::auth::Action;
 use shared::lambda::{Route, Worker};
 use shared::store::households::Membership;
-use shared::{ApiError, ApiRequest, App, ErrorCode, handler};
+use shared::{ApiError, ApiRequest, App, handler};
 
 pub const ROUTES: &[Route] = &[
     Route {
@@ -108,15 +108,6 @@ pub const WORKERS: &[Worker] = &[Worker {
 }];
 
 /// The caller's membership of the household in the path, checked against `action`.
-/// A non-member gets the same 404 as for a household that does not exist.
 pub(crate) async fn authorize(app: &App, req: &ApiRequest, action: Action) -> Result<Membership, ApiError> {
-    let principal = req.principal()?;
-    let household_id = shared::platform::validate::ulid_param("householdId", req.path_param("householdId"))?;
-    let membership = app
-        .store
-        .membership(&household_id, &principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
-    policy::require(membership.member.role, action)?;
-    Ok(membership)
+    app.membership(req, action).await
 }

@@ -6,12 +6,14 @@ use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::{Household, HouseholdStatus, Member};
 use shared::domain::invite::Invite;
+use shared::domain::task::{HouseholdContext, TaskInput};
 
 use crate::support::{stack, template};
 
 const OWNER: &str = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69";
 const MEMBER: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
+const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
 
 /// The order the events run in, and the status each must get.
 const EXPECTED: &[(&str, u16)] = &[
@@ -29,6 +31,14 @@ const EXPECTED: &[(&str, u16)] = &[
     ("revoke-invite", 204),
     ("accept-invite", 201),
     ("remove-member", 204),
+    ("create-task", 201),
+    ("list-tasks", 200),
+    ("get-task", 200),
+    ("update-task", 200),
+    ("complete-task", 200),
+    ("skip-task", 200),
+    ("archive-task", 200),
+    ("restore-task", 200),
     ("delete-household", 204),
 ];
 
@@ -84,6 +94,7 @@ async fn every_event_runs_through_its_handler() {
         role: Role::Owner,
         joined_at: now,
         version: 1,
+        points: 0,
     };
     store.create_household(&household, &owner, &audit()).await.unwrap();
     let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
@@ -92,6 +103,15 @@ async fn every_event_runs_through_its_handler() {
     store.accept_invite(&seat, &member, 50, &audit()).await.unwrap().unwrap();
     store.create_invite(&invite("GARDEN2345", now), &audit()).await.unwrap();
     store.create_invite(&invite("QRSTVW2345", now), &audit()).await.unwrap();
+    let members = [OWNER.to_string(), MEMBER.to_string()];
+    let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", members: &members };
+    let input: TaskInput = serde_json::from_value(
+        serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" } }),
+    )
+    .unwrap();
+    let mut task = input.create(&ctx, OWNER, now).unwrap();
+    task.task_id = TASK.into();
+    store.create_task(&task, &audit(), None, now).await.unwrap().unwrap();
 
     let routes = local::routes::routes();
     let functions = template().functions();

@@ -13,4 +13,5 @@ mod households;
 mod input;
 mod invites;
 mod members;
+mod tasks;
 mod users;

@@ -43,6 +43,11 @@ pub enum Action {
     DeleteHousehold,
     ListMembers,
     ManageInvites,
+    /// See the household's chores (children: only their own, see [`sees_only_own_chores`]).
+    ViewTasks,
+    CreateTask,
+    /// Edit or archive any chore, complete or skip "as" another member, approve.
+    ManageTasks,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -50,7 +55,20 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::ViewHousehold | Action::ListMembers => true,
         Action::UpdateHousehold | Action::ManageInvites => role.is_manager(),
         Action::DeleteHousehold => role == Role::Owner,
+        Action::ViewTasks => true,
+        Action::CreateTask => role != Role::Child,
+        Action::ManageTasks => role.is_manager(),
     }
+}
+
+/// Children see and complete only the chores assigned to them.
+pub fn sees_only_own_chores(role: Role) -> bool {
+    role == Role::Child
+}
+
+/// Members edit the chores they created; owners and admins edit every chore.
+pub fn may_edit_task(role: Role, is_creator: bool) -> bool {
+    allows(role, Action::ManageTasks) || (role == Role::Member && is_creator)
 }
 
 pub fn require(role: Role, action: Action) -> Result<(), ApiError> {
@@ -125,6 +143,9 @@ mod tests {
             (Action::UpdateHousehold, [true, true, false, false]),
             (Action::ManageInvites, [true, true, false, false]),
             (Action::DeleteHousehold, [true, false, false, false]),
+            (Action::ViewTasks, [true, true, true, true]),
+            (Action::CreateTask, [true, true, true, false]),
+            (Action::ManageTasks, [true, true, false, false]),
         ];
         for (action, expected) in table {
             for (role, allowed) in [Owner, Admin, Member, Child].into_iter().zip(expected) {
@@ -170,6 +191,14 @@ mod tests {
         assert!(removal(Admin, false, Child).is_ok());
         assert_eq!(removal(Admin, false, Admin).unwrap_err().code, ErrorCode::Forbidden);
         assert_eq!(removal(Member, false, Child).unwrap_err().code, ErrorCode::Forbidden);
+    }
+
+    #[test]
+    fn chore_editing_and_visibility() {
+        assert!(may_edit_task(Admin, false) && may_edit_task(Owner, false));
+        assert!(may_edit_task(Member, true) && !may_edit_task(Member, false));
+        assert!(!may_edit_task(Child, true));
+        assert!(sees_only_own_chores(Child) && !sees_only_own_chores(Member));
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct Candidate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Assignment {
     /// One member is responsible.
     Member { user_id: String },

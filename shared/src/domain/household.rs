@@ -42,6 +42,9 @@ pub struct Member {
     pub role: Role,
     pub joined_at: DateTime<Utc>,
     pub version: u64,
+    /// Points earned in this household (the garden grows from them).
+    #[serde(default)]
+    pub points: u64,
 }
 
 /// `POST /v1/households`.
@@ -87,6 +90,7 @@ impl NewHousehold {
             role: Role::Owner,
             joined_at: now,
             version: 1,
+            points: 0,
         };
         Ok((household, owner))
     }

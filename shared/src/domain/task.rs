@@ -383,6 +383,35 @@ fn subtasks(titles: Vec<String>) -> Vec<Subtask> {
         .collect()
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompletionKind {
+    Completed,
+    Skipped,
+}
+
+/// One completed or skipped occurrence: the household's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    pub completion_id: String,
+    pub household_id: String,
+    pub task_id: String,
+    pub task_title: String,
+    pub kind: CompletionKind,
+    /// Who gets the credit.
+    pub user_id: String,
+    /// Who recorded it (an admin completing "as" someone on a shared tablet).
+    pub recorded_by: String,
+    pub due: DateTime<Utc>,
+    pub at: DateTime<Utc>,
+    pub points: u32,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub duration_minutes: Option<u32>,
+}
+
 /// What completing (or skipping) the current occurrence produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Advance {

@@ -36,6 +36,7 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         let mut fe = FieldError::new(field, issue);
         if issue == FieldIssue::InvalidValue {
             let allowed = message.split("expected ").nth(1).unwrap_or("").replace('`', "");
+            let allowed = allowed.strip_prefix("one of ").unwrap_or(&allowed).to_string();
             fe = fe.with("allowed", allowed);
         }
         ApiError::validation(vec![fe])

@@ -8,12 +8,21 @@
 //! | member                    | `HOUSEHOLD#<hid>`  | `MEMBER#<sub>`           |                    |                             |
 //! | invite                    | `INVITE#<code>`    | `META`                   | `HOUSEHOLD#<hid>`  | `INVITE#<createdAt>#<code>` |
 //! | audit entry               | `HOUSEHOLD#<hid>` or `USER#<sub>` | `AUDIT#<at>#<id>` |              |                             |
+//! | task                      | `HOUSEHOLD#<hid>`  | `TASK#<tid>`             | `HOUSEHOLD#<hid>`  | `TASK#<STATE>#<nextDue>#<tid>` |
+//! | completion / skip         | `HOUSEHOLD#<hid>`  | `DONE#<at>#<id>`         |                    |                             |
+//! | idempotency record        | `IDEMP#<sub>#<key>`| `META`                   |                    |                             |
+//!
+//! GSI2 lists a member's assigned chores by due date: `GSI2PK` = `ASSIGNEE#<hid>#<sub>`,
+//! `GSI2SK` = `<nextDue>#<tid>`, present only on active chores assigned to one member.
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
 pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
 /// Epoch seconds after which DynamoDB TTL may delete the item (reads still filter).
 pub const TTL: &str = "expiresAtEpoch";
 
@@ -23,6 +32,10 @@ pub const HOUSEHOLD_PREFIX: &str = "HOUSEHOLD#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const INVITE_PREFIX: &str = "INVITE#";
 pub const AUDIT_PREFIX: &str = "AUDIT#";
+pub const TASK_PREFIX: &str = "TASK#";
+pub const DONE_PREFIX: &str = "DONE#";
+/// Sorts after every RFC 3339 time: the index position of a chore with no due date.
+pub const NO_DUE: &str = "9999";
 
 pub fn user(user_id: &str) -> String {
     format!("USER#{user_id}")
@@ -46,6 +59,36 @@ pub fn invite_by_household(created_at: &str, code: &str) -> String {
 
 pub fn audit(at: &str, id: &str) -> String {
     format!("{AUDIT_PREFIX}{at}#{id}")
+}
+
+pub fn task(task_id: &str) -> String {
+    format!("{TASK_PREFIX}{task_id}")
+}
+
+/// A chore's position in the household's task index: by state, then due time.
+pub fn task_by_state(state: &str, next_due: Option<&str>, task_id: &str) -> String {
+    format!("{TASK_PREFIX}{state}#{}#{task_id}", next_due.unwrap_or(NO_DUE))
+}
+
+/// The start of a state's range in the task index (`TASK#ACTIVE#`).
+pub fn task_state_prefix(state: &str) -> String {
+    format!("{TASK_PREFIX}{state}#")
+}
+
+pub fn assignee(household_id: &str, user_id: &str) -> String {
+    format!("ASSIGNEE#{household_id}#{user_id}")
+}
+
+pub fn assignee_due(next_due: &str, task_id: &str) -> String {
+    format!("{next_due}#{task_id}")
+}
+
+pub fn completion(at: &str, id: &str) -> String {
+    format!("{DONE_PREFIX}{at}#{id}")
+}
+
+pub fn idempotency(user_id: &str, key: &str) -> String {
+    format!("IDEMP#{user_id}#{key}")
 }
 
 /// The household id in a user-side membership sort key.

@@ -3,8 +3,10 @@
 //! transaction together with its audit entry.
 
 pub mod households;
+pub mod idempotency;
 pub mod invites;
 pub mod keys;
+pub mod tasks;
 pub mod users;
 
 use std::collections::HashMap;

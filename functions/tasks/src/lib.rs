@@ -1,0 +1,97 @@
+//! The tasks service: chores, completing and skipping their occurrences.
+
+mod occurrences;
+mod tasks;
+
+pub use occurrences::*;
+pub use tasks::*;
+
+use shared::auth::policy;
+use shared::domain::household::Member;
+use shared::domain::task::Task;
+use shared::lambda::Route;
+use shared::platform::validate::ulid_param;
+use shared::store::households::Membership;
+use shared::{ApiError, ApiRequest, App, ErrorCode, handler};
+
+const TASKS: &str = "/v1/households/{householdId}/tasks";
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: TASKS,
+        function: "CreateTaskFunction",
+        authenticated: true,
+        handler: handler!(create_task),
+    },
+    Route {
+        method: "GET",
+        path: TASKS,
+        function: "ListTasksFunction",
+        authenticated: true,
+        handler: handler!(list_tasks),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/tasks/{taskId}",
+        function: "GetTaskFunction",
+        authenticated: true,
+        handler: handler!(get_task),
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/households/{householdId}/tasks/{taskId}",
+        function: "UpdateTaskFunction",
+        authenticated: true,
+        handler: handler!(update_task),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/tasks/{taskId}/archive",
+        function: "ArchiveTaskFunction",
+        authenticated: true,
+        handler: handler!(archive_task),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/tasks/{taskId}/restore",
+        function: "RestoreTaskFunction",
+        authenticated: true,
+        handler: handler!(restore_task),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/tasks/{taskId}/complete",
+        function: "CompleteTaskFunction",
+        authenticated: true,
+        handler: handler!(complete_task),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/tasks/{taskId}/skip",
+        function: "SkipTaskFunction",
+        authenticated: true,
+        handler: handler!(skip_task),
+    },
+];
+
+/// The task in the path, as the caller may see it: a child sees only chores assigned to
+/// them, and anything else is the same 404 as a chore that does not exist.
+pub(crate) async fn visible_task(app: &App, req: &ApiRequest, m: &Membership) -> Result<Task, ApiError> {
+    let task_id = ulid_param("taskId", req.path_param("taskId"))?;
+    let task = app
+        .store
+        .get_task(&m.household.household_id, &task_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::TaskNotFound))?;
+    if policy::sees_only_own_chores(m.member.role) && !task.is_assigned_to(&m.member.user_id) {
+        return Err(ApiError::new(ErrorCode::TaskNotFound));
+    }
+    Ok(task)
+}
+
+/// Every member of the household (bounded by the member limit): pools are checked against it.
+pub(crate) async fn all_members(app: &App, household_id: &str) -> Result<Vec<Member>, ApiError> {
+    let (members, _) = app.store.list_members(household_id, 100, None).await?;
+    Ok(members)
+}

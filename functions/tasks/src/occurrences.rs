@@ -1,0 +1,120 @@
+use serde::{Deserialize, Serialize};
+use shared::auth::{Action, policy};
+use shared::domain::audit::AuditEntry;
+use shared::domain::task::{Completion, CompletionKind};
+use shared::platform::validate::{Checks, user_id_param};
+use shared::store::idempotency::IdempotencyKey;
+use shared::store::tasks::{Idempotent, TaskWriteConflict};
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+use crate::tasks::{TaskView, replay_or_conflict};
+use crate::visible_task;
+
+/// `POST …/complete` and `…/skip` bodies (both optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OccurrenceInput {
+    /// Complete "as" this member (owner/admin only: the shared wall-tablet case).
+    pub as_user_id: Option<String>,
+    pub note: Option<String>,
+    pub duration_minutes: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Recorded {
+    task: TaskView,
+    completion: Completion,
+}
+
+/// `POST /v1/households/{householdId}/tasks/{taskId}/complete`, with `Idempotency-Key`.
+pub async fn complete_task(app: App, req: ApiRequest) -> ApiResult {
+    record(app, req, CompletionKind::Completed).await
+}
+
+/// `POST /v1/households/{householdId}/tasks/{taskId}/skip`: moves on without points.
+pub async fn skip_task(app: App, req: ApiRequest) -> ApiResult {
+    record(app, req, CompletionKind::Skipped).await
+}
+
+async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let now = app.now();
+    let key = IdempotencyKey::from_request(&req)?;
+    if let Some(k) = &key
+        && let Some(replayed) = app.store.replay(k, now).await?
+    {
+        return Ok(replayed);
+    }
+    let input: OccurrenceInput = if req.body.is_empty() { OccurrenceInput::default() } else { req.json()? };
+    let mut checks = Checks::new();
+    if let Some(note) = &input.note {
+        checks.text("note", note, 0, 500);
+    }
+    if let Some(d) = input.duration_minutes {
+        checks.range("durationMinutes", d.into(), 1, 24 * 60);
+    }
+    checks.finish()?;
+    let task = visible_task(&app, &req, &m).await?;
+    // `If-Match` names the occurrence the client saw; if it has moved on, someone else
+    // handled it first: the same answer as losing the race in the transaction.
+    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
+        return Err(ApiError::new(ErrorCode::OccurrenceChanged));
+    }
+    let manager = policy::allows(m.member.role, Action::ManageTasks);
+    let credited = match &input.as_user_id {
+        Some(other) if other != &m.member.user_id => {
+            if !manager {
+                return Err(ApiError::new(ErrorCode::Forbidden));
+            }
+            let other = user_id_param("asUserId", Some(other))?;
+            app.store
+                .get_member(&m.household.household_id, &other)
+                .await?
+                .ok_or_else(|| ApiError::new(ErrorCode::MemberNotFound))?
+                .user_id
+        }
+        _ => m.member.user_id.clone(),
+    };
+    // Members and children do their own (or pool) chores; owners and admins may do any.
+    if !manager && !task.is_assigned_to(&credited) {
+        return Err(ApiError::new(ErrorCode::TaskNotAssigned));
+    }
+    let read_version = task.version;
+    let title = task.title.clone();
+    let advance = match kind {
+        CompletionKind::Completed => task.complete(&credited, now)?,
+        CompletionKind::Skipped => task.skip(now)?,
+    };
+    let completion = Completion {
+        completion_id: ulid::Ulid::new().to_string(),
+        household_id: m.household.household_id.clone(),
+        task_id: advance.task.task_id.clone(),
+        task_title: title,
+        kind,
+        user_id: credited,
+        recorded_by: m.member.user_id.clone(),
+        due: advance.due,
+        at: now,
+        points: advance.points,
+        note: input.note,
+        duration_minutes: input.duration_minutes,
+    };
+    let version = advance.task.version;
+    let response =
+        ApiResponse::ok(&Recorded { task: TaskView::new(advance.task.clone(), now), completion: completion.clone() })
+            .etag(version);
+    let action = match kind {
+        CompletionKind::Completed => "task.complete",
+        CompletionKind::Skipped => "task.skip",
+    };
+    let audit = AuditEntry::new(&m.member.user_id, action, format!("task/{}", completion.task_id), &req.correlation_id, now)
+        .details(serde_json::json!({ "completionId": completion.completion_id, "userId": completion.user_id, "points": completion.points }));
+    let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
+    match app.store.record_occurrence(&advance.task, read_version, &completion, &audit, idempotent).await? {
+        Ok(()) => Ok(response),
+        Err(TaskWriteConflict::KeyTaken) => replay_or_conflict(&app, key.as_ref(), now).await,
+        Err(TaskWriteConflict::TaskChanged) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
+        Err(TaskWriteConflict::MemberGone) => Err(ApiError::new(ErrorCode::MemberNotFound)),
+    }
+}

@@ -1,0 +1,236 @@
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use shared::auth::{Action, policy};
+use shared::domain::audit::AuditEntry;
+use shared::domain::task::{HouseholdContext, Task, TaskInput, TaskState};
+use shared::platform::pagination::{CursorRule, Page};
+use shared::store::idempotency::IdempotencyKey;
+use shared::store::keys;
+use shared::store::tasks::{Idempotent, TaskRange, TaskWriteConflict};
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+use crate::{all_members, visible_task};
+
+/// A chore as the API shows it: the stored chore plus where it stands now.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    #[serde(flatten)]
+    pub task: Task,
+    /// overdue, due (today), upcoming, paused, archived or finished.
+    pub status: &'static str,
+    /// How late the current occurrence is, in minutes (0 when not overdue).
+    pub overdue_minutes: i64,
+}
+
+impl TaskView {
+    pub fn new(task: Task, now: DateTime<Utc>) -> TaskView {
+        let end_of_today = end_of_local_day(now, &task.timezone);
+        let (status, overdue_minutes) = match (task.state(), task.next_due) {
+            (TaskState::Archived, _) => ("archived", 0),
+            (TaskState::Paused, _) => ("paused", 0),
+            (TaskState::Finished, _) | (_, None) => ("finished", 0),
+            (TaskState::Active, Some(due)) if due <= now => ("overdue", (now - due).num_minutes()),
+            (TaskState::Active, Some(due)) if due <= end_of_today => ("due", 0),
+            (TaskState::Active, Some(_)) => ("upcoming", 0),
+        };
+        TaskView { task, status, overdue_minutes }
+    }
+}
+
+fn end_of_local_day(now: DateTime<Utc>, timezone: &str) -> DateTime<Utc> {
+    let tz: Tz = timezone.parse().unwrap_or(Tz::UTC);
+    let tomorrow = now.with_timezone(&tz).date_naive() + Duration::days(1);
+    shared::domain::recurrence::local_instant(tz, tomorrow.and_time(chrono::NaiveTime::MIN))
+}
+
+pub(crate) fn task_response(task: Task, now: DateTime<Utc>) -> ApiResponse {
+    let version = task.version;
+    ApiResponse::ok(&TaskView::new(task, now)).etag(version)
+}
+
+/// `POST /v1/households/{householdId}/tasks` (owner, admin, member), with `Idempotency-Key`.
+pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::CreateTask).await?;
+    let now = app.now();
+    let key = IdempotencyKey::from_request(&req)?;
+    if let Some(k) = &key
+        && let Some(replayed) = app.store.replay(k, now).await?
+    {
+        return Ok(replayed);
+    }
+    let input: TaskInput = req.json()?;
+    let members: Vec<String> =
+        all_members(&app, &m.household.household_id).await?.into_iter().map(|x| x.user_id).collect();
+    let ctx = HouseholdContext {
+        household_id: &m.household.household_id,
+        timezone: &m.household.timezone,
+        members: &members,
+    };
+    let task = input.create(&ctx, &m.member.user_id, now)?;
+    let location = format!("/v1/households/{}/tasks/{}", task.household_id, task.task_id);
+    let response = ApiResponse::created(location, &TaskView::new(task.clone(), now)).etag(task.version);
+    let audit =
+        AuditEntry::new(&m.member.user_id, "task.create", format!("task/{}", task.task_id), &req.correlation_id, now);
+    let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
+    match app.store.create_task(&task, &audit, idempotent, now).await? {
+        Ok(()) => Ok(response),
+        Err(TaskWriteConflict::KeyTaken) => replay_or_conflict(&app, key.as_ref(), now).await,
+        Err(_) => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),
+    }
+}
+
+/// A concurrent request with the same key won: answer with its response.
+pub(crate) async fn replay_or_conflict(app: &App, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> ApiResult {
+    match key {
+        Some(k) => app.store.replay(k, now).await?.ok_or_else(|| ApiError::new(ErrorCode::ConcurrentUpdate)),
+        None => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),
+    }
+}
+
+fn time_param(req: &ApiRequest, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    req.query_param(name)
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| ApiError::invalid_parameter(name))
+        })
+        .transpose()
+}
+
+fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    a.max(b)
+}
+
+fn earlier(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// `GET /v1/households/{householdId}/tasks?status=&assignee=&label=&dueBefore=&dueAfter=`:
+/// soonest due first, paginated, one Query on an index range.
+pub async fn list_tasks(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let now = app.now();
+    let household_id = m.household.household_id.clone();
+    let before = time_param(&req, "dueBefore")?;
+    let after = time_param(&req, "dueAfter")?;
+    let status = req.query_param("status").unwrap_or("active");
+    let (state, after, before) = match status {
+        "active" => (TaskState::Active, after, before),
+        "overdue" => (TaskState::Active, after, earlier(before, Some(now))),
+        "due" => (TaskState::Active, after, earlier(before, Some(end_of_local_day(now, &m.household.timezone)))),
+        "upcoming" => (TaskState::Active, later(after, Some(now)), before),
+        "paused" => (TaskState::Paused, after, before),
+        "archived" => (TaskState::Archived, after, before),
+        "finished" => (TaskState::Finished, after, before),
+        _ => return Err(ApiError::invalid_parameter("status")),
+    };
+    let mut assignee = req.query_param("assignee").map(str::to_string);
+    if policy::sees_only_own_chores(m.member.role) {
+        assignee = Some(m.member.user_id.clone());
+    }
+    let household_pk = keys::household(&household_id);
+    let range = match assignee {
+        Some(user_id) => {
+            if state != TaskState::Active {
+                return Err(ApiError::invalid_parameter("assignee"));
+            }
+            shared::platform::validate::user_id_param("assignee", Some(&user_id))?;
+            TaskRange::Assignee { user_id, after, before }
+        }
+        None => TaskRange::State { state, after, before },
+    };
+    let (gsi_pk, gsi_pk_value, gsi_sk, gsi_sk_prefix) = match &range {
+        TaskRange::State { state, .. } => {
+            (keys::GSI1PK, household_pk.clone(), keys::GSI1SK, keys::task_state_prefix(state.key()))
+        }
+        TaskRange::Assignee { user_id, .. } => {
+            (keys::GSI2PK, keys::assignee(&household_id, user_id), keys::GSI2SK, String::new())
+        }
+    };
+    let (limit, start) = req.page(&CursorRule {
+        attributes: &[keys::PK, keys::SK, gsi_pk, gsi_sk],
+        equal: &[(keys::PK, &household_pk), (gsi_pk, &gsi_pk_value)],
+        prefixed: &[(keys::SK, keys::TASK_PREFIX), (gsi_sk, &gsi_sk_prefix)],
+    })?;
+    let label = req.query_param("label");
+    let (tasks, next) = app.store.list_tasks(&household_id, &range, label, limit, start).await?;
+    let items: Vec<TaskView> = tasks.into_iter().map(|t| TaskView::new(t, now)).collect();
+    Ok(ApiResponse::ok(&Page::new(items, next)))
+}
+
+/// `GET /v1/households/{householdId}/tasks/{taskId}`.
+pub async fn get_task(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let task = visible_task(&app, &req, &m).await?;
+    Ok(task_response(task, app.now()))
+}
+
+async fn editable(app: &App, req: &ApiRequest) -> Result<(shared::store::households::Membership, Task), ApiError> {
+    let m = app.membership(req, Action::ViewTasks).await?;
+    let task = visible_task(app, req, &m).await?;
+    if !policy::may_edit_task(m.member.role, task.created_by == m.member.user_id) {
+        return Err(ApiError::new(ErrorCode::Forbidden));
+    }
+    Ok((m, task))
+}
+
+async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str, task: Task) -> ApiResult {
+    let now = app.now();
+    let audit = AuditEntry::new(actor, action, format!("task/{}", task.task_id), &req.correlation_id, now);
+    match app.store.save_task(&task, &audit).await? {
+        Ok(()) => Ok(task_response(task, now)),
+        Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+    }
+}
+
+/// `PATCH /v1/households/{householdId}/tasks/{taskId}` with `If-Match`.
+pub async fn update_task(app: App, req: ApiRequest) -> ApiResult {
+    let (m, task) = editable(&app, &req).await?;
+    let expected = req.if_match_version()?;
+    let input: TaskInput = req.json()?;
+    if task.version != expected {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    if task.archived {
+        return Err(ApiError::new(ErrorCode::TaskArchived));
+    }
+    let members: Vec<String> =
+        all_members(&app, &m.household.household_id).await?.into_iter().map(|x| x.user_id).collect();
+    let ctx = HouseholdContext {
+        household_id: &m.household.household_id,
+        timezone: &m.household.timezone,
+        members: &members,
+    };
+    let updated = input.apply(task, &ctx, app.now())?;
+    save(&app, &req, &m.member.user_id, "task.update", updated).await
+}
+
+/// `POST …/tasks/{taskId}/archive`: hidden from active lists, kept with its history.
+pub async fn archive_task(app: App, req: ApiRequest) -> ApiResult {
+    set_archived(app, req, true).await
+}
+
+/// `POST …/tasks/{taskId}/restore`.
+pub async fn restore_task(app: App, req: ApiRequest) -> ApiResult {
+    set_archived(app, req, false).await
+}
+
+async fn set_archived(app: App, req: ApiRequest, archived: bool) -> ApiResult {
+    let (m, mut task) = editable(&app, &req).await?;
+    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    if task.archived == archived {
+        return Ok(task_response(task, app.now()));
+    }
+    task.archived = archived;
+    task.version += 1;
+    task.updated_at = app.now();
+    let action = if archived { "task.archive" } else { "task.restore" };
+    save(&app, &req, &m.member.user_id, action, task).await
+}

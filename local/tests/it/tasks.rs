@@ -1,0 +1,297 @@
+//! Chores through the local gateway: CRUD, lists on index ranges, roles, completion
+//! races, idempotency and bad input.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestStack, User, stack};
+
+async fn household_of_three(s: &TestStack) -> (String, User, User, User) {
+    let owner = s.user("owner").await;
+    let member = s.user("member").await;
+    let child = s.user("child").await;
+    let id = s.household(&owner, "Chores").await;
+    s.join(&owner, &id, &member, "member").await;
+    s.join(&owner, &id, &child, "child").await;
+    (id, owner, member, child)
+}
+
+fn daily(title: &str, pool: &[&User]) -> Value {
+    json!({
+        "title": title,
+        "recurrence": { "type": "interval", "every": 1, "unit": "days" },
+        "dueTime": "08:00",
+        "effort": 3,
+        "labels": ["kitchen"],
+        "assignment": { "type": "roundRobin" },
+        "pool": pool.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+    })
+}
+
+async fn create(s: &TestStack, user: &User, household: &str, body: Value) -> Value {
+    let r = s.call(user, Method::POST, &format!("/v1/households/{household}/tasks"), Some(body)).await;
+    r.assert_status(201);
+    r.body
+}
+
+#[tokio::test]
+async fn chores_are_created_listed_updated_archived_and_restored() {
+    let s = stack().await;
+    let (h, owner, member, _child) = household_of_three(&s).await;
+    let base = format!("/v1/households/{h}/tasks");
+    let r = s.call(&owner, Method::POST, &base, Some(daily("Dishes", &[&owner, &member]))).await;
+    r.assert_status(201);
+    let id = r.body["taskId"].as_str().unwrap().to_string();
+    assert_eq!(r.header("location"), Some(format!("{base}/{id}").as_str()));
+    assert_eq!(r.etag(), "\"1\"");
+    assert_eq!(r.body["assignee"], json!({ "type": "member", "userId": owner.id }));
+    assert!(["due", "upcoming"].contains(&r.body["status"].as_str().unwrap()));
+    create(&s, &member, &h, json!({ "title": "Plants", "recurrence": { "type": "weekly", "every": 1, "weekdays": ["Mon", "Thu"] }, "labels": ["garden"] })).await;
+
+    let all = s.call(&owner, Method::GET, &base, None).await;
+    all.assert_status(200);
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
+    let kitchen = s.call(&owner, Method::GET, &format!("{base}?label=kitchen"), None).await;
+    assert_eq!(kitchen.body["items"].as_array().unwrap().len(), 1);
+    let mine = s.call(&owner, Method::GET, &format!("{base}?assignee={}", owner.id), None).await;
+    assert!(mine.body["items"].as_array().unwrap().iter().any(|t| t["taskId"] == id.as_str()));
+    let none_overdue = s.call(&owner, Method::GET, &format!("{base}?status=overdue"), None).await;
+    assert!(none_overdue.body["items"].as_array().unwrap().is_empty());
+    let page = s.call(&owner, Method::GET, &format!("{base}?limit=1"), None).await;
+    let cursor = page.body["nextCursor"].as_str().unwrap();
+    let rest = s.call(&owner, Method::GET, &format!("{base}?limit=1&cursor={cursor}"), None).await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
+    assert_ne!(rest.body["items"][0]["taskId"], page.body["items"][0]["taskId"]);
+
+    let path = format!("{base}/{id}");
+    s.call_with(&owner, Method::PATCH, &path, Some(json!({ "title": "x" })), &[("if-match", "\"9\"")])
+        .await
+        .assert_problem(412, "precondition.failed");
+    let updated = s
+        .call_with(
+            &owner,
+            Method::PATCH,
+            &path,
+            Some(json!({ "title": "Dishes & pans", "dueTime": "19:30" })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    updated.assert_status(200);
+    assert_eq!(updated.body["title"], "Dishes & pans");
+    assert!(updated.body["nextDue"].as_str().unwrap().contains(":30:00"));
+
+    s.call(&owner, Method::POST, &format!("{path}/archive"), None).await.assert_status(200);
+    let active = s.call(&owner, Method::GET, &base, None).await;
+    assert_eq!(active.body["items"].as_array().unwrap().len(), 1);
+    let archived = s.call(&owner, Method::GET, &format!("{base}?status=archived"), None).await;
+    assert_eq!(archived.body["items"][0]["taskId"], id.as_str());
+    s.call(&owner, Method::POST, &format!("{path}/complete"), None).await.assert_problem(409, "task.archived");
+    s.call(&owner, Method::POST, &format!("{path}/restore"), None).await.assert_status(200);
+    let active = s.call(&owner, Method::GET, &base, None).await;
+    assert_eq!(active.body["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn completing_awards_points_records_history_and_rotates_the_assignee() {
+    let s = stack().await;
+    let (h, owner, member, _child) = household_of_three(&s).await;
+    let task = create(&s, &owner, &h, daily("Trash", &[&owner, &member])).await;
+    let id = task["taskId"].as_str().unwrap();
+    let path = format!("/v1/households/{h}/tasks/{id}");
+    // The member is not this occurrence's assignee.
+    s.call(&member, Method::POST, &format!("{path}/complete"), None).await.assert_problem(403, "task.not_assigned");
+    let done = s
+        .call(&owner, Method::POST, &format!("{path}/complete"), Some(json!({ "note": "done", "durationMinutes": 5 })))
+        .await;
+    done.assert_status(200);
+    assert_eq!(done.body["completion"]["points"], 30);
+    assert_eq!(done.body["completion"]["userId"], owner.id.as_str());
+    assert_eq!(done.body["task"]["assignee"]["userId"], member.id.as_str());
+    let due_before: chrono::DateTime<chrono::Utc> = task["nextDue"].as_str().unwrap().parse().unwrap();
+    let due_after: chrono::DateTime<chrono::Utc> = done.body["task"]["nextDue"].as_str().unwrap().parse().unwrap();
+    assert_eq!(due_after - due_before, chrono::Duration::days(1));
+    // Now the member's turn; they skip it (no points) and it comes back to the owner.
+    let skipped = s.call(&member, Method::POST, &format!("{path}/skip"), None).await;
+    skipped.assert_status(200);
+    assert_eq!(skipped.body["completion"]["points"], 0);
+    assert_eq!(skipped.body["task"]["assignee"]["userId"], owner.id.as_str());
+
+    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
+    let points = |u: &User| {
+        members.body["items"].as_array().unwrap().iter().find(|m| m["userId"] == u.id.as_str()).unwrap()["points"]
+            .clone()
+    };
+    assert_eq!(points(&owner), 30);
+    assert_eq!(points(&member), 0);
+    let history: Vec<_> = s
+        .items(&format!("HOUSEHOLD#{h}"))
+        .await
+        .into_iter()
+        .filter(|i| i["SK"].as_s().unwrap().starts_with("DONE#"))
+        .collect();
+    assert_eq!(history.len(), 2);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_completions_of_one_occurrence_give_exactly_one_success() {
+    let s = stack().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Race").await;
+    let task = create(
+        &s,
+        &owner,
+        &h,
+        json!({ "title": "Race", "recurrence": { "type": "interval", "every": 1, "unit": "days" } }),
+    )
+    .await;
+    let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
+    // Each client completes the occurrence it saw: If-Match names it by the chore's ETag.
+    let attempts = (0..20).map(|_| s.call_with(&owner, Method::POST, &path, None, &[("if-match", "\"1\"")]));
+    let replies = futures::future::join_all(attempts).await;
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 1, "{:?}", replies.iter().map(|r| r.status.as_u16()).collect::<Vec<_>>());
+    for r in replies.iter().filter(|r| r.status != 200) {
+        r.assert_problem(409, "task.occurrence_changed");
+    }
+    let history = s
+        .items(&format!("HOUSEHOLD#{h}"))
+        .await
+        .into_iter()
+        .filter(|i| i["SK"].as_s().unwrap().starts_with("DONE#"))
+        .count();
+    assert_eq!(history, 1);
+    let me = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
+    assert_eq!(me.body["items"][0]["points"], 20);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_writes_nothing_more() {
+    let s = stack().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Retry").await;
+    let body = json!({ "title": "Laundry", "recurrence": { "type": "interval", "every": 2, "unit": "days" } });
+    let base = format!("/v1/households/{h}/tasks");
+    let first =
+        s.call_with(&owner, Method::POST, &base, Some(body.clone()), &[("idempotency-key", "k-create-1")]).await;
+    first.assert_status(201);
+    let again =
+        s.call_with(&owner, Method::POST, &base, Some(body.clone()), &[("idempotency-key", "k-create-1")]).await;
+    again.assert_status(201);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let other = json!({ "title": "Different", "recurrence": { "type": "once" } });
+    s.call_with(&owner, Method::POST, &base, Some(other), &[("idempotency-key", "k-create-1")])
+        .await
+        .assert_problem(422, "idempotency.key_reused");
+    let list = s.call(&owner, Method::GET, &base, None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+
+    let complete = format!("{base}/{}/complete", first.body["taskId"].as_str().unwrap());
+    let a = s.call_with(&owner, Method::POST, &complete, None, &[("idempotency-key", "k-done-1")]).await;
+    let b = s.call_with(&owner, Method::POST, &complete, None, &[("idempotency-key", "k-done-1")]).await;
+    a.assert_status(200);
+    b.assert_status(200);
+    assert_eq!(a.body, b.body);
+    let history = s
+        .items(&format!("HOUSEHOLD#{h}"))
+        .await
+        .into_iter()
+        .filter(|i| i["SK"].as_s().unwrap().starts_with("DONE#"))
+        .count();
+    assert_eq!(history, 1);
+}
+
+#[tokio::test]
+async fn roles_decide_who_sees_creates_edits_and_completes_chores() {
+    let s = stack().await;
+    let (h, owner, member, child) = household_of_three(&s).await;
+    let base = format!("/v1/households/{h}/tasks");
+    s.call(&child, Method::POST, &base, Some(daily("Nope", &[&child]))).await.assert_problem(403, "auth.forbidden");
+    let theirs = create(&s, &owner, &h, daily("Owner's", &[&owner])).await;
+    let childs = create(&s, &owner, &h, daily("Feed the cat", &[&child])).await;
+    let members = create(&s, &member, &h, daily("Member's", &[&member])).await;
+    let path = |t: &Value| format!("{base}/{}", t["taskId"].as_str().unwrap());
+
+    // A child sees and completes only their own.
+    let list = s.call(&child, Method::GET, &base, None).await;
+    let ids: Vec<&str> = list.body["items"].as_array().unwrap().iter().map(|t| t["taskId"].as_str().unwrap()).collect();
+    assert_eq!(ids, [childs["taskId"].as_str().unwrap()]);
+    s.call(&child, Method::GET, &path(&theirs), None).await.assert_problem(404, "task.not_found");
+    s.call(&child, Method::POST, &format!("{}/complete", path(&theirs)), None)
+        .await
+        .assert_problem(404, "task.not_found");
+    s.call_with(&child, Method::PATCH, &path(&childs), Some(json!({ "title": "x" })), &[("if-match", "\"1\"")])
+        .await
+        .assert_problem(403, "auth.forbidden");
+    s.call(&child, Method::POST, &format!("{}/complete", path(&childs)), None).await.assert_status(200);
+
+    // A member edits their own chores, not others'; cannot complete "as" someone.
+    s.call_with(&member, Method::PATCH, &path(&members), Some(json!({ "effort": 4 })), &[("if-match", "\"1\"")])
+        .await
+        .assert_status(200);
+    s.call_with(&member, Method::PATCH, &path(&theirs), Some(json!({ "effort": 4 })), &[("if-match", "\"1\"")])
+        .await
+        .assert_problem(403, "auth.forbidden");
+    s.call(&member, Method::POST, &format!("{}/archive", path(&theirs)), None)
+        .await
+        .assert_problem(403, "auth.forbidden");
+    s.call(&member, Method::POST, &format!("{}/complete", path(&theirs)), Some(json!({ "asUserId": owner.id })))
+        .await
+        .assert_problem(403, "auth.forbidden");
+
+    // The owner completes "as" the member on the shared tablet: the member gets the points.
+    let r = s
+        .call(&owner, Method::POST, &format!("{}/complete", path(&members)), Some(json!({ "asUserId": member.id })))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["completion"]["userId"], member.id.as_str());
+    assert_eq!(r.body["completion"]["recordedBy"], owner.id.as_str());
+    // Another household's members cannot touch these chores.
+    let eve = s.user("eve").await;
+    s.call(&eve, Method::GET, &path(&theirs), None).await.assert_problem(404, "household.not_found");
+}
+
+#[tokio::test]
+async fn bad_chores_are_refused_with_field_errors_and_nothing_is_written() {
+    let s = stack().await;
+    let owner = s.user("owner").await;
+    let stranger = s.user("stranger").await;
+    let h = s.household(&owner, "Strict").await;
+    s.household(&stranger, "Elsewhere").await;
+    let base = format!("/v1/households/{h}/tasks");
+    let cases = [
+        (
+            json!({ "title": "a", "recurrence": { "type": "monthlyByDay", "every": 1, "days": [32] } }),
+            "recurrence.days",
+        ),
+        (json!({ "title": "a", "recurrence": { "type": "interval", "every": 0, "unit": "days" } }), "recurrence.every"),
+        (
+            json!({ "title": "a", "recurrence": { "type": "weekly", "every": 1, "weekdays": [] } }),
+            "recurrence.weekdays",
+        ),
+        (json!({ "title": "a", "recurrence": { "type": "once" }, "timezone": "Mars/Base" }), "timezone"),
+        (json!({ "title": "a", "recurrence": { "type": "once" }, "pool": [stranger.id] }), "pool"),
+        (json!({ "title": "a", "recurrence": { "type": "fortnightly" } }), "recurrence.type"),
+        (json!({ "title": "a", "recurrence": { "type": "once" }, "dueTime": "8 am" }), "dueTime"),
+    ];
+    for (body, field) in cases {
+        let r = s.call(&owner, Method::POST, &base, Some(body)).await;
+        r.assert_problem(422, "request.validation_failed");
+        assert!(r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{field}: {:#}", r.body);
+    }
+    let list = s.call(&owner, Method::GET, &base, None).await;
+    assert!(list.body["items"].as_array().unwrap().is_empty());
+    s.call(&owner, Method::GET, &format!("{base}?status=sometimes"), None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+    s.call(&owner, Method::GET, &format!("{base}?dueBefore=tomorrow"), None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+    s.call(&owner, Method::GET, &format!("{base}/not-a-task"), None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+    s.call(&owner, Method::GET, &format!("{base}/{}", ulid::Ulid::new()), None)
+        .await
+        .assert_problem(404, "task.not_found");
+}

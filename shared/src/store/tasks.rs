@@ -1,0 +1,201 @@
+//! Chores and their history. A chore is one item; its position in the household's task
+//! index (GSI1) and, while one member has it, in that member's list (GSI2) is kept in the
+//! same item, so every list is a Query on an index range.
+
+use chrono::{DateTime, Utc};
+
+use super::idempotency::IdempotencyKey;
+use super::{Expr, Item, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
+use crate::domain::assignment::Assignment;
+use crate::domain::audit::AuditEntry;
+use crate::domain::task::{Completion, Task, TaskState};
+use crate::platform::clock::rfc3339;
+use crate::platform::http::ApiResponse;
+use crate::platform::pagination::PageKey;
+
+/// Which chores a list wants. Every variant is one index range.
+#[derive(Debug, Clone)]
+pub enum TaskRange {
+    /// Chores in a state, optionally due within `[after, before)`.
+    State { state: TaskState, after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>> },
+    /// Active chores assigned to one member, optionally due within `[after, before)`.
+    Assignee { user_id: String, after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>> },
+}
+
+/// Why a task write failed, when it was a condition.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TaskWriteConflict {
+    /// The Idempotency-Key was taken meanwhile: replay its response.
+    KeyTaken,
+    /// The task changed since it was read.
+    TaskChanged,
+    /// The member to credit left the household.
+    MemberGone,
+}
+
+fn task_item(task: &Task) -> Result<Item, StoreError> {
+    let mut item = to_item(keys::household(&task.household_id), keys::task(&task.task_id), task)?;
+    let due = task.next_due.map(rfc3339);
+    let state = task.state();
+    item.insert(keys::GSI1PK.into(), s(keys::household(&task.household_id)));
+    item.insert(keys::GSI1SK.into(), s(keys::task_by_state(state.key(), due.as_deref(), &task.task_id)));
+    if let (TaskState::Active, Assignment::Member { user_id }, Some(due)) = (state, &task.assignee, &due) {
+        item.insert(keys::GSI2PK.into(), s(keys::assignee(&task.household_id, user_id)));
+        item.insert(keys::GSI2SK.into(), s(keys::assignee_due(due, &task.task_id)));
+    }
+    Ok(item)
+}
+
+fn version_is(version: u64) -> Expr {
+    Expr::new("#version = :expected").name("#version", "version").value(":expected", n(version))
+}
+
+fn conflict(e: StoreError, with_key: bool) -> Result<TaskWriteConflict, StoreError> {
+    let offset = usize::from(with_key);
+    match e.failed_condition() {
+        Some(0) if with_key => Ok(TaskWriteConflict::KeyTaken),
+        Some(i) if i == offset => Ok(TaskWriteConflict::TaskChanged),
+        Some(_) => Ok(TaskWriteConflict::MemberGone),
+        None => match e {
+            StoreError::ConditionFailed => Ok(TaskWriteConflict::TaskChanged),
+            other => Err(other),
+        },
+    }
+}
+
+/// A key, and the response it answers with, for a write that carries an Idempotency-Key.
+pub struct Idempotent<'a> {
+    pub key: &'a IdempotencyKey,
+    pub response: &'a ApiResponse,
+}
+
+impl Store {
+    pub async fn get_task(&self, household_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
+        self.get_as(keys::household(household_id), keys::task(task_id)).await
+    }
+
+    pub async fn create_task(
+        &self,
+        task: &Task,
+        audit: &AuditEntry,
+        idempotent: Option<Idempotent<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
+        let mut tx = Tx::new(self);
+        if let Some(i) = &idempotent {
+            i.key.put_into(&mut tx, i.response, now)?;
+        }
+        tx.put_new(task_item(task)?);
+        tx.audit(keys::household(&task.household_id), audit)?;
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => conflict(e, idempotent.is_some()).map(Err),
+        }
+    }
+
+    /// Saves a task the caller changed from version `task.version - 1`.
+    pub async fn save_task(
+        &self,
+        task: &Task,
+        audit: &AuditEntry,
+    ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
+        let mut tx = Tx::new(self);
+        tx.put(task_item(task)?, Some(version_is(task.version - 1)));
+        tx.audit(keys::household(&task.household_id), audit)?;
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => conflict(e, false).map(Err),
+        }
+    }
+
+    /// Records a completed or skipped occurrence: the task's new state (guarded by the
+    /// version it was read at), the history entry, the member's points and the audit
+    /// entry, all or nothing. Of concurrent completions of one occurrence exactly one wins.
+    pub async fn record_occurrence(
+        &self,
+        task: &Task,
+        read_version: u64,
+        completion: &Completion,
+        audit: &AuditEntry,
+        idempotent: Option<Idempotent<'_>>,
+    ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
+        let pk = keys::household(&task.household_id);
+        let mut tx = Tx::new(self);
+        if let Some(i) = &idempotent {
+            i.key.put_into(&mut tx, i.response, completion.at)?;
+        }
+        tx.put(task_item(task)?, Some(version_is(read_version)));
+        tx.put_new(to_item(
+            pk.clone(),
+            keys::completion(&rfc3339(completion.at), &completion.completion_id),
+            completion,
+        )?);
+        tx.update(
+            key(pk.clone(), keys::member(&completion.user_id)),
+            Expr::new("ADD points :p").value(":p", n(completion.points)),
+            Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+        );
+        tx.audit(pk, audit)?;
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => conflict(e, idempotent.is_some()).map(Err),
+        }
+    }
+
+    /// One page of chores in a range, soonest due first; `label` filters within the page.
+    pub async fn list_tasks(
+        &self,
+        household_id: &str,
+        range: &TaskRange,
+        label: Option<&str>,
+        limit: i32,
+        start: Option<PageKey>,
+    ) -> Result<(Vec<Task>, Option<PageKey>), StoreError> {
+        let time = |t: &Option<DateTime<Utc>>| t.map(rfc3339);
+        let (index, pk_attr, pk, sk_attr, low, high) = match range {
+            TaskRange::State { state, after, before } => {
+                let prefix = keys::task_state_prefix(state.key());
+                (
+                    keys::GSI1,
+                    keys::GSI1PK,
+                    keys::household(household_id),
+                    keys::GSI1SK,
+                    format!("{prefix}{}", time(after).unwrap_or_default()),
+                    format!("{prefix}{}", time(before).unwrap_or_else(|| "~".into())),
+                )
+            }
+            TaskRange::Assignee { user_id, after, before } => (
+                keys::GSI2,
+                keys::GSI2PK,
+                keys::assignee(household_id, user_id),
+                keys::GSI2SK,
+                // Key values cannot be empty: "0" sorts before every RFC 3339 time.
+                time(after).unwrap_or_else(|| "0".into()),
+                time(before).unwrap_or_else(|| "~".into()),
+            ),
+        };
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_names("#sk", sk_attr)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high))
+            .limit(limit)
+            .set_exclusive_start_key(start.map(start_key));
+        if let Some(label) = label {
+            query = query
+                .filter_expression("contains(#labels, :label)")
+                .expression_attribute_names("#labels", "labels")
+                .expression_attribute_values(":label", s(label));
+        }
+        let out = query.send().await.map_err(super::classify)?;
+        let next = out.last_evaluated_key.as_ref().map(page_key);
+        let tasks = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((tasks, next))
+    }
+}
