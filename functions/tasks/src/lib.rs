@@ -1,8 +1,10 @@
 //! The tasks service: chores, completing and skipping their occurrences.
 
+mod history;
 mod occurrences;
 mod tasks;
 
+pub use history::*;
 pub use occurrences::*;
 pub use tasks::*;
 
@@ -72,6 +74,34 @@ pub const ROUTES: &[Route] = &[
         function: "SkipTaskFunction",
         authenticated: true,
         handler: handler!(skip_task),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/tasks/{taskId}/snooze",
+        function: "SnoozeTaskFunction",
+        authenticated: true,
+        handler: handler!(snooze_task),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/completions",
+        function: "ListCompletionsFunction",
+        authenticated: true,
+        handler: handler!(list_completions),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/completions/{completionId}/undo",
+        function: "UndoCompletionFunction",
+        authenticated: true,
+        handler: handler!(undo_completion),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/agenda",
+        function: "AgendaFunction",
+        authenticated: true,
+        handler: handler!(agenda),
     },
 ];
 

@@ -80,14 +80,14 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     if !manager && !task.is_assigned_to(&credited) {
         return Err(ApiError::new(ErrorCode::TaskNotAssigned));
     }
-    let read_version = task.version;
+    let previous = task.clone();
     let title = task.title.clone();
     let advance = match kind {
         CompletionKind::Completed => task.complete(&credited, now)?,
         CompletionKind::Skipped => task.skip(now)?,
     };
     let completion = Completion {
-        completion_id: ulid::Ulid::new().to_string(),
+        completion_id: Completion::new_id(now),
         household_id: m.household.household_id.clone(),
         task_id: advance.task.task_id.clone(),
         task_title: title,
@@ -111,10 +111,43 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     let audit = AuditEntry::new(&m.member.user_id, action, format!("task/{}", completion.task_id), &req.correlation_id, now)
         .details(serde_json::json!({ "completionId": completion.completion_id, "userId": completion.user_id, "points": completion.points }));
     let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
-    match app.store.record_occurrence(&advance.task, read_version, &completion, &audit, idempotent).await? {
+    match app.store.record_occurrence(&advance.task, &previous, &completion, &audit, idempotent).await? {
         Ok(()) => Ok(response),
         Err(TaskWriteConflict::KeyTaken) => replay_or_conflict(&app, key.as_ref(), now).await,
         Err(TaskWriteConflict::TaskChanged) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
         Err(TaskWriteConflict::MemberGone) => Err(ApiError::new(ErrorCode::MemberNotFound)),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SnoozeInput {
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /v1/households/{householdId}/tasks/{taskId}/snooze` `{"until": "…"}`: moves this
+/// occurrence (the schedule after it is unchanged). The assignee or an owner/admin.
+pub async fn snooze_task(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let input: SnoozeInput = req.json()?;
+    let task = visible_task(&app, &req, &m).await?;
+    if !policy::allows(m.member.role, Action::ManageTasks) && !task.is_assigned_to(&m.member.user_id) {
+        return Err(ApiError::new(ErrorCode::TaskNotAssigned));
+    }
+    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    let now = app.now();
+    let snoozed = task.snooze(input.until, now)?;
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "task.snooze",
+        format!("task/{}", snoozed.task_id),
+        &req.correlation_id,
+        now,
+    );
+    match app.store.save_task(&snoozed, &audit).await? {
+        Ok(()) => Ok(crate::tasks::task_response(snoozed, now)),
+        Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
     }
 }

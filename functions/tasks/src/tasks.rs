@@ -89,7 +89,7 @@ pub(crate) async fn replay_or_conflict(app: &App, key: Option<&IdempotencyKey>, 
     }
 }
 
-fn time_param(req: &ApiRequest, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(crate) fn time_param(req: &ApiRequest, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     req.query_param(name)
         .map(|v| {
             DateTime::parse_from_rfc3339(v)

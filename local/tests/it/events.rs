@@ -1,12 +1,13 @@
 //! Every file in events/ is a realistic event for one function: fed through that
 //! function's handler against the local stack, it gets the answer a user would expect.
 
-use chrono::Utc;
+use chrono::{TimeZone, Utc};
 use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::{Household, HouseholdStatus, Member};
 use shared::domain::invite::Invite;
 use shared::domain::task::{HouseholdContext, TaskInput};
+use shared::platform::clock::ManualClock;
 
 use crate::support::{stack, template};
 
@@ -14,6 +15,8 @@ const OWNER: &str = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69";
 const MEMBER: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
 const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
+/// The completion id in events/tasks-undo-completion.json; the test puts in the real one.
+const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
 
 /// The order the events run in, and the status each must get.
 const EXPECTED: &[(&str, u16)] = &[
@@ -36,7 +39,11 @@ const EXPECTED: &[(&str, u16)] = &[
     ("get-task", 200),
     ("update-task", 200),
     ("complete-task", 200),
+    ("list-completions", 200),
+    ("undo-completion", 200),
     ("skip-task", 200),
+    ("snooze-task", 200),
+    ("agenda", 200),
     ("archive-task", 200),
     ("restore-task", 200),
     ("delete-household", 204),
@@ -70,9 +77,10 @@ fn invite(code: &str, now: chrono::DateTime<Utc>) -> Invite {
 #[tokio::test]
 async fn every_event_runs_through_its_handler() {
     let s = stack().await;
-    let app = &s.stack.app;
+    // The events carry fixed dates (a snooze target, an agenda range): fix the clock too.
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+    let app = &shared::App { clock: std::sync::Arc::new(ManualClock::at(now)), ..s.stack.app.clone() };
     let store = &app.store;
-    let now = shared::domain::at_millis(Utc::now());
     let audit = || AuditEntry::new(OWNER, "test.setup", "setup".into(), "events-test", now);
 
     // The world the events describe: Ana's household with one member and two invites.
@@ -115,10 +123,11 @@ async fn every_event_runs_through_its_handler() {
 
     let routes = local::routes::routes();
     let functions = template().functions();
+    let mut completion_id = String::new();
     for (binary, expected) in EXPECTED {
         let f = functions.iter().find(|f| f.binary == *binary).unwrap_or_else(|| panic!("no function builds {binary}"));
         let route = shared::lambda::find_route(&routes, &f.logical_id);
-        let text = std::fs::read_to_string(event_file(binary)).unwrap();
+        let text = std::fs::read_to_string(event_file(binary)).unwrap().replace(EXAMPLE_COMPLETION, &completion_id);
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{binary}: not an API Gateway event: {e}"));
         let response = shared::platform::http::handle(app, request, route.handler).await;
@@ -127,6 +136,10 @@ async fn every_event_runs_through_its_handler() {
             _ => String::new(),
         };
         assert_eq!(response.status().as_u16(), *expected, "{binary}: {body}");
+        if *binary == "complete-task" {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            completion_id = v["completion"]["completionId"].as_str().unwrap().to_string();
+        }
         assert_eq!(response.headers()["x-correlation-id"], "example-correlation-id");
     }
 

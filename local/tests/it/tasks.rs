@@ -295,3 +295,88 @@ async fn bad_chores_are_refused_with_field_errors_and_nothing_is_written() {
         .await
         .assert_problem(404, "task.not_found");
 }
+
+#[tokio::test]
+async fn history_undo_snooze_and_agenda() {
+    let s = stack().await;
+    let (h, owner, member, child) = household_of_three(&s).await;
+    let task = create(&s, &owner, &h, daily("Sweep", &[&owner, &member])).await;
+    let other = create(&s, &owner, &h, daily("Feed fish", &[&child])).await;
+    let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
+    let done = s.call(&owner, Method::POST, &format!("{path}/complete"), None).await;
+    done.assert_status(200);
+    s.call(
+        &child,
+        Method::POST,
+        &format!("/v1/households/{h}/tasks/{}/complete", other["taskId"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .assert_status(200);
+
+    let history = s.call(&owner, Method::GET, &format!("/v1/households/{h}/completions"), None).await;
+    history.assert_status(200);
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 2);
+    let by_member =
+        s.call(&owner, Method::GET, &format!("/v1/households/{h}/completions?member={}", owner.id), None).await;
+    assert_eq!(by_member.body["items"].as_array().unwrap().len(), 1);
+    let childs_view = s.call(&child, Method::GET, &format!("/v1/households/{h}/completions"), None).await;
+    assert_eq!(childs_view.body["items"].as_array().unwrap().len(), 1);
+    let future = s
+        .call(
+            &owner,
+            Method::GET,
+            &format!("/v1/households/{h}/completions?from=2099-01-01T00:00:00Z&to=2099-02-01T00:00:00Z"),
+            None,
+        )
+        .await;
+    assert!(future.body["items"].as_array().unwrap().is_empty());
+
+    // Undo puts the due date, the assignee and the points back.
+    let completion = done.body["completion"]["completionId"].as_str().unwrap();
+    let undo = format!("/v1/households/{h}/completions/{completion}/undo");
+    s.call(&child, Method::POST, &undo, None).await.assert_problem(404, "completion.not_found");
+    let undone = s.call(&owner, Method::POST, &undo, None).await;
+    undone.assert_status(200);
+    assert_eq!(undone.body["nextDue"], task["nextDue"]);
+    assert_eq!(undone.body["assignee"], task["assignee"]);
+    s.call(&owner, Method::POST, &undo, None).await.assert_problem(409, "completion.already_undone");
+    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
+    let owner_points =
+        members.body["items"].as_array().unwrap().iter().find(|m| m["userId"] == owner.id.as_str()).unwrap()["points"]
+            .clone();
+    assert_eq!(owner_points, 0);
+    let history = s.call(&owner, Method::GET, &format!("/v1/households/{h}/completions"), None).await;
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 1);
+
+    // Snooze moves only this occurrence.
+    let until = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let snoozed = s.call(&owner, Method::POST, &format!("{path}/snooze"), Some(json!({ "until": until }))).await;
+    snoozed.assert_status(200);
+    assert_eq!(snoozed.body["nextDue"], until.as_str());
+    s.call(&owner, Method::POST, &format!("{path}/snooze"), Some(json!({ "until": "2001-01-01T00:00:00Z" })))
+        .await
+        .assert_problem(422, "request.validation_failed");
+    s.call(&child, Method::POST, &format!("{path}/snooze"), Some(json!({ "until": until })))
+        .await
+        .assert_problem(404, "task.not_found");
+
+    // The agenda expands every active chore over the range.
+    let agenda = s.call(&owner, Method::GET, &format!("/v1/households/{h}/agenda"), None).await;
+    agenda.assert_status(200);
+    let items = agenda.body["items"].as_array().unwrap();
+    let sweeps = items.iter().filter(|i| i["taskId"] == task["taskId"]).count();
+    assert!((11..=12).contains(&sweeps), "{sweeps} sweeps in 14 days after a 3-day snooze");
+    let dues: Vec<&str> = items.iter().map(|i| i["due"].as_str().unwrap()).collect();
+    assert!(dues.windows(2).all(|w| w[0] <= w[1]), "agenda is sorted");
+    let childs_agenda = s.call(&child, Method::GET, &format!("/v1/households/{h}/agenda"), None).await;
+    assert!(childs_agenda.body["items"].as_array().unwrap().iter().all(|i| i["taskId"] == other["taskId"]));
+    s.call(
+        &owner,
+        Method::GET,
+        &format!("/v1/households/{h}/agenda?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"),
+        None,
+    )
+    .await
+    .assert_problem(400, "request.invalid_parameter");
+}

@@ -412,6 +412,27 @@ pub struct Completion {
     pub duration_minutes: Option<u32>,
 }
 
+impl Completion {
+    /// Completion ids carry their time (a ULID made from it), so the id finds the record.
+    pub fn new_id(at: DateTime<Utc>) -> String {
+        ulid::Ulid::from_datetime(at.into()).to_string()
+    }
+
+    /// Whether it can still be undone at `now`.
+    pub fn undoable(&self, now: DateTime<Utc>) -> Result<(), ApiError> {
+        if now - self.at > chrono::Duration::minutes(UNDO_WINDOW_MINUTES) {
+            Err(ApiError::new(ErrorCode::UndoWindowPassed).with("minutes", UNDO_WINDOW_MINUTES))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How long a completion or skip can be undone.
+pub const UNDO_WINDOW_MINUTES: i64 = 60;
+/// How far ahead an occurrence can be snoozed.
+pub const MAX_SNOOZE_DAYS: i64 = 30;
+
 /// What completing (or skipping) the current occurrence produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Advance {
@@ -520,6 +541,22 @@ impl Task {
         }
         self.advance(due, at);
         Ok(Advance { task: self, points, due, advanced: true })
+    }
+
+    /// Moves the current occurrence to `until` (later than now, at most 30 days ahead).
+    pub fn snooze(mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, ApiError> {
+        self.check_open()?;
+        if until <= now || until > now + chrono::Duration::days(MAX_SNOOZE_DAYS) {
+            return Err(ApiError::validation(vec![
+                FieldError::new("until", FieldIssue::OutOfRange)
+                    .with("min", "now")
+                    .with("max", format!("now + {MAX_SNOOZE_DAYS} days")),
+            ]));
+        }
+        self.next_due = Some(until);
+        self.version += 1;
+        self.updated_at = now;
+        Ok(self)
     }
 
     /// Skips the current occurrence: it moves on without points.

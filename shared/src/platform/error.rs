@@ -58,6 +58,9 @@ error_codes! {
     TaskNotAssigned = ("task.not_assigned", 403),
     OccurrenceChanged = ("task.occurrence_changed", 409),
     IdempotencyKeyReused = ("idempotency.key_reused", 422),
+    CompletionNotFound = ("completion.not_found", 404),
+    UndoWindowPassed = ("completion.undo_window_passed", 409),
+    AlreadyUndone = ("completion.already_undone", 409),
     DependencyUnavailable = ("dependency.unavailable", 503),
     Internal = ("internal.error", 500),
 }

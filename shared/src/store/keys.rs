@@ -87,6 +87,14 @@ pub fn completion(at: &str, id: &str) -> String {
     format!("{DONE_PREFIX}{at}#{id}")
 }
 
+/// A completion's sort key from its id alone: completion ids are ULIDs made from the
+/// completion time, so the id says where the record is.
+pub fn completion_of_id(id: &str) -> Option<String> {
+    let ulid: ulid::Ulid = id.parse().ok()?;
+    let at: chrono::DateTime<chrono::Utc> = ulid.datetime().into();
+    Some(completion(&crate::platform::clock::rfc3339(at), &ulid.to_string()))
+}
+
 pub fn idempotency(user_id: &str, key: &str) -> String {
     format!("IDEMP#{user_id}#{key}")
 }

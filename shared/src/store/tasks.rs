@@ -22,6 +22,30 @@ pub enum TaskRange {
     Assignee { user_id: String, after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>> },
 }
 
+/// A completion as stored: with the chore as it was before, so it can be undone.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompletionRecord {
+    pub completion: Completion,
+    /// Copies of `completion.userId` and `completion.taskId` at the top level, for filters.
+    pub user_id: String,
+    pub task_id: String,
+    pub previous: Task,
+    /// The chore's version right after this completion: undo requires nothing changed since.
+    pub task_version_after: u64,
+    #[serde(default)]
+    pub undone: bool,
+}
+
+/// Which part of the history to read: a time range, then member and chore filters.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryFilter<'a> {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub user_id: Option<&'a str>,
+    pub task_id: Option<&'a str>,
+}
+
 /// Why a task write failed, when it was a condition.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TaskWriteConflict {
@@ -114,7 +138,7 @@ impl Store {
     pub async fn record_occurrence(
         &self,
         task: &Task,
-        read_version: u64,
+        previous: &Task,
         completion: &Completion,
         audit: &AuditEntry,
         idempotent: Option<Idempotent<'_>>,
@@ -124,12 +148,16 @@ impl Store {
         if let Some(i) = &idempotent {
             i.key.put_into(&mut tx, i.response, completion.at)?;
         }
-        tx.put(task_item(task)?, Some(version_is(read_version)));
-        tx.put_new(to_item(
-            pk.clone(),
-            keys::completion(&rfc3339(completion.at), &completion.completion_id),
-            completion,
-        )?);
+        tx.put(task_item(task)?, Some(version_is(previous.version)));
+        let record = CompletionRecord {
+            completion: completion.clone(),
+            user_id: completion.user_id.clone(),
+            task_id: completion.task_id.clone(),
+            previous: previous.clone(),
+            task_version_after: task.version,
+            undone: false,
+        };
+        tx.put_new(to_item(pk.clone(), keys::completion(&rfc3339(completion.at), &completion.completion_id), &record)?);
         tx.update(
             key(pk.clone(), keys::member(&completion.user_id)),
             Expr::new("ADD points :p").value(":p", n(completion.points)),
@@ -140,6 +168,84 @@ impl Store {
             Ok(()) => Ok(Ok(())),
             Err(e) => conflict(e, idempotent.is_some()).map(Err),
         }
+    }
+
+    pub async fn get_completion(
+        &self,
+        household_id: &str,
+        completion_id: &str,
+    ) -> Result<Option<CompletionRecord>, StoreError> {
+        match keys::completion_of_id(completion_id) {
+            Some(sk) => self.get_as(keys::household(household_id), sk).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Undoes a completion: the chore as it was before (if it has not changed since), the
+    /// points taken back, the record marked undone, all or nothing.
+    pub async fn undo_occurrence(
+        &self,
+        record: &CompletionRecord,
+        restored: &Task,
+        audit: &AuditEntry,
+    ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
+        let c = &record.completion;
+        let pk = keys::household(&c.household_id);
+        let mut tx = Tx::new(self);
+        tx.put(task_item(restored)?, Some(version_is(record.task_version_after)));
+        tx.update(
+            key(pk.clone(), keys::completion(&rfc3339(c.at), &c.completion_id)),
+            Expr::new("SET undone = :true").value(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true)),
+            Some(Expr::new("undone = :false").value(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))),
+        );
+        tx.update(
+            key(pk.clone(), keys::member(&c.user_id)),
+            Expr::new("ADD points :p").value(":p", n(-i64::from(c.points))),
+            Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+        );
+        tx.audit(pk, audit)?;
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => conflict(e, false).map(Err),
+        }
+    }
+
+    /// A page of the household's history, newest first, within `[from, to)`; member and
+    /// chore filters apply within the time range.
+    pub async fn list_completions(
+        &self,
+        household_id: &str,
+        filter: &HistoryFilter<'_>,
+        limit: i32,
+        start: Option<PageKey>,
+    ) -> Result<(Vec<Completion>, Option<PageKey>), StoreError> {
+        let HistoryFilter { from, to, user_id, task_id } = *filter;
+        let mut filters = vec!["undone = :false"];
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::household(household_id)))
+            .expression_attribute_values(":from", s(format!("{}{}", keys::DONE_PREFIX, rfc3339(from))))
+            .expression_attribute_values(":to", s(format!("{}{}", keys::DONE_PREFIX, rfc3339(to))))
+            .expression_attribute_values(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(start_key));
+        if let Some(u) = user_id {
+            filters.push("userId = :user");
+            query = query.expression_attribute_values(":user", s(u));
+        }
+        if let Some(t) = task_id {
+            filters.push("taskId = :task");
+            query = query.expression_attribute_values(":task", s(t));
+        }
+        let out = query.filter_expression(filters.join(" AND ")).send().await.map_err(super::classify)?;
+        let next = out.last_evaluated_key.as_ref().map(page_key);
+        let records: Vec<CompletionRecord> =
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((records.into_iter().map(|r| r.completion).collect(), next))
     }
 
     /// One page of chores in a range, soonest due first; `label` filters within the page.

@@ -1,0 +1,141 @@
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use shared::auth::{Action, policy};
+use shared::domain::assignment::Assignment;
+use shared::domain::audit::AuditEntry;
+use shared::domain::task::TaskState;
+use shared::platform::pagination::{CursorRule, Page};
+use shared::platform::validate::{ulid_param, user_id_param};
+use shared::store::keys;
+use shared::store::tasks::{HistoryFilter, TaskRange, TaskWriteConflict};
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+use crate::tasks::{TaskView, time_param};
+
+/// `GET /v1/households/{householdId}/completions?member=&task=&from=&to=`: newest first,
+/// one Query on the household's history by time range (children: their own only).
+pub async fn list_completions(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let now = app.now();
+    let from = time_param(&req, "from")?.unwrap_or(DateTime::UNIX_EPOCH);
+    let to = time_param(&req, "to")?.unwrap_or(now + Duration::days(1));
+    let mut member = req.query_param("member").map(|u| user_id_param("member", Some(u))).transpose()?;
+    if policy::sees_only_own_chores(m.member.role) {
+        member = Some(m.member.user_id.clone());
+    }
+    let task = req.query_param("task").map(|t| ulid_param("task", Some(t))).transpose()?;
+    let pk = keys::household(&m.household.household_id);
+    let (limit, start) = req.page(&CursorRule {
+        attributes: &[keys::PK, keys::SK],
+        equal: &[(keys::PK, &pk)],
+        prefixed: &[(keys::SK, keys::DONE_PREFIX)],
+    })?;
+    let (items, next) = app
+        .store
+        .list_completions(
+            &m.household.household_id,
+            &HistoryFilter { from, to, user_id: member.as_deref(), task_id: task.as_deref() },
+            limit,
+            start,
+        )
+        .await?;
+    Ok(ApiResponse::ok(&Page::new(items, next)))
+}
+
+/// `POST /v1/households/{householdId}/completions/{completionId}/undo`: within the undo
+/// window, puts the chore back as it was (due date, assignee) and takes the points back.
+pub async fn undo_completion(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let now = app.now();
+    let id = ulid_param("completionId", req.path_param("completionId"))?;
+    let record = app
+        .store
+        .get_completion(&m.household.household_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::CompletionNotFound))?;
+    let c = &record.completion;
+    let involved = c.user_id == m.member.user_id || c.recorded_by == m.member.user_id;
+    if !involved && !policy::allows(m.member.role, Action::ManageTasks) {
+        return Err(if policy::sees_only_own_chores(m.member.role) {
+            ApiError::new(ErrorCode::CompletionNotFound)
+        } else {
+            ApiError::new(ErrorCode::Forbidden)
+        });
+    }
+    if record.undone {
+        return Err(ApiError::new(ErrorCode::AlreadyUndone));
+    }
+    c.undoable(now)?;
+    let mut restored = record.previous.clone();
+    restored.version = record.task_version_after + 1;
+    restored.updated_at = now;
+    let audit = AuditEntry::new(&m.member.user_id, "task.undo", format!("completion/{id}"), &req.correlation_id, now);
+    match app.store.undo_occurrence(&record, &restored, &audit).await? {
+        Ok(()) => {
+            let version = restored.version;
+            Ok(ApiResponse::ok(&TaskView::new(restored, now)).etag(version))
+        }
+        Err(TaskWriteConflict::MemberGone) => Err(ApiError::new(ErrorCode::MemberNotFound)),
+        Err(_) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
+    }
+}
+
+/// One upcoming occurrence in the agenda.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgendaEntry {
+    pub task_id: String,
+    pub title: String,
+    pub due: DateTime<Utc>,
+    pub effort: u8,
+    /// Who does it: known for the current occurrence; later ones are decided on completion.
+    pub assignee: Option<Assignment>,
+}
+
+/// Longest range one agenda request may expand.
+pub const MAX_AGENDA_DAYS: i64 = 62;
+const MAX_AGENDA_ENTRIES: usize = 2000;
+
+/// `GET /v1/households/{householdId}/agenda?from=&to=`: every active chore's occurrences in a
+/// bounded range (default the next 14 days), soonest first, for calendar views.
+pub async fn agenda(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let now = app.now();
+    let from = time_param(&req, "from")?.unwrap_or(now);
+    let to = time_param(&req, "to")?.unwrap_or(from + Duration::days(14));
+    if to <= from || to - from > Duration::days(MAX_AGENDA_DAYS) {
+        return Err(ApiError::invalid_parameter("to"));
+    }
+    let own = policy::sees_only_own_chores(m.member.role);
+    let range = if own {
+        TaskRange::Assignee { user_id: m.member.user_id.clone(), after: None, before: Some(to) }
+    } else {
+        TaskRange::State { state: TaskState::Active, after: None, before: Some(to) }
+    };
+    let mut entries = Vec::new();
+    let mut start = None;
+    // Bounded: the household's active chores, a page of 100 at a time, at most 10 pages.
+    for _ in 0..10 {
+        let (tasks, next) = app.store.list_tasks(&m.household.household_id, &range, None, 100, start).await?;
+        for task in tasks {
+            let Some(first) = task.next_due else { continue };
+            for (i, due) in task.schedule().occurrences(first, from, to, 200).into_iter().enumerate() {
+                let assignee = (i == 0 && due == first).then(|| task.assignee.clone());
+                entries.push(AgendaEntry {
+                    task_id: task.task_id.clone(),
+                    title: task.title.clone(),
+                    due,
+                    effort: task.effort,
+                    assignee,
+                });
+            }
+        }
+        match next {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    entries.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.task_id.cmp(&b.task_id)));
+    entries.truncate(MAX_AGENDA_ENTRIES);
+    Ok(ApiResponse::ok(&serde_json::json!({ "from": from, "to": to, "items": entries })))
+}
