@@ -13,5 +13,6 @@ mod households;
 mod input;
 mod invites;
 mod members;
+mod scenario;
 mod tasks;
 mod users;

@@ -65,6 +65,12 @@ impl Builder {
         self
     }
 
+    /// The functions' clock (the gateway's token checks keep real time).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     pub fn pollers(mut self) -> Self {
         self.run_pollers = true;
         self

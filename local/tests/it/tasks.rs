@@ -380,3 +380,22 @@ async fn history_undo_snooze_and_agenda() {
     .await
     .assert_problem(400, "request.invalid_parameter");
 }
+
+#[tokio::test]
+async fn undo_after_the_window_is_refused_and_changes_nothing() {
+    let clock = shared::platform::clock::ManualClock::at(chrono::Utc::now());
+    let s = crate::support::builder().clock(std::sync::Arc::new(clock.clone())).start().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Late").await;
+    let task = create(&s, &owner, &h, daily("Mop", &[&owner])).await;
+    let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
+    let done = s.call(&owner, Method::POST, &format!("{path}/complete"), None).await;
+    done.assert_status(200);
+    clock.advance(chrono::Duration::minutes(61));
+    let undo =
+        format!("/v1/households/{h}/completions/{}/undo", done.body["completion"]["completionId"].as_str().unwrap());
+    s.call(&owner, Method::POST, &undo, None).await.assert_problem(409, "completion.undo_window_passed");
+    let now = s.call(&owner, Method::GET, &path, None).await;
+    assert_eq!(now.body["nextDue"], done.body["task"]["nextDue"]);
+    assert_eq!(now.body["version"], done.body["task"]["version"]);
+}
