@@ -3,7 +3,7 @@ use serde::Serialize;
 use shared::auth::{Action, policy};
 use shared::domain::assignment::Assignment;
 use shared::domain::audit::AuditEntry;
-use shared::domain::task::TaskState;
+use shared::domain::task::{Approval, TaskState};
 use shared::platform::pagination::{CursorRule, Page};
 use shared::platform::validate::{ulid_param, user_id_param};
 use shared::store::keys;
@@ -138,4 +138,52 @@ pub async fn agenda(app: App, req: ApiRequest) -> ApiResult {
     entries.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.task_id.cmp(&b.task_id)));
     entries.truncate(MAX_AGENDA_ENTRIES);
     Ok(ApiResponse::ok(&serde_json::json!({ "from": from, "to": to, "items": entries })))
+}
+
+/// `POST /v1/households/{householdId}/completions/{completionId}/approve` (owner, admin):
+/// the member gets the points.
+pub async fn approve_completion(app: App, req: ApiRequest) -> ApiResult {
+    decide(app, req, true).await
+}
+
+/// `POST /v1/households/{householdId}/completions/{completionId}/reject` (owner, admin): no
+/// points, and the chore is put back as it was if nothing changed it since.
+pub async fn reject_completion(app: App, req: ApiRequest) -> ApiResult {
+    decide(app, req, false).await
+}
+
+async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
+    let m = app.membership(&req, Action::ManageTasks).await?;
+    let now = app.now();
+    let id = ulid_param("completionId", req.path_param("completionId"))?;
+    let record = app
+        .store
+        .get_completion(&m.household.household_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::CompletionNotFound))?;
+    if record.completion.approval != Some(Approval::Pending) || record.undone {
+        return Err(ApiError::new(ErrorCode::NotPendingApproval));
+    }
+    let current = app.store.get_task(&m.household.household_id, &record.completion.task_id).await?;
+    let restored = match (&current, approve) {
+        (Some(t), false) if t.version == record.task_version_after => {
+            let mut r = record.previous.clone();
+            r.version = record.task_version_after + 1;
+            r.updated_at = now;
+            Some(r)
+        }
+        _ => None,
+    };
+    let action = if approve { "completion.approve" } else { "completion.reject" };
+    let audit = AuditEntry::new(&m.member.user_id, action, format!("completion/{id}"), &req.correlation_id, now);
+    match app.store.decide_approval(&record, approve, restored.as_ref(), &audit).await? {
+        Ok(()) => {
+            let mut completion = record.completion;
+            completion.approval = Some(if approve { Approval::Approved } else { Approval::Rejected });
+            Ok(ApiResponse::ok(&completion))
+        }
+        Err(TaskWriteConflict::TaskChanged) => Err(ApiError::new(ErrorCode::NotPendingApproval)),
+        Err(TaskWriteConflict::MemberGone) => Err(ApiError::new(ErrorCode::MemberNotFound)),
+        Err(_) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
+    }
 }

@@ -103,6 +103,20 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(agenda),
     },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/completions/{completionId}/approve",
+        function: "ApproveCompletionFunction",
+        authenticated: true,
+        handler: handler!(approve_completion),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/completions/{completionId}/reject",
+        function: "RejectCompletionFunction",
+        authenticated: true,
+        handler: handler!(reject_completion),
+    },
 ];
 
 /// The task in the path, as the caller may see it: a child sees only chores assigned to

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use shared::auth::{Action, policy};
 use shared::domain::audit::AuditEntry;
-use shared::domain::task::{Completion, CompletionKind};
+use shared::domain::task::{Approval, Completion, CompletionKind};
 use shared::platform::validate::{Checks, user_id_param};
 use shared::store::idempotency::IdempotencyKey;
 use shared::store::tasks::{Idempotent, TaskWriteConflict};
@@ -99,6 +99,7 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
         points: advance.points,
         note: input.note,
         duration_minutes: input.duration_minutes,
+        approval: (kind == CompletionKind::Completed && advance.task.requires_approval).then_some(Approval::Pending),
     };
     let version = advance.task.version;
     let response =

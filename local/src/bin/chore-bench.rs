@@ -259,6 +259,7 @@ async fn seed_history(
                 points: 20,
                 note: None,
                 duration_minutes: Some(10),
+                approval: None,
             };
             let mut item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(json!({
                 "completion": completion, "userId": user, "taskId": task.task_id, "previous": task,

@@ -39,8 +39,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("get-task", 200),
     ("update-task", 200),
     ("complete-task", 200),
+    ("approve-completion", 200),
     ("list-completions", 200),
     ("undo-completion", 200),
+    ("reject-completion", 409),
     ("skip-task", 200),
     ("snooze-task", 200),
     ("agenda", 200),
@@ -114,7 +116,7 @@ async fn every_event_runs_through_its_handler() {
     let members = [OWNER.to_string(), MEMBER.to_string()];
     let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", members: &members };
     let input: TaskInput = serde_json::from_value(
-        serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" } }),
+        serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true }),
     )
     .unwrap();
     let mut task = input.create(&ctx, OWNER, now).unwrap();

@@ -399,3 +399,46 @@ async fn undo_after_the_window_is_refused_and_changes_nothing() {
     assert_eq!(now.body["nextDue"], done.body["task"]["nextDue"]);
     assert_eq!(now.body["version"], done.body["task"]["version"]);
 }
+
+#[tokio::test]
+async fn chores_that_need_approval_award_points_only_when_approved() {
+    let s = stack().await;
+    let (h, owner, member, _child) = household_of_three(&s).await;
+    let mut body = daily("Homework", &[&member]);
+    body["requiresApproval"] = json!(true);
+    let task = create(&s, &owner, &h, body).await;
+    let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
+    let points_of = |members: &Value, u: &User| {
+        members["items"].as_array().unwrap().iter().find(|m| m["userId"] == u.id.as_str()).unwrap()["points"].clone()
+    };
+
+    let first = s.call(&member, Method::POST, &format!("{path}/complete"), None).await;
+    first.assert_status(200);
+    assert_eq!(first.body["completion"]["approval"], "pending");
+    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
+    assert_eq!(points_of(&members.body, &member), 0);
+    let id = first.body["completion"]["completionId"].as_str().unwrap();
+    let completions = format!("/v1/households/{h}/completions");
+    s.call(&member, Method::POST, &format!("{completions}/{id}/approve"), None)
+        .await
+        .assert_problem(403, "auth.forbidden");
+    let approved = s.call(&owner, Method::POST, &format!("{completions}/{id}/approve"), None).await;
+    approved.assert_status(200);
+    assert_eq!(approved.body["approval"], "approved");
+    s.call(&owner, Method::POST, &format!("{completions}/{id}/approve"), None)
+        .await
+        .assert_problem(409, "completion.not_pending");
+    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
+    assert_eq!(points_of(&members.body, &member), 30);
+
+    // Rejected: no points, and the chore is due again as before.
+    let second = s.call(&member, Method::POST, &format!("{path}/complete"), None).await;
+    let id = second.body["completion"]["completionId"].as_str().unwrap();
+    let rejected = s.call(&owner, Method::POST, &format!("{completions}/{id}/reject"), None).await;
+    rejected.assert_status(200);
+    assert_eq!(rejected.body["approval"], "rejected");
+    let now = s.call(&owner, Method::GET, &path, None).await;
+    assert_eq!(now.body["nextDue"], first.body["task"]["nextDue"]);
+    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
+    assert_eq!(points_of(&members.body, &member), 30);
+}

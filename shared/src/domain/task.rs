@@ -390,6 +390,15 @@ pub enum CompletionKind {
     Skipped,
 }
 
+/// For chores that require approval: where a completion stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    Pending,
+    Approved,
+    Rejected,
+}
+
 /// One completed or skipped occurrence: the household's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -410,9 +419,20 @@ pub struct Completion {
     pub note: Option<String>,
     #[serde(default)]
     pub duration_minutes: Option<u32>,
+    /// Set for chores that require approval: points are awarded only once approved.
+    #[serde(default)]
+    pub approval: Option<Approval>,
 }
 
 impl Completion {
+    /// The points the member gets now: none while an approval is pending.
+    pub fn points_now(&self) -> u32 {
+        match self.approval {
+            None | Some(Approval::Approved) => self.points,
+            Some(Approval::Pending) | Some(Approval::Rejected) => 0,
+        }
+    }
+
     /// Completion ids carry their time (a ULID made from it), so the id finds the record.
     pub fn new_id(at: DateTime<Utc>) -> String {
         ulid::Ulid::from_datetime(at.into()).to_string()

@@ -61,6 +61,7 @@ error_codes! {
     CompletionNotFound = ("completion.not_found", 404),
     UndoWindowPassed = ("completion.undo_window_passed", 409),
     AlreadyUndone = ("completion.already_undone", 409),
+    NotPendingApproval = ("completion.not_pending", 409),
     DependencyUnavailable = ("dependency.unavailable", 503),
     Internal = ("internal.error", 500),
 }

@@ -160,13 +160,55 @@ impl Store {
         tx.put_new(to_item(pk.clone(), keys::completion(&rfc3339(completion.at), &completion.completion_id), &record)?);
         tx.update(
             key(pk.clone(), keys::member(&completion.user_id)),
-            Expr::new("ADD points :p").value(":p", n(completion.points)),
+            Expr::new("ADD points :p").value(":p", n(completion.points_now())),
             Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
         );
         tx.audit(pk, audit)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
             Err(e) => conflict(e, idempotent.is_some()).map(Err),
+        }
+    }
+
+    /// Decides a pending approval: approving awards the points; rejecting puts the chore
+    /// back as it was (when nothing changed it since). `Err(TaskChanged)`: not pending.
+    pub async fn decide_approval(
+        &self,
+        record: &CompletionRecord,
+        approve: bool,
+        restored: Option<&Task>,
+        audit: &AuditEntry,
+    ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
+        let c = &record.completion;
+        let pk = keys::household(&c.household_id);
+        let mut tx = Tx::new(self);
+        let decision = if approve { "approved" } else { "rejected" };
+        tx.update(
+            key(pk.clone(), keys::completion(&rfc3339(c.at), &c.completion_id)),
+            Expr::new("SET #c.#a = :decision")
+                .name("#c", "completion")
+                .name("#a", "approval")
+                .value(":decision", s(decision)),
+            Some(Expr::new("#c.#a = :pending").value(":pending", s("pending"))),
+        );
+        if approve {
+            tx.update(
+                key(pk.clone(), keys::member(&c.user_id)),
+                Expr::new("ADD points :p").value(":p", n(c.points)),
+                Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+            );
+        } else if let Some(task) = restored {
+            tx.put(task_item(task)?, Some(version_is(record.task_version_after)));
+        }
+        tx.audit(pk, audit)?;
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) => match e.failed_condition() {
+                Some(0) => Ok(Err(TaskWriteConflict::TaskChanged)),
+                Some(_) if approve => Ok(Err(TaskWriteConflict::MemberGone)),
+                Some(_) => Ok(Err(TaskWriteConflict::KeyTaken)),
+                None => Err(e),
+            },
         }
     }
 
@@ -200,7 +242,7 @@ impl Store {
         );
         tx.update(
             key(pk.clone(), keys::member(&c.user_id)),
-            Expr::new("ADD points :p").value(":p", n(-i64::from(c.points))),
+            Expr::new("ADD points :p").value(":p", n(-i64::from(c.points_now()))),
             Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
         );
         tx.audit(pk, audit)?;
