@@ -7,7 +7,7 @@ use shared::domain::task::{Approval, TaskState};
 use shared::platform::pagination::{CursorRule, Page};
 use shared::platform::validate::{ulid_param, user_id_param};
 use shared::store::keys;
-use shared::store::tasks::{HistoryFilter, TaskRange, TaskWriteConflict};
+use shared::store::tasks::{CompletionRecord, HistoryFilter, TaskRange, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
 use crate::tasks::{TaskView, time_param};
@@ -47,12 +47,7 @@ pub async fn list_completions(app: App, req: ApiRequest) -> ApiResult {
 pub async fn undo_completion(app: App, req: ApiRequest) -> ApiResult {
     let m = app.membership(&req, Action::ViewTasks).await?;
     let now = app.now();
-    let id = ulid_param("completionId", req.path_param("completionId"))?;
-    let record = app
-        .store
-        .get_completion(&m.household.household_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::CompletionNotFound))?;
+    let (id, record) = completion_in_path(&app, &req, &m.household.household_id).await?;
     let c = &record.completion;
     let involved = c.user_id == m.member.user_id || c.recorded_by == m.member.user_id;
     if !involved && !policy::allows(m.member.role, Action::ManageTasks) {
@@ -155,12 +150,7 @@ pub async fn reject_completion(app: App, req: ApiRequest) -> ApiResult {
 async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
     let m = app.membership(&req, Action::ManageTasks).await?;
     let now = app.now();
-    let id = ulid_param("completionId", req.path_param("completionId"))?;
-    let record = app
-        .store
-        .get_completion(&m.household.household_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::CompletionNotFound))?;
+    let (id, record) = completion_in_path(&app, &req, &m.household.household_id).await?;
     if record.completion.approval != Some(Approval::Pending) || record.undone {
         return Err(ApiError::new(ErrorCode::NotPendingApproval));
     }
@@ -186,4 +176,19 @@ async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
         Err(TaskWriteConflict::MemberGone) => Err(ApiError::new(ErrorCode::MemberNotFound)),
         Err(_) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
     }
+}
+
+/// The completion in the path and its stored record.
+async fn completion_in_path(
+    app: &App,
+    req: &ApiRequest,
+    household_id: &str,
+) -> Result<(String, CompletionRecord), ApiError> {
+    let id = ulid_param("completionId", req.path_param("completionId"))?;
+    let record = app
+        .store
+        .get_completion(household_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::CompletionNotFound))?;
+    Ok((id, record))
 }

@@ -9,8 +9,7 @@ pub use occurrences::*;
 pub use tasks::*;
 
 use shared::auth::policy;
-use shared::domain::household::Member;
-use shared::domain::task::Task;
+use shared::domain::task::{HouseholdContext, Task};
 use shared::lambda::Route;
 use shared::platform::validate::ulid_param;
 use shared::store::households::Membership;
@@ -134,8 +133,13 @@ pub(crate) async fn visible_task(app: &App, req: &ApiRequest, m: &Membership) ->
     Ok(task)
 }
 
-/// Every member of the household (bounded by the member limit): pools are checked against it.
-pub(crate) async fn all_members(app: &App, household_id: &str) -> Result<Vec<Member>, ApiError> {
+/// Every member's id (bounded by the member limit): pools are checked against them.
+pub(crate) async fn member_ids(app: &App, household_id: &str) -> Result<Vec<String>, ApiError> {
     let (members, _) = app.store.list_members(household_id, 100, None).await?;
-    Ok(members)
+    Ok(members.into_iter().map(|m| m.user_id).collect())
+}
+
+/// What a chore is validated against: the household's id, zone and members.
+pub(crate) fn household_context<'a>(m: &'a Membership, members: &'a [String]) -> HouseholdContext<'a> {
+    HouseholdContext { household_id: &m.household.household_id, timezone: &m.household.timezone, members }
 }

@@ -3,14 +3,14 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use shared::auth::{Action, policy};
 use shared::domain::audit::AuditEntry;
-use shared::domain::task::{HouseholdContext, Task, TaskInput, TaskState};
+use shared::domain::task::{Task, TaskInput, TaskState};
 use shared::platform::pagination::{CursorRule, Page};
 use shared::store::idempotency::IdempotencyKey;
 use shared::store::keys;
 use shared::store::tasks::{Idempotent, TaskRange, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
-use crate::{all_members, visible_task};
+use crate::{household_context, member_ids, visible_task};
 
 /// A chore as the API shows it: the stored chore plus where it stands now.
 #[derive(Serialize)]
@@ -61,13 +61,8 @@ pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
         return Ok(replayed);
     }
     let input: TaskInput = req.json()?;
-    let members: Vec<String> =
-        all_members(&app, &m.household.household_id).await?.into_iter().map(|x| x.user_id).collect();
-    let ctx = HouseholdContext {
-        household_id: &m.household.household_id,
-        timezone: &m.household.timezone,
-        members: &members,
-    };
+    let members = member_ids(&app, &m.household.household_id).await?;
+    let ctx = household_context(&m, &members);
     let task = input.create(&ctx, &m.member.user_id, now)?;
     let location = format!("/v1/households/{}/tasks/{}", task.household_id, task.task_id);
     let response = ApiResponse::created(location, &TaskView::new(task.clone(), now)).etag(task.version);
@@ -199,13 +194,8 @@ pub async fn update_task(app: App, req: ApiRequest) -> ApiResult {
     if task.archived {
         return Err(ApiError::new(ErrorCode::TaskArchived));
     }
-    let members: Vec<String> =
-        all_members(&app, &m.household.household_id).await?.into_iter().map(|x| x.user_id).collect();
-    let ctx = HouseholdContext {
-        household_id: &m.household.household_id,
-        timezone: &m.household.timezone,
-        members: &members,
-    };
+    let members = member_ids(&app, &m.household.household_id).await?;
+    let ctx = household_context(&m, &members);
     let updated = input.apply(task, &ctx, app.now())?;
     save(&app, &req, &m.member.user_id, "task.update", updated).await
 }
