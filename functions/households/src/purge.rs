@@ -37,5 +37,19 @@ async fn purge_one(app: &App, message: &SqsMessage) -> Result<PurgeOutcome, Stri
     }
     let outcome = app.store.purge_household(&request.household_id).await.map_err(|e| e.to_string())?;
     tracing::info!(household_id = %request.household_id, ?outcome, "purge");
+    if outcome == PurgeOutcome::StillActive && is_young(app, message) {
+        // The delete that queued this message may still be marking the household deleted:
+        // look again after the visibility timeout. An old message for an active household
+        // means that delete failed; it is dropped.
+        return Err(format!("household {} is still active; retrying later", request.household_id));
+    }
     Ok(outcome)
 }
+
+/// Younger than the delete request could still be in flight.
+fn is_young(app: &App, message: &SqsMessage) -> bool {
+    let sent = message.attributes.get("SentTimestamp").and_then(|t| t.parse::<i64>().ok());
+    sent.is_some_and(|ms| app.now().timestamp_millis() - ms < YOUNG_MILLIS)
+}
+
+const YOUNG_MILLIS: i64 = 5 * 60 * 1000;
