@@ -83,6 +83,8 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         joined_at: now,
         version: 1,
         points: 0,
+        availability: 100,
+        away: Vec::new(),
     };
     let audit = AuditEntry::new(
         &principal.user_id,

@@ -47,26 +47,31 @@ pub async fn update_member(app: App, req: ApiRequest) -> ApiResult {
         return Err(ApiError::new(ErrorCode::PreconditionFailed));
     }
     let is_self = target.user_id == m.member.user_id;
-    let change = policy::role_change(m.member.role, is_self, target.role, patch.role)?;
+    if (patch.availability.is_some() || patch.away.is_some()) && !policy::may_set_availability(m.member.role, is_self) {
+        return Err(ApiError::new(ErrorCode::Forbidden));
+    }
+    let old_role = target.role;
+    let target = patch.apply_availability(target)?;
+    let change = match patch.role {
+        Some(role) if role != old_role => policy::role_change(m.member.role, is_self, old_role, role)?,
+        _ => RoleChange::Set,
+    };
+    let new_role = patch.role.unwrap_or(old_role);
     let now = app.now();
-    let audit = AuditEntry::new(
-        &m.member.user_id,
-        "member.role_change",
-        format!("member/{}", target.user_id),
-        &req.correlation_id,
-        now,
-    )
-    .details(serde_json::json!({ "from": target.role, "to": patch.role }));
+    let action = if new_role != old_role { "member.role_change" } else { "member.update" };
+    let audit =
+        AuditEntry::new(&m.member.user_id, action, format!("member/{}", target.user_id), &req.correlation_id, now)
+            .details(serde_json::json!({ "from": old_role, "to": new_role, "availability": target.availability }));
     let result = match change {
         RoleChange::Set => {
-            let updated = Member { role: patch.role, version: target.version + 1, ..target };
+            let updated = Member { role: new_role, version: target.version + 1, ..target };
             app.store.update_member(&updated, &audit).await.map(|()| updated)
         }
         RoleChange::TransferOwnership => app
             .store
             .transfer_ownership(&m.household, &m.member, &target, &audit)
             .await
-            .map(|_| Member { role: patch.role, version: target.version + 1, ..target }),
+            .map(|_| Member { role: new_role, version: target.version + 1, ..target }),
     };
     match result {
         Ok(updated) => {

@@ -9,7 +9,7 @@ pub use occurrences::*;
 pub use tasks::*;
 
 use shared::auth::policy;
-use shared::domain::task::{HouseholdContext, Task};
+use shared::domain::task::{HouseholdContext, RosterEntry, Task};
 use shared::lambda::Route;
 use shared::platform::validate::ulid_param;
 use shared::store::households::Membership;
@@ -133,13 +133,13 @@ pub(crate) async fn visible_task(app: &App, req: &ApiRequest, m: &Membership) ->
     Ok(task)
 }
 
-/// Every member's id (bounded by the member limit): pools are checked against them.
-pub(crate) async fn member_ids(app: &App, household_id: &str) -> Result<Vec<String>, ApiError> {
-    let (members, _) = app.store.list_members(household_id, 100, None).await?;
-    Ok(members.into_iter().map(|m| m.user_id).collect())
+/// Every member (bounded by the member limit) as assignment weighs them; pools are
+/// checked against them.
+pub(crate) async fn roster(app: &App, household_id: &str) -> Result<Vec<RosterEntry>, ApiError> {
+    Ok(app.store.roster(household_id).await?.into_iter().map(RosterEntry::from).collect())
 }
 
 /// What a chore is validated against: the household's id, zone and members.
-pub(crate) fn household_context<'a>(m: &'a Membership, members: &'a [String]) -> HouseholdContext<'a> {
-    HouseholdContext { household_id: &m.household.household_id, timezone: &m.household.timezone, members }
+pub(crate) fn household_context<'a>(m: &'a Membership, roster: &'a [RosterEntry]) -> HouseholdContext<'a> {
+    HouseholdContext { household_id: &m.household.household_id, timezone: &m.household.timezone, roster }
 }

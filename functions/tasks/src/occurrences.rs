@@ -82,9 +82,10 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     }
     let previous = task.clone();
     let title = task.title.clone();
+    let members = crate::roster(&app, &m.household.household_id).await?;
     let advance = match kind {
-        CompletionKind::Completed => task.complete(&credited, now)?,
-        CompletionKind::Skipped => task.skip(now)?,
+        CompletionKind::Completed => task.complete(&credited, now, &members)?,
+        CompletionKind::Skipped => task.skip(now, &members)?,
     };
     let completion = Completion {
         completion_id: Completion::new_id(now),

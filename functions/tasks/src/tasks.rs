@@ -10,7 +10,7 @@ use shared::store::keys;
 use shared::store::tasks::{Idempotent, TaskRange, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
-use crate::{household_context, member_ids, visible_task};
+use crate::{household_context, roster, visible_task};
 
 /// A chore as the API shows it: the stored chore plus where it stands now.
 #[derive(Serialize)]
@@ -61,7 +61,7 @@ pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
         return Ok(replayed);
     }
     let input: TaskInput = req.json()?;
-    let members = member_ids(&app, &m.household.household_id).await?;
+    let members = roster(&app, &m.household.household_id).await?;
     let ctx = household_context(&m, &members);
     let task = input.create(&ctx, &m.member.user_id, now)?;
     let location = format!("/v1/households/{}/tasks/{}", task.household_id, task.task_id);
@@ -194,7 +194,7 @@ pub async fn update_task(app: App, req: ApiRequest) -> ApiResult {
     if task.archived {
         return Err(ApiError::new(ErrorCode::TaskArchived));
     }
-    let members = member_ids(&app, &m.household.household_id).await?;
+    let members = roster(&app, &m.household.household_id).await?;
     let ctx = household_context(&m, &members);
     let updated = input.apply(task, &ctx, app.now())?;
     save(&app, &req, &m.member.user_id, "task.update", updated).await

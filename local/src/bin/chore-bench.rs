@@ -21,7 +21,7 @@ use shared::App;
 use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::{Household, HouseholdStatus, Member};
-use shared::domain::task::{Completion, CompletionKind, HouseholdContext, Task, TaskInput};
+use shared::domain::task::{Completion, CompletionKind, HouseholdContext, RosterEntry, Task, TaskInput};
 use shared::platform::clock::{SystemClock, rfc3339};
 use shared::platform::config::Config;
 use shared::store::keys;
@@ -133,11 +133,13 @@ async fn main() -> Result<(), BoxError> {
         joined_at: now,
         version: 1,
         points: 0,
+        availability: 100,
+        away: Vec::new(),
     };
     let audit = || AuditEntry::new(&owner, "bench.setup", "bench".into(), "bench", now);
     app.store.create_household(&household, &member, &audit()).await?;
-    let members = [owner.clone()];
-    let ctx = HouseholdContext { household_id: &household_id, timezone: "Europe/Berlin", members: &members };
+    let members = [RosterEntry::new(&owner)];
+    let ctx = HouseholdContext { household_id: &household_id, timezone: "Europe/Berlin", roster: &members };
     let mut tasks: Vec<Task> = Vec::new();
     for i in 0..50 {
         let input: TaskInput = serde_json::from_value(json!({

@@ -6,7 +6,7 @@ use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::{Household, HouseholdStatus, Member};
 use shared::domain::invite::Invite;
-use shared::domain::task::{HouseholdContext, TaskInput};
+use shared::domain::task::{HouseholdContext, RosterEntry, TaskInput};
 use shared::platform::clock::ManualClock;
 
 use crate::support::{stack, template};
@@ -105,6 +105,8 @@ async fn every_event_runs_through_its_handler() {
         joined_at: now,
         version: 1,
         points: 0,
+        availability: 100,
+        away: Vec::new(),
     };
     store.create_household(&household, &owner, &audit()).await.unwrap();
     let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
@@ -113,8 +115,8 @@ async fn every_event_runs_through_its_handler() {
     store.accept_invite(&seat, &member, 50, &audit()).await.unwrap().unwrap();
     store.create_invite(&invite("GARDEN2345", now), &audit()).await.unwrap();
     store.create_invite(&invite("QRSTVW2345", now), &audit()).await.unwrap();
-    let members = [OWNER.to_string(), MEMBER.to_string()];
-    let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", members: &members };
+    let members = [RosterEntry::new(OWNER), RosterEntry::new(MEMBER)];
+    let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", roster: &members };
     let input: TaskInput = serde_json::from_value(
         serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true }),
     )

@@ -442,3 +442,53 @@ async fn chores_that_need_approval_award_points_only_when_approved() {
     let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
     assert_eq!(points_of(&members.body, &member), 30);
 }
+
+#[tokio::test]
+async fn fair_share_weighs_household_effort_by_availability_and_skips_members_away() {
+    let s = stack().await;
+    let (h, ana, ben, cy) = household_of_three(&s).await;
+    let member = |u: &User| format!("/v1/households/{h}/members/{}", u.id);
+    let today = chrono::Utc::now().date_naive();
+    // Members set their own availability; not someone else's.
+    s.call_with(&ben, Method::PATCH, &member(&cy), Some(json!({ "availability": 10 })), &[("if-match", "\"1\"")])
+        .await
+        .assert_problem(403, "auth.forbidden");
+    s.call_with(&ben, Method::PATCH, &member(&ben), Some(json!({ "availability": 0 })), &[("if-match", "\"1\"")])
+        .await
+        .assert_problem(422, "request.validation_failed");
+    let r = s
+        .call_with(&ben, Method::PATCH, &member(&ben), Some(json!({ "availability": 50 })), &[("if-match", "\"1\"")])
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["availability"], 50);
+    assert_eq!(r.body["role"], "member");
+    let away =
+        json!({ "away": [{ "from": today - chrono::Duration::days(1), "to": today + chrono::Duration::days(10) }] });
+    s.call_with(&cy, Method::PATCH, &member(&cy), Some(away), &[("if-match", "\"1\"")]).await.assert_status(200);
+
+    // Ana did 5 effort this week on another chore.
+    let heavy = create(&s, &ana, &h, json!({ "title": "Deep clean", "effort": 5, "recurrence": { "type": "interval", "every": 1, "unit": "days" }, "assignment": { "type": "fixed", "userId": ana.id } })).await;
+    s.call(
+        &ana,
+        Method::POST,
+        &format!("/v1/households/{h}/tasks/{}/complete", heavy["taskId"].as_str().unwrap()),
+        None,
+    )
+    .await
+    .assert_status(200);
+
+    let mut body = daily("Vacuum", &[&ana, &ben, &cy]);
+    body["effort"] = json!(2);
+    body["assignment"] = json!({ "type": "fairShare", "weeks": 2 });
+    let vacuum = create(&s, &ana, &h, body).await;
+    // Loads per availability: ana 5/100 %, ben 0/50 %, cy away.
+    assert_eq!(vacuum["assignee"]["userId"], ben.id.as_str());
+    let path = format!("/v1/households/{h}/tasks/{}/complete", vacuum["taskId"].as_str().unwrap());
+    let r = s.call(&ben, Method::POST, &path, None).await;
+    r.assert_status(200);
+    // ben: 2 at half time weighs 4 < ana's 5.
+    assert_eq!(r.body["task"]["assignee"]["userId"], ben.id.as_str());
+    let r = s.call(&ben, Method::POST, &path, None).await;
+    // ben: 4 at half time weighs 8 > ana's 5.
+    assert_eq!(r.body["task"]["assignee"]["userId"], ana.id.as_str());
+}

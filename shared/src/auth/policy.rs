@@ -61,6 +61,11 @@ pub fn allows(role: Role, action: Action) -> bool {
     }
 }
 
+/// Members set their own availability and away dates; owners and admins set anyone's.
+pub fn may_set_availability(role: Role, is_self: bool) -> bool {
+    is_self || role.is_manager()
+}
+
 /// Children see and complete only the chores assigned to them.
 pub fn sees_only_own_chores(role: Role) -> bool {
     role == Role::Child
@@ -199,6 +204,8 @@ mod tests {
         assert!(may_edit_task(Member, true) && !may_edit_task(Member, false));
         assert!(!may_edit_task(Child, true));
         assert!(sees_only_own_chores(Child) && !sees_only_own_chores(Member));
+        assert!(may_set_availability(Child, true) && may_set_availability(Admin, false));
+        assert!(!may_set_availability(Member, false));
     }
 
     #[test]

@@ -45,6 +45,30 @@ pub struct Member {
     /// Points earned in this household (the garden grows from them).
     #[serde(default)]
     pub points: u64,
+    /// The share of household work the member says they can take, 1–100 (%).
+    #[serde(default = "full_time")]
+    pub availability: u8,
+    /// Dates the member is away: automatic assignment skips them.
+    #[serde(default)]
+    pub away: Vec<AwayRange>,
+}
+
+fn full_time() -> u8 {
+    100
+}
+
+/// Inclusive local dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwayRange {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+}
+
+impl Member {
+    pub fn is_away_on(&self, date: chrono::NaiveDate) -> bool {
+        self.away.iter().any(|r| r.from <= date && date <= r.to)
+    }
 }
 
 /// `POST /v1/households`.
@@ -91,6 +115,8 @@ impl NewHousehold {
             joined_at: now,
             version: 1,
             points: 0,
+            availability: 100,
+            away: Vec::new(),
         };
         Ok((household, owner))
     }
@@ -130,7 +156,38 @@ impl HouseholdPatch {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MemberPatch {
-    pub role: Role,
+    pub role: Option<Role>,
+    pub availability: Option<u8>,
+    pub away: Option<Vec<AwayRange>>,
+}
+
+pub const MAX_AWAY_RANGES: usize = 10;
+
+impl MemberPatch {
+    /// Availability and away dates, validated and applied (the role is the policy's call).
+    pub fn apply_availability(&self, mut m: Member) -> Result<Member, ApiError> {
+        let mut checks = Checks::new();
+        if let Some(a) = self.availability {
+            checks.range("availability", a.into(), 1, 100);
+        }
+        if let Some(away) = &self.away {
+            checks.range("away", away.len() as i64, 0, MAX_AWAY_RANGES as i64);
+            if away.iter().any(|r| r.from > r.to) {
+                checks.push(
+                    crate::platform::error::FieldError::new("away", crate::platform::error::FieldIssue::InvalidValue)
+                        .with("allowed", "from <= to"),
+                );
+            }
+        }
+        checks.finish()?;
+        if let Some(a) = self.availability {
+            m.availability = a;
+        }
+        if let Some(away) = &self.away {
+            m.away = away.clone();
+        }
+        Ok(m)
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::assignment::{self, Assignment, Candidate, Strategy};
+use super::household::AwayRange;
 use super::recurrence::{self, Anchor, Rule, Schedule};
 use crate::platform::error::{ApiError, ErrorCode, FieldError, FieldIssue};
 use crate::platform::validate::Checks;
@@ -151,12 +152,54 @@ pub struct TaskInput {
     pub paused: Option<bool>,
 }
 
+/// A member as assignment sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    pub user_id: String,
+    /// 1–100 (%): the share of household work they can take.
+    pub availability: u8,
+    pub away: Vec<AwayRange>,
+    /// Effort completed per ISO week ([`week_key`]), household-wide.
+    pub effort_by_week: BTreeMap<String, u32>,
+}
+
+impl RosterEntry {
+    /// A member with no history, available full time.
+    pub fn new(user_id: &str) -> RosterEntry {
+        RosterEntry {
+            user_id: user_id.to_string(),
+            availability: 100,
+            away: Vec::new(),
+            effort_by_week: BTreeMap::new(),
+        }
+    }
+
+    fn away_on(&self, date: NaiveDate) -> bool {
+        self.away.iter().any(|r| r.from <= date && date <= r.to)
+    }
+
+    /// Effort in the `weeks` ISO weeks that end with the week of `date`.
+    fn effort_in(&self, weeks: u32, date: NaiveDate) -> u32 {
+        (0..weeks)
+            .map(|k| {
+                self.effort_by_week.get(&week_key(date - chrono::Duration::weeks(i64::from(k)))).copied().unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+/// The ISO week of a date, `2026-W47`: the bucket fair share counts effort in.
+pub fn week_key(date: NaiveDate) -> String {
+    let w = date.iso_week();
+    format!("{}-W{:02}", w.year(), w.week())
+}
+
 /// The household facts a task is checked against.
 pub struct HouseholdContext<'a> {
     pub household_id: &'a str,
     pub timezone: &'a str,
-    /// Every member's user id: pools and fixed assignees must be among them.
-    pub members: &'a [String],
+    /// Every member: pools and fixed assignees must be among them; assignment weighs them.
+    pub roster: &'a [RosterEntry],
 }
 
 fn parse_time(s: &str) -> Option<NaiveTime> {
@@ -211,9 +254,9 @@ impl TaskInput {
                 checks.range("activeMonths", (*m).into(), 1, 12);
             }
         }
-        let not_member = |id: &String| !ctx.members.contains(id);
+        let not_member = |id: &String| !ctx.roster.iter().any(|m| &m.user_id == id);
         if let Some(pool) = &self.pool {
-            checks.range("pool", pool.len() as i64, 1, ctx.members.len().max(1) as i64);
+            checks.range("pool", pool.len() as i64, 1, ctx.roster.len().max(1) as i64);
             if pool.iter().any(not_member) {
                 checks.push(
                     FieldError::new("pool", FieldIssue::InvalidValue).with("allowed", "members of this household"),
@@ -256,7 +299,7 @@ impl TaskInput {
             .map_err(|_| ApiError::validation(vec![FieldError::new("timezone", FieldIssue::InvalidTimezone)]))?;
         let explicit_start = self.start_date;
         let start_date = explicit_start.unwrap_or_else(|| now.with_timezone(&tz).date_naive());
-        let pool = self.pool.unwrap_or_else(|| ctx.members.to_vec());
+        let pool = self.pool.unwrap_or_else(|| ctx.roster.iter().map(|m| m.user_id.clone()).collect());
         let mut task = Task {
             task_id: ulid::Ulid::new().to_string(),
             household_id: ctx.household_id.to_string(),
@@ -306,7 +349,7 @@ impl TaskInput {
             task.start_date = start_date.succ_opt().unwrap_or(start_date);
             task.next_due = task.schedule().first_after(now);
         }
-        task.assign_next(None);
+        task.assign_next(None, ctx.roster);
         Ok(task)
     }
 
@@ -367,7 +410,7 @@ impl TaskInput {
         }
         if reassign {
             task.pending.clear();
-            task.assign_next(None);
+            task.assign_next(None, ctx.roster);
         }
         task.version += 1;
         task.updated_at = now;
@@ -504,21 +547,35 @@ impl Task {
         self.task_id.parse::<ulid::Ulid>().map(|u| u.0 as u64).unwrap_or(0)
     }
 
-    /// Assigns the current occurrence by the task's strategy (nobody is away yet: member
-    /// availability ranges arrive with the availability feature).
-    fn assign_next(&mut self, current: Option<String>) {
+    /// Assigns the current occurrence by the task's strategy: members away on its due date
+    /// are skipped; fair share weighs each member's household-wide effort over the window.
+    fn assign_next(&mut self, current: Option<String>, roster: &[RosterEntry]) {
+        let date = self.next_due.map(|d| d.with_timezone(&self.schedule().timezone).date_naive());
+        let weeks = match self.assignment {
+            Strategy::FairShare { weeks } => weeks,
+            _ => 0,
+        };
         let candidates: Vec<Candidate> = self
             .pool
             .iter()
             .map(|u| {
                 let t = self.tallies.get(u).cloned().unwrap_or_default();
+                let entry = roster.iter().find(|m| &m.user_id == u);
                 Candidate {
                     user_id: u.clone(),
                     assigned: t.assigned,
                     completed: t.completed,
-                    effort_load: t.completed * u32::from(self.effort),
-                    availability: 100,
-                    away: false,
+                    effort_load: match (entry, date) {
+                        (Some(e), Some(d)) => e.effort_in(weeks, d),
+                        _ => 0,
+                    },
+                    availability: entry.map(|e| e.availability).unwrap_or(100),
+                    // Someone who left the household is never picked.
+                    away: match (entry, date) {
+                        (None, _) => true,
+                        (Some(e), Some(d)) => e.away_on(d),
+                        (Some(_), None) => false,
+                    },
                 }
             })
             .collect();
@@ -544,7 +601,7 @@ impl Task {
 
     /// `by` completes the current occurrence at `at`: points, tallies, the next due date
     /// and assignee. The caller has checked that `by` may do it.
-    pub fn complete(mut self, by: &str, at: DateTime<Utc>) -> Result<Advance, ApiError> {
+    pub fn complete(mut self, by: &str, at: DateTime<Utc>, roster: &[RosterEntry]) -> Result<Advance, ApiError> {
         let due = self.check_open()?;
         let points = u32::from(self.effort) * POINTS_PER_EFFORT;
         self.tallies.entry(by.to_string()).or_default().completed += 1;
@@ -559,7 +616,15 @@ impl Task {
                 return Ok(Advance { task: self, points, due, advanced: false });
             }
         }
-        self.advance(due, at);
+        // Assign the next occurrence knowing about this completion's effort too.
+        let mut roster = roster.to_vec();
+        if !self.requires_approval
+            && let Some(entry) = roster.iter_mut().find(|m| m.user_id == by)
+        {
+            let week = week_key(at.with_timezone(&self.schedule().timezone).date_naive());
+            *entry.effort_by_week.entry(week).or_default() += u32::from(self.effort);
+        }
+        self.advance(due, at, &roster);
         Ok(Advance { task: self, points, due, advanced: true })
     }
 
@@ -580,13 +645,13 @@ impl Task {
     }
 
     /// Skips the current occurrence: it moves on without points.
-    pub fn skip(mut self, at: DateTime<Utc>) -> Result<Advance, ApiError> {
+    pub fn skip(mut self, at: DateTime<Utc>, roster: &[RosterEntry]) -> Result<Advance, ApiError> {
         let due = self.check_open()?;
-        self.advance(due, at);
+        self.advance(due, at, roster);
         Ok(Advance { task: self, points: 0, due, advanced: true })
     }
 
-    fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>) {
+    fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>, roster: &[RosterEntry]) {
         let schedule = self.schedule();
         self.next_due = match (self.adaptive, recurrence::adaptive_interval(&self.recent_completions)) {
             (true, Some(interval)) if self.recurrence != Rule::Once => Some(at + interval),
@@ -599,7 +664,7 @@ impl Task {
             _ => None,
         };
         if self.next_due.is_some() {
-            self.assign_next(current);
+            self.assign_next(current, roster);
         }
         self.version += 1;
         self.updated_at = at;
@@ -611,12 +676,12 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn ctx(members: &[String]) -> HouseholdContext<'_> {
-        HouseholdContext { household_id: "01JD3N7Y2K5V8T4R6W9Q1M0ZXB", timezone: "Europe/Berlin", members }
+    fn ctx(roster: &[RosterEntry]) -> HouseholdContext<'_> {
+        HouseholdContext { household_id: "01JD3N7Y2K5V8T4R6W9Q1M0ZXB", timezone: "Europe/Berlin", roster }
     }
 
-    fn members() -> Vec<String> {
-        vec!["ana".into(), "ben".into(), "cy".into()]
+    fn members() -> Vec<RosterEntry> {
+        ["ana", "ben", "cy"].into_iter().map(RosterEntry::new).collect()
     }
 
     fn daily() -> TaskInput {
@@ -640,7 +705,7 @@ mod tests {
         // 12:00 UTC is 13:00 in Berlin: today's 08:00 has passed, so tomorrow.
         assert_eq!(t.next_due, Some(Utc.with_ymd_and_hms(2026, 11, 3, 7, 0, 0).unwrap()));
         assert_eq!(t.assignee, Assignment::Member { user_id: "ana".into() });
-        assert_eq!(t.pool, m);
+        assert_eq!(t.pool, ["ana", "ben", "cy"]);
         assert_eq!(t.state(), TaskState::Active);
     }
 
@@ -670,13 +735,13 @@ mod tests {
         let m = members();
         let t = daily().create(&ctx(&m), "ana", now()).unwrap();
         let due = t.next_due.unwrap();
-        let a = t.complete("ana", due + chrono::Duration::hours(1)).unwrap();
+        let a = t.complete("ana", due + chrono::Duration::hours(1), &m).unwrap();
         assert_eq!(a.points, 30);
         assert!(a.advanced);
         assert_eq!(a.task.next_due, Some(due + chrono::Duration::days(1)));
         assert_eq!(a.task.assignee, Assignment::Member { user_id: "ben".into() });
         assert_eq!(a.task.version, 2);
-        let skipped = a.task.skip(due + chrono::Duration::days(1)).unwrap();
+        let skipped = a.task.skip(due + chrono::Duration::days(1), &m).unwrap();
         assert_eq!(skipped.points, 0);
         assert_eq!(skipped.task.assignee, Assignment::Member { user_id: "cy".into() });
     }
@@ -689,25 +754,47 @@ mod tests {
         input.pool = Some(vec!["ana".into(), "ben".into()]);
         let t = input.create(&ctx(&m), "ana", now()).unwrap();
         let due = t.next_due.unwrap();
-        let first = t.complete("ana", due).unwrap();
+        let first = t.complete("ana", due, &m).unwrap();
         assert!(!first.advanced);
         assert_eq!(first.task.next_due, Some(due));
         assert!(!first.task.is_assigned_to("ana") && first.task.is_assigned_to("ben"));
-        let second = first.task.complete("ben", due).unwrap();
+        let second = first.task.complete("ben", due, &m).unwrap();
         assert!(second.advanced);
         assert_eq!(second.task.pending, vec!["ana".to_string(), "ben".to_string()]);
+    }
+
+    #[test]
+    fn fair_share_weighs_recent_household_effort_by_availability_and_skips_the_away() {
+        let mut m = members();
+        let due_week = week_key(NaiveDate::from_ymd_opt(2026, 11, 3).unwrap());
+        let long_ago = week_key(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap());
+        m[0].effort_by_week.insert(due_week.clone(), 10);
+        m[1].effort_by_week.insert(due_week, 6);
+        m[1].availability = 50; // 6 at half time weighs 12
+        m[2].effort_by_week.insert(long_ago, 100); // outside the window
+        m[2].away = vec![AwayRange {
+            from: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 5).unwrap(),
+        }];
+        let mut input = daily();
+        input.assignment = Some(Strategy::FairShare { weeks: 4 });
+        let t = input.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.assignee, Assignment::Member { user_id: "ana".into() }, "cy is away; ana's 10 < ben's 12");
+        m[2].away.clear();
+        let t = t.skip(now(), &m).unwrap().task;
+        assert_eq!(t.assignee, Assignment::Member { user_id: "cy".into() }, "cy's effort is older than the window");
     }
 
     #[test]
     fn archived_paused_and_finished_tasks_cannot_be_completed() {
         let m = members();
         let t = daily().create(&ctx(&m), "ana", now()).unwrap();
-        let code = |t: Task| t.complete("ana", now()).unwrap_err().code;
+        let code = |t: Task| t.complete("ana", now(), &m).unwrap_err().code;
         assert_eq!(code(Task { archived: true, ..t.clone() }), ErrorCode::TaskArchived);
         assert_eq!(code(Task { paused: true, ..t.clone() }), ErrorCode::TaskPaused);
         let mut once = daily();
         once.recurrence = Some(Rule::Once);
-        let done = once.create(&ctx(&m), "ana", now()).unwrap().complete("ana", now()).unwrap().task;
+        let done = once.create(&ctx(&m), "ana", now()).unwrap().complete("ana", now(), &m).unwrap().task;
         assert_eq!(done.state(), TaskState::Finished);
         assert_eq!(code(done), ErrorCode::TaskFinished);
     }

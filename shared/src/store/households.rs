@@ -234,11 +234,16 @@ impl Store {
         self.get_as(keys::household(household_id), keys::member(user_id)).await
     }
 
-    /// Saves a member whose role changed, if nobody changed it since it was read.
+    /// Saves a member whose role or availability changed, if nobody changed it since it was
+    /// read. An update, not a put: points and effort added meanwhile by completions stay.
     pub async fn update_member(&self, updated: &Member, audit: &AuditEntry) -> Result<(), StoreError> {
         let pk = keys::household(&updated.household_id);
         let mut tx = Tx::new(self);
-        tx.put(to_item(pk.clone(), keys::member(&updated.user_id), updated)?, Some(version_is(updated.version - 1)));
+        tx.update(
+            key(pk.clone(), keys::member(&updated.user_id)),
+            member_changes(updated)?,
+            Some(version_is(updated.version - 1)),
+        );
         tx.check(key(pk.clone(), keys::META), active());
         tx.audit(pk, audit)?;
         tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
@@ -265,8 +270,16 @@ impl Store {
         let promoted = Member { role: Role::Owner, version: new_owner.version + 1, ..new_owner.clone() };
         let mut tx = Tx::new(self);
         tx.put(to_item(pk.clone(), keys::META.into(), &updated)?, Some(version_is(household.version)));
-        tx.put(to_item(pk.clone(), keys::member(&demoted.user_id), &demoted)?, Some(version_is(old_owner.version)));
-        tx.put(to_item(pk.clone(), keys::member(&promoted.user_id), &promoted)?, Some(version_is(new_owner.version)));
+        tx.update(
+            key(pk.clone(), keys::member(&demoted.user_id)),
+            member_changes(&demoted)?,
+            Some(version_is(old_owner.version)),
+        );
+        tx.update(
+            key(pk.clone(), keys::member(&promoted.user_id)),
+            member_changes(&promoted)?,
+            Some(version_is(new_owner.version)),
+        );
         tx.audit(pk, audit)?;
         tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
             Some(_) => StoreError::ConditionFailed,
@@ -397,6 +410,67 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// The fields of a member that people change (never points or effort, which completions add).
+fn member_changes(m: &Member) -> Result<Expr, StoreError> {
+    let away = serde_dynamo::to_attribute_value(&m.away).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(Expr::new("SET #role = :role, #version = :version, #availability = :availability, #away = :away")
+        .name("#role", "role")
+        .name("#version", "version")
+        .name("#availability", "availability")
+        .name("#away", "away")
+        .value(":role", s(m.role.as_str()))
+        .value(":version", n(m.version))
+        .value(":availability", n(m.availability))
+        .value(":away", away))
+}
+
+/// A member with the effort they completed per ISO week (`effort_2026-W47` attributes).
+#[derive(Debug, Clone)]
+pub struct MemberWithEffort {
+    pub member: Member,
+    pub effort_by_week: std::collections::BTreeMap<String, u32>,
+}
+
+impl From<MemberWithEffort> for crate::domain::task::RosterEntry {
+    fn from(m: MemberWithEffort) -> Self {
+        crate::domain::task::RosterEntry {
+            user_id: m.member.user_id,
+            availability: m.member.availability,
+            away: m.member.away,
+            effort_by_week: m.effort_by_week,
+        }
+    }
+}
+
+impl Store {
+    /// Every member of a household (bounded by the member limit) with their weekly effort:
+    /// what fair assignment weighs.
+    pub async fn roster(&self, household_id: &str) -> Result<Vec<MemberWithEffort>, StoreError> {
+        let (items, _) = self
+            .query_prefix(PrefixQuery {
+                index: None,
+                partition: (keys::PK, keys::household(household_id)),
+                sort_prefix: (keys::SK, keys::MEMBER_PREFIX),
+                limit: 100,
+                start: None,
+            })
+            .await?;
+        items
+            .into_iter()
+            .map(|item| {
+                let effort_by_week = item
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let week = k.strip_prefix(keys::EFFORT_PREFIX)?;
+                        Some((week.to_string(), v.as_n().ok()?.parse().ok()?))
+                    })
+                    .collect();
+                Ok(MemberWithEffort { member: from_item(item)?, effort_by_week })
+            })
+            .collect()
     }
 }
 

@@ -36,6 +36,12 @@ pub const TASK_PREFIX: &str = "TASK#";
 pub const DONE_PREFIX: &str = "DONE#";
 /// Sorts after every RFC 3339 time: the index position of a chore with no due date.
 pub const NO_DUE: &str = "9999";
+/// Member attributes holding the effort completed in one ISO week: `effort_2026-W47`.
+pub const EFFORT_PREFIX: &str = "effort_";
+
+pub fn effort_attribute(week: &str) -> String {
+    format!("{EFFORT_PREFIX}{week}")
+}
 
 pub fn user(user_id: &str) -> String {
     format!("USER#{user_id}")

@@ -211,7 +211,7 @@ pub(crate) struct Tx {
 #[derive(Default)]
 pub(crate) struct Expr {
     pub text: String,
-    pub names: Vec<(&'static str, &'static str)>,
+    pub names: Vec<(&'static str, String)>,
     pub values: Vec<(&'static str, AttributeValue)>,
 }
 
@@ -220,8 +220,8 @@ impl Expr {
         Expr { text: text.into(), ..Default::default() }
     }
 
-    pub fn name(mut self, placeholder: &'static str, attribute: &'static str) -> Expr {
-        self.names.push((placeholder, attribute));
+    pub fn name(mut self, placeholder: &'static str, attribute: impl Into<String>) -> Expr {
+        self.names.push((placeholder, attribute.into()));
         self
     }
 
@@ -231,7 +231,7 @@ impl Expr {
     }
 
     fn names_map(&self) -> Option<HashMap<String, String>> {
-        (!self.names.is_empty()).then(|| self.names.iter().map(|(p, a)| (p.to_string(), a.to_string())).collect())
+        (!self.names.is_empty()).then(|| self.names.iter().map(|(p, a)| (p.to_string(), a.clone())).collect())
     }
 
     fn values_map(&self) -> Option<HashMap<String, AttributeValue>> {

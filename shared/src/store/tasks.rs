@@ -8,7 +8,7 @@ use super::idempotency::IdempotencyKey;
 use super::{Expr, Item, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
 use crate::domain::assignment::Assignment;
 use crate::domain::audit::AuditEntry;
-use crate::domain::task::{Completion, Task, TaskState};
+use crate::domain::task::{Completion, Task, TaskState, week_key};
 use crate::platform::clock::rfc3339;
 use crate::platform::http::ApiResponse;
 use crate::platform::pagination::PageKey;
@@ -68,6 +68,20 @@ fn task_item(task: &Task) -> Result<Item, StoreError> {
         item.insert(keys::GSI2SK.into(), s(keys::assignee_due(due, &task.task_id)));
     }
     Ok(item)
+}
+
+/// Points, and effort in the completion's week (in the chore's zone), for the member:
+/// negative amounts take them back.
+fn credit(c: &Completion, points: i64, effort: i64, task: &Task) -> Expr {
+    let local = c.at.with_timezone(&task.schedule().timezone).date_naive();
+    Expr::new("ADD points :p, #week :e")
+        .name("#week", keys::effort_attribute(&week_key(local)))
+        .value(":p", n(points))
+        .value(":e", n(effort))
+}
+
+fn member_exists() -> Expr {
+    Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)
 }
 
 fn version_is(version: u64) -> Expr {
@@ -158,10 +172,11 @@ impl Store {
             undone: false,
         };
         tx.put_new(to_item(pk.clone(), keys::completion(&rfc3339(completion.at), &completion.completion_id), &record)?);
+        let effort = if completion.points_now() > 0 { i64::from(task.effort) } else { 0 };
         tx.update(
             key(pk.clone(), keys::member(&completion.user_id)),
-            Expr::new("ADD points :p").value(":p", n(completion.points_now())),
-            Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+            credit(completion, i64::from(completion.points_now()), effort, task),
+            Some(member_exists()),
         );
         tx.audit(pk, audit)?;
         match tx.commit(self, None).await {
@@ -192,10 +207,11 @@ impl Store {
             Some(Expr::new("#c.#a = :pending").value(":pending", s("pending"))),
         );
         if approve {
+            let effort = i64::from(record.previous.effort);
             tx.update(
                 key(pk.clone(), keys::member(&c.user_id)),
-                Expr::new("ADD points :p").value(":p", n(c.points)),
-                Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+                credit(c, i64::from(c.points), effort, &record.previous),
+                Some(member_exists()),
             );
         } else if let Some(task) = restored {
             tx.put(task_item(task)?, Some(version_is(record.task_version_after)));
@@ -240,10 +256,11 @@ impl Store {
             Expr::new("SET undone = :true").value(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true)),
             Some(Expr::new("undone = :false").value(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))),
         );
+        let effort = if c.points_now() > 0 { -i64::from(record.previous.effort) } else { 0 };
         tx.update(
             key(pk.clone(), keys::member(&c.user_id)),
-            Expr::new("ADD points :p").value(":p", n(-i64::from(c.points_now()))),
-            Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+            credit(c, -i64::from(c.points_now()), effort, &record.previous),
+            Some(member_exists()),
         );
         tx.audit(pk, audit)?;
         match tx.commit(self, None).await {
