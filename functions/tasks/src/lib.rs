@@ -1,9 +1,11 @@
 //! The tasks service: chores, completing and skipping their occurrences.
 
+mod calendar;
 mod history;
 mod occurrences;
 mod tasks;
 
+pub use calendar::*;
 pub use history::*;
 pub use occurrences::*;
 pub use tasks::*;
@@ -115,6 +117,27 @@ pub const ROUTES: &[Route] = &[
         function: "RejectCompletionFunction",
         authenticated: true,
         handler: handler!(reject_completion),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/calendar-feed",
+        function: "CreateCalendarFeedFunction",
+        authenticated: true,
+        handler: handler!(create_calendar_feed),
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/households/{householdId}/calendar-feed",
+        function: "RevokeCalendarFeedFunction",
+        authenticated: true,
+        handler: handler!(revoke_calendar_feed),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/calendar/{token}",
+        function: "CalendarFeedFunction",
+        authenticated: false,
+        handler: handler!(calendar_feed),
     },
 ];
 

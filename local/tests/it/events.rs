@@ -17,6 +17,8 @@ const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
 const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
 /// The completion id in events/tasks-undo-completion.json; the test puts in the real one.
 const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
+/// Likewise the token in events/tasks-calendar-feed.json.
+const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 
 /// The order the events run in, and the status each must get.
 const EXPECTED: &[(&str, u16)] = &[
@@ -46,6 +48,9 @@ const EXPECTED: &[(&str, u16)] = &[
     ("skip-task", 200),
     ("snooze-task", 200),
     ("agenda", 200),
+    ("create-calendar-feed", 201),
+    ("calendar-feed", 200),
+    ("revoke-calendar-feed", 204),
     ("archive-task", 200),
     ("restore-task", 200),
     ("delete-household", 204),
@@ -56,7 +61,11 @@ fn event_file(binary: &str) -> std::path::PathBuf {
     let matches: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(&format!("-{binary}.json")))
+        // `<service>-<binary>.json`; service names have no dash.
+        .filter(|p| {
+            p.file_name().unwrap().to_string_lossy().split_once('-').map(|(_, rest)| rest.to_string())
+                == Some(format!("{binary}.json"))
+        })
         .collect();
     assert_eq!(matches.len(), 1, "expected one event for {binary} in events/, found {matches:?}");
     matches[0].clone()
@@ -128,10 +137,14 @@ async fn every_event_runs_through_its_handler() {
     let routes = local::routes::routes();
     let functions = template().functions();
     let mut completion_id = String::new();
+    let mut feed_token = String::new();
     for (binary, expected) in EXPECTED {
         let f = functions.iter().find(|f| f.binary == *binary).unwrap_or_else(|| panic!("no function builds {binary}"));
         let route = shared::lambda::find_route(&routes, &f.logical_id);
-        let text = std::fs::read_to_string(event_file(binary)).unwrap().replace(EXAMPLE_COMPLETION, &completion_id);
+        let text = std::fs::read_to_string(event_file(binary))
+            .unwrap()
+            .replace(EXAMPLE_COMPLETION, &completion_id)
+            .replace(EXAMPLE_FEED_TOKEN, &feed_token);
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{binary}: not an API Gateway event: {e}"));
         let response = shared::platform::http::handle(app, request, route.handler).await;
@@ -140,6 +153,10 @@ async fn every_event_runs_through_its_handler() {
             _ => String::new(),
         };
         assert_eq!(response.status().as_u16(), *expected, "{binary}: {body}");
+        if *binary == "create-calendar-feed" {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            feed_token = v["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        }
         if *binary == "complete-task" {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             completion_id = v["completion"]["completionId"].as_str().unwrap().to_string();

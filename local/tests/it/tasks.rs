@@ -492,3 +492,33 @@ async fn fair_share_weighs_household_effort_by_availability_and_skips_members_aw
     // ben: 4 at half time weighs 8 > ana's 5.
     assert_eq!(r.body["task"]["assignee"]["userId"], ana.id.as_str());
 }
+
+#[tokio::test]
+async fn a_member_subscribes_to_their_chores_as_an_icalendar_feed_and_can_revoke_it() {
+    let s = stack().await;
+    let (h, ana, ben, _child) = household_of_three(&s).await;
+    create(&s, &ana, &h, json!({ "title": "Water plants", "recurrence": { "type": "interval", "every": 1, "unit": "days" }, "assignment": { "type": "fixed", "userId": ben.id } })).await;
+    create(&s, &ana, &h, json!({ "title": "Ana only", "recurrence": { "type": "interval", "every": 1, "unit": "days" }, "assignment": { "type": "fixed", "userId": ana.id } })).await;
+    let feed = s.call(&ben, Method::POST, &format!("/v1/households/{h}/calendar-feed"), None).await;
+    feed.assert_status(201);
+    let path = feed.body["path"].as_str().unwrap().to_string();
+    // No token needed: the URL is the credential, as calendar apps expect.
+    let ics = s.http.get(s.url(&path)).send().await.unwrap();
+    assert_eq!(ics.status(), 200);
+    assert!(ics.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    let text = ics.text().await.unwrap();
+    assert!(text.starts_with("BEGIN:VCALENDAR"), "{text}");
+    assert!(text.contains("SUMMARY:Water plants"));
+    assert!(!text.contains("Ana only"));
+    assert!(text.matches("BEGIN:VEVENT").count() >= 60, "two months of a daily chore");
+
+    // A new URL replaces the old one; revoking ends it.
+    let again = s.call(&ben, Method::POST, &format!("/v1/households/{h}/calendar-feed"), None).await;
+    let new_path = again.body["path"].as_str().unwrap().to_string();
+    assert_eq!(s.http.get(s.url(&path)).send().await.unwrap().status(), 404);
+    assert_eq!(s.http.get(s.url(&new_path)).send().await.unwrap().status(), 200);
+    s.call(&ben, Method::DELETE, &format!("/v1/households/{h}/calendar-feed"), None).await.assert_status(204);
+    assert_eq!(s.http.get(s.url(&new_path)).send().await.unwrap().status(), 404);
+    let forged = s.send(s.http.get(s.url("/v1/calendar/00000000000000000000000000000000"))).await;
+    forged.assert_problem(404, "route.not_found");
+}

@@ -323,7 +323,8 @@ impl Store {
                 .table_name(&self.table)
                 .key_condition_expression("PK = :pk")
                 .expression_attribute_values(":pk", s(pk.clone()))
-                .projection_expression("PK, SK")
+                .projection_expression("PK, SK, #token")
+                .expression_attribute_names("#token", "token")
                 .limit(100)
                 .send()
                 .await
@@ -336,6 +337,12 @@ impl Store {
                 }
                 if let Some(user_id) = keys::user_id_of_member(&sk) {
                     doomed.push(key(keys::user(user_id), keys::household(household_id)));
+                }
+                // A member's calendar feed lives under its token: it goes too.
+                if sk.starts_with(keys::FEED_OF_PREFIX)
+                    && let Some(token) = item.get("token").and_then(|v| v.as_s().ok())
+                {
+                    doomed.push(key(keys::feed(token), keys::META));
                 }
                 doomed.push(key(pk.clone(), sk));
             }

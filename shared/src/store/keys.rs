@@ -11,6 +11,8 @@
 //! | task                      | `HOUSEHOLD#<hid>`  | `TASK#<tid>`             | `HOUSEHOLD#<hid>`  | `TASK#<STATE>#<nextDue>#<tid>` |
 //! | completion / skip         | `HOUSEHOLD#<hid>`  | `DONE#<at>#<id>`         |                    |                             |
 //! | idempotency record        | `IDEMP#<sub>#<key>`| `META`                   |                    |                             |
+//! | calendar feed             | `FEED#<token>`     | `META`                   |                    |                             |
+//! | a member's feed token     | `HOUSEHOLD#<hid>`  | `FEEDOF#<sub>`           |                    |                             |
 //!
 //! GSI2 lists a member's assigned chores by due date: `GSI2PK` = `ASSIGNEE#<hid>#<sub>`,
 //! `GSI2SK` = `<nextDue>#<tid>`, present only on active chores assigned to one member.
@@ -99,6 +101,18 @@ pub fn completion_of_id(id: &str) -> Option<String> {
     let ulid: ulid::Ulid = id.parse().ok()?;
     let at: chrono::DateTime<chrono::Utc> = ulid.datetime().into();
     Some(completion(&crate::platform::clock::rfc3339(at), &ulid.to_string()))
+}
+
+/// A calendar feed, found by its secret token (the feed URL needs no login).
+pub fn feed(token: &str) -> String {
+    format!("FEED#{token}")
+}
+
+pub const FEED_OF_PREFIX: &str = "FEEDOF#";
+
+/// Which feed token a member has, under the household.
+pub fn feed_of(user_id: &str) -> String {
+    format!("{FEED_OF_PREFIX}{user_id}")
 }
 
 pub fn idempotency(user_id: &str, key: &str) -> String {

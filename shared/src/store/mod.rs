@@ -2,6 +2,7 @@
 //! domain types to items, and every write that must agree with another goes in one
 //! transaction together with its audit entry.
 
+pub mod feeds;
 pub mod households;
 pub mod idempotency;
 pub mod invites;

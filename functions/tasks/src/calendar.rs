@@ -1,0 +1,128 @@
+use chrono::Duration;
+use icalendar::{Calendar, Component, Event, EventLike};
+use serde::Serialize;
+use shared::auth::Action;
+use shared::domain::assignment::{Assignment, Strategy};
+use shared::domain::audit::AuditEntry;
+use shared::domain::task::{Task, TaskState};
+use shared::store::feeds::{Feed, new_token};
+use shared::store::tasks::TaskRange;
+use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
+
+/// How far the feed looks back and ahead.
+const PAST_DAYS: i64 = 7;
+const AHEAD_DAYS: i64 = 60;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedView {
+    /// The path to subscribe to (prefix it with the API's base URL).
+    path: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn feed_path(token: &str) -> String {
+    format!("/v1/calendar/{token}")
+}
+
+/// `POST /v1/households/{householdId}/calendar-feed`: a new secret feed URL for the caller's
+/// chores; any previous one stops working.
+pub async fn create_calendar_feed(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let now = app.now();
+    let old = app.store.feed_of(&m.household.household_id, &m.member.user_id).await?;
+    let feed = Feed {
+        token: new_token(),
+        household_id: m.household.household_id.clone(),
+        user_id: m.member.user_id.clone(),
+        created_at: now,
+    };
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "calendar_feed.rotate",
+        format!("member/{}", m.member.user_id),
+        &req.correlation_id,
+        now,
+    );
+    app.store.rotate_feed(&feed, old.as_ref(), &audit).await?;
+    let path = feed_path(&feed.token);
+    Ok(ApiResponse::created(path.clone(), &FeedView { path, created_at: now }))
+}
+
+/// `DELETE /v1/households/{householdId}/calendar-feed`: the feed URL stops working.
+pub async fn revoke_calendar_feed(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let Some(feed) = app.store.feed_of(&m.household.household_id, &m.member.user_id).await? else {
+        return Ok(ApiResponse::no_content());
+    };
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "calendar_feed.revoke",
+        format!("member/{}", m.member.user_id),
+        &req.correlation_id,
+        app.now(),
+    );
+    app.store.revoke_feed(&feed, &audit).await?;
+    Ok(ApiResponse::no_content())
+}
+
+/// Whether a chore belongs in a member's calendar, and whether all its occurrences do (a
+/// chore that is always theirs) or only the current one (rotations decide later).
+fn belongs(task: &Task, user_id: &str) -> Option<bool> {
+    match (&task.assignment, &task.assignee) {
+        (Strategy::Fixed { user_id: u }, _) if u == user_id => Some(true),
+        (Strategy::Anyone | Strategy::Everyone, _) if task.pool.iter().any(|u| u == user_id) => Some(true),
+        (_, Assignment::Member { user_id: u }) if u == user_id => Some(false),
+        _ => None,
+    }
+}
+
+/// `GET /v1/calendar/{token}` (no login: the token is the credential): the member's chores
+/// from a week ago to two months ahead as `text/calendar`, for any calendar app.
+pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
+    let not_found = || ApiError::new(ErrorCode::RouteNotFound);
+    let token = req.path_param("token").map(|t| t.trim_end_matches(".ics")).ok_or_else(not_found)?;
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(not_found());
+    }
+    let feed = app.store.get_feed(token).await?.ok_or_else(not_found)?;
+    // A member who left, or a deleted household, has no feed.
+    let m = app.store.membership(&feed.household_id, &feed.user_id).await?.ok_or_else(not_found)?;
+    let now = app.now();
+    let (from, to) = (now - Duration::days(PAST_DAYS), now + Duration::days(AHEAD_DAYS));
+    let mut calendar = Calendar::new();
+    calendar.name(&format!("Chore Garden: {}", m.household.name));
+    let range = TaskRange::State { state: TaskState::Active, after: None, before: Some(to) };
+    let mut start = None;
+    for _ in 0..10 {
+        let (tasks, next) = app.store.list_tasks(&feed.household_id, &range, None, 100, start).await?;
+        for task in &tasks {
+            let Some(all) = belongs(task, &feed.user_id) else { continue };
+            let Some(first) = task.next_due else { continue };
+            let dues = if all { task.schedule().occurrences(first, from, to, 200) } else { vec![first] };
+            let minutes = i64::from(task.estimated_minutes.unwrap_or(15));
+            for due in dues {
+                calendar.push(
+                    Event::new()
+                        .uid(&format!("{}-{}@choregarden.app", task.task_id, due.timestamp()))
+                        .timestamp(task.updated_at)
+                        .summary(&task.title)
+                        .description(task.description.as_deref().unwrap_or(""))
+                        .starts(due)
+                        .ends(due + Duration::minutes(minutes))
+                        .done(),
+                );
+            }
+        }
+        match next {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    let body = calendar.done().to_string().into_bytes();
+    Ok(ApiResponse {
+        status: http::StatusCode::OK,
+        headers: vec![("cache-control", "private, max-age=300".into())],
+        body: Some(("text/calendar; charset=utf-8".into(), body)),
+    })
+}
