@@ -14,5 +14,6 @@ mod input;
 mod invites;
 mod members;
 mod scenario;
+mod task_roles;
 mod tasks;
 mod users;
