@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 use shared::auth::{Action, policy};
 use shared::domain::audit::AuditEntry;
 use shared::domain::task::{Approval, Completion, CompletionKind};
+use shared::platform::error::{FieldError, FieldIssue};
 use shared::platform::validate::{Checks, user_id_param};
 use shared::store::idempotency::IdempotencyKey;
 use shared::store::tasks::{Idempotent, TaskWriteConflict};
@@ -18,6 +19,8 @@ pub struct OccurrenceInput {
     pub as_user_id: Option<String>,
     pub note: Option<String>,
     pub duration_minutes: Option<u32>,
+    /// The proof photo's reference, required for chores with `requiresPhoto`.
+    pub photo: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -54,8 +57,14 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     if let Some(d) = input.duration_minutes {
         checks.range("durationMinutes", d.into(), 1, 24 * 60);
     }
-    checks.finish()?;
+    if let Some(photo) = &input.photo {
+        checks.text("photo", photo, 1, 200);
+    }
     let task = visible_task(&app, &req, &m).await?;
+    if kind == CompletionKind::Completed && task.requires_photo && input.photo.is_none() {
+        checks.push(FieldError::new("photo", FieldIssue::Required));
+    }
+    checks.finish()?;
     // `If-Match` names the occurrence the client saw; if it has moved on, someone else
     // handled it first: the same answer as losing the race in the transaction.
     if req.header("if-match").is_some() && req.if_match_version()? != task.version {
@@ -100,6 +109,7 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
         points: advance.points,
         note: input.note,
         duration_minutes: input.duration_minutes,
+        photo: input.photo,
         approval: (kind == CompletionKind::Completed && advance.task.requires_approval).then_some(Approval::Pending),
     };
     let version = advance.task.version;

@@ -261,6 +261,7 @@ async fn seed_history(
                 points: 20,
                 note: None,
                 duration_minutes: Some(10),
+                photo: None,
                 approval: None,
             };
             let mut item: std::collections::HashMap<String, AttributeValue> = serde_dynamo::to_item(json!({

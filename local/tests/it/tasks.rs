@@ -274,6 +274,7 @@ async fn bad_chores_are_refused_with_field_errors_and_nothing_is_written() {
         (json!({ "title": "a", "recurrence": { "type": "once" }, "pool": [stranger.id] }), "pool"),
         (json!({ "title": "a", "recurrence": { "type": "fortnightly" } }), "recurrence.type"),
         (json!({ "title": "a", "recurrence": { "type": "once" }, "dueTime": "8 am" }), "dueTime"),
+        (json!({ "title": "a", "recurrence": { "type": "once" }, "priority": 0, "effort": 9 }), "effort"),
     ];
     for (body, field) in cases {
         let r = s.call(&owner, Method::POST, &base, Some(body)).await;
@@ -521,4 +522,21 @@ async fn a_member_subscribes_to_their_chores_as_an_icalendar_feed_and_can_revoke
     assert_eq!(s.http.get(s.url(&new_path)).send().await.unwrap().status(), 404);
     let forged = s.send(s.http.get(s.url("/v1/calendar/00000000000000000000000000000000"))).await;
     forged.assert_problem(404, "route.not_found");
+}
+
+#[tokio::test]
+async fn a_chore_that_needs_a_photo_is_not_completed_without_one() {
+    let s = stack().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Proof").await;
+    let mut body = daily("Clean the oven", &[&owner]);
+    body["requiresPhoto"] = json!(true);
+    let task = create(&s, &owner, &h, body).await;
+    let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
+    let r = s.call(&owner, Method::POST, &path, None).await;
+    r.assert_problem(422, "request.validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "photo");
+    let done = s.call(&owner, Method::POST, &path, Some(json!({ "photo": "photos/oven-2026-11-28.jpg" }))).await;
+    done.assert_status(200);
+    assert_eq!(done.body["completion"]["photo"], "photos/oven-2026-11-28.jpg");
 }

@@ -462,6 +462,9 @@ pub struct Completion {
     pub note: Option<String>,
     #[serde(default)]
     pub duration_minutes: Option<u32>,
+    /// A reference to the proof photo (the upload itself comes with the photos feature).
+    #[serde(default)]
+    pub photo: Option<String>,
     /// Set for chores that require approval: points are awarded only once approved.
     #[serde(default)]
     pub approval: Option<Approval>,
