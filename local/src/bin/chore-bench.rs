@@ -18,9 +18,8 @@ use local::provision::{Endpoints, create_table};
 use local::template::Template;
 use serde_json::{Value, json};
 use shared::App;
-use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
-use shared::domain::household::{Household, HouseholdStatus, Member};
+use shared::domain::household::NewHousehold;
 use shared::domain::task::{Completion, CompletionKind, HouseholdContext, RosterEntry, Task, TaskInput};
 use shared::platform::clock::{SystemClock, rfc3339};
 use shared::platform::config::Config;
@@ -113,29 +112,9 @@ async fn main() -> Result<(), BoxError> {
     // A household of one owner and 50 daily chores.
     let now = shared::domain::at_millis(Utc::now());
     let owner = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69".to_string();
-    let household_id = ulid::Ulid::new().to_string();
-    let household = Household {
-        household_id: household_id.clone(),
-        name: "Bench".into(),
-        timezone: "Europe/Berlin".into(),
-        owner_id: owner.clone(),
-        member_count: 1,
-        status: HouseholdStatus::Active,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let member = Member {
-        household_id: household_id.clone(),
-        user_id: owner.clone(),
-        display_name: "Owner".into(),
-        role: Role::Owner,
-        joined_at: now,
-        version: 1,
-        points: 0,
-        availability: 100,
-        away: Vec::new(),
-    };
+    let new: NewHousehold = serde_json::from_value(json!({ "name": "Bench", "timezone": "Europe/Berlin" }))?;
+    let (household, member) = new.create(&owner, "Owner", "UTC", now)?;
+    let household_id = household.household_id.clone();
     let audit = || AuditEntry::new(&owner, "bench.setup", "bench".into(), "bench", now);
     app.store.create_household(&household, &member, &audit()).await?;
     let members = [RosterEntry::new(&owner)];

@@ -4,7 +4,7 @@
 use chrono::{TimeZone, Utc};
 use shared::auth::Role;
 use shared::domain::audit::AuditEntry;
-use shared::domain::household::{Household, HouseholdStatus, Member};
+use shared::domain::household::{Member, NewHousehold};
 use shared::domain::invite::Invite;
 use shared::domain::task::{HouseholdContext, RosterEntry, TaskInput};
 use shared::platform::clock::ManualClock;
@@ -95,28 +95,11 @@ async fn every_event_runs_through_its_handler() {
     let audit = || AuditEntry::new(OWNER, "test.setup", "setup".into(), "events-test", now);
 
     // The world the events describe: Ana's household with one member and two invites.
-    let household = Household {
-        household_id: HOUSEHOLD.into(),
-        name: "Events".into(),
-        timezone: "Europe/Berlin".into(),
-        owner_id: OWNER.into(),
-        member_count: 1,
-        status: HouseholdStatus::Active,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let owner = Member {
-        household_id: HOUSEHOLD.into(),
-        user_id: OWNER.into(),
-        display_name: "Ana".into(),
-        role: Role::Owner,
-        joined_at: now,
-        version: 1,
-        points: 0,
-        availability: 100,
-        away: Vec::new(),
-    };
+    let new: NewHousehold =
+        serde_json::from_value(serde_json::json!({ "name": "Events", "timezone": "Europe/Berlin" })).unwrap();
+    let (mut household, mut owner) = new.create(OWNER, "Ana", "UTC", now).unwrap();
+    household.household_id = HOUSEHOLD.into();
+    owner.household_id = HOUSEHOLD.into();
     store.create_household(&household, &owner, &audit()).await.unwrap();
     let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
     let seat = invite("MEMBERS234", now);

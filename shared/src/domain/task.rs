@@ -150,6 +150,8 @@ pub struct TaskInput {
     pub requires_approval: Option<bool>,
     pub subtasks: Option<Vec<String>>,
     pub paused: Option<bool>,
+    /// Manual reassignment of the current occurrence (update only).
+    pub assign_to: Option<String>,
 }
 
 /// A member as assignment sees them.
@@ -269,6 +271,13 @@ impl TaskInput {
             checks.push(
                 FieldError::new("assignment.userId", FieldIssue::InvalidValue)
                     .with("allowed", "members of this household"),
+            );
+        }
+        if let Some(u) = &self.assign_to
+            && not_member(u)
+        {
+            checks.push(
+                FieldError::new("assignTo", FieldIssue::InvalidValue).with("allowed", "members of this household"),
             );
         }
         if let Some(Strategy::FairShare { weeks }) = &self.assignment {
@@ -411,6 +420,11 @@ impl TaskInput {
         if reassign {
             task.pending.clear();
             task.assign_next(None, ctx.roster);
+        }
+        if let Some(user_id) = self.assign_to {
+            task.tallies.entry(user_id.clone()).or_default().assigned += 1;
+            task.assignee = Assignment::Member { user_id };
+            task.pending.clear();
         }
         task.version += 1;
         task.updated_at = now;
@@ -786,6 +800,20 @@ mod tests {
         m[2].away.clear();
         let t = t.skip(now(), &m).unwrap().task;
         assert_eq!(t.assignee, Assignment::Member { user_id: "cy".into() }, "cy's effort is older than the window");
+    }
+
+    #[test]
+    fn an_occurrence_can_be_reassigned_by_hand() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let moved =
+            TaskInput { assign_to: Some("cy".into()), ..Default::default() }.apply(t.clone(), &ctx(&m), now()).unwrap();
+        assert_eq!(moved.assignee, Assignment::Member { user_id: "cy".into() });
+        assert_eq!(moved.next_due, t.next_due);
+        let err = TaskInput { assign_to: Some("stranger".into()), ..Default::default() }
+            .apply(t, &ctx(&m), now())
+            .unwrap_err();
+        assert_eq!(err.fields[0].field, "assignTo");
     }
 
     #[test]
