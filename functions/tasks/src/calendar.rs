@@ -2,9 +2,9 @@ use chrono::Duration;
 use icalendar::{Calendar, Component, Event, EventLike};
 use serde::Serialize;
 use shared::auth::Action;
-use shared::domain::assignment::{Assignment, Strategy};
+use shared::domain::assignment::Assignment;
 use shared::domain::audit::AuditEntry;
-use shared::domain::task::{Task, TaskState};
+use shared::domain::task::TaskState;
 use shared::store::feeds::{Feed, new_token};
 use shared::store::tasks::TaskRange;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
@@ -66,19 +66,18 @@ pub async fn revoke_calendar_feed(app: App, req: ApiRequest) -> ApiResult {
     Ok(ApiResponse::no_content())
 }
 
-/// Whether a chore belongs in a member's calendar, and whether all its occurrences do (a
-/// chore that is always theirs) or only the current one (rotations decide later).
-fn belongs(task: &Task, user_id: &str) -> Option<bool> {
-    match (&task.assignment, &task.assignee) {
-        (Strategy::Fixed { user_id: u }, _) if u == user_id => Some(true),
-        (Strategy::Anyone | Strategy::Everyone, _) if task.pool.iter().any(|u| u == user_id) => Some(true),
-        (_, Assignment::Member { user_id: u }) if u == user_id => Some(false),
-        _ => None,
+/// Whether an occurrence is the member's to do (alone or as one of a pool).
+fn is_for(assignee: &Assignment, user_id: &str) -> bool {
+    match assignee {
+        Assignment::Member { user_id: u } => u == user_id,
+        Assignment::Anyone { user_ids } | Assignment::Everyone { user_ids } => user_ids.iter().any(|u| u == user_id),
+        Assignment::Unassigned => false,
     }
 }
 
 /// `GET /v1/calendar/{token}` (no login: the token is the credential): the member's chores
-/// from a week ago to two months ahead as `text/calendar`, for any calendar app.
+/// (as forecast: rotations decide later ones on completion) from a week ago to two months
+/// ahead as `text/calendar`, for any calendar app.
 pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
     let not_found = || ApiError::new(ErrorCode::RouteNotFound);
     let token = req.path_param("token").map(|t| t.trim_end_matches(".ics")).ok_or_else(not_found)?;
@@ -90,6 +89,7 @@ pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
     let m = app.store.membership(&feed.household_id, &feed.user_id).await?.ok_or_else(not_found)?;
     let now = app.now();
     let (from, to) = (now - Duration::days(PAST_DAYS), now + Duration::days(AHEAD_DAYS));
+    let members = crate::roster(&app, &feed.household_id).await?;
     let mut calendar = Calendar::new();
     calendar.name(&format!("Chore Garden: {}", m.household.name));
     let range = TaskRange::State { state: TaskState::Active, after: None, before: Some(to) };
@@ -97,11 +97,11 @@ pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
     for _ in 0..10 {
         let (tasks, next) = app.store.list_tasks(&feed.household_id, &range, None, 100, start).await?;
         for task in &tasks {
-            let Some(all) = belongs(task, &feed.user_id) else { continue };
-            let Some(first) = task.next_due else { continue };
-            let dues = if all { task.schedule().occurrences(first, from, to, 200) } else { vec![first] };
             let minutes = i64::from(task.estimated_minutes.unwrap_or(15));
-            for due in dues {
+            for (due, assignee) in task.forecast(from, to, 200, &members) {
+                if !is_for(&assignee, &feed.user_id) {
+                    continue;
+                }
                 calendar.push(
                     Event::new()
                         .uid(&format!("{}-{}@choregarden.app", task.task_id, due.timestamp()))

@@ -83,8 +83,10 @@ pub struct AgendaEntry {
     pub title: String,
     pub due: DateTime<Utc>,
     pub effort: u8,
-    /// Who does it: known for the current occurrence; later ones are decided on completion.
-    pub assignee: Option<Assignment>,
+    /// Who does it: decided for the current occurrence, forecast for later ones.
+    pub assignee: Assignment,
+    /// Whether `assignee` is a forecast (later occurrences are assigned on completion).
+    pub forecast: bool,
 }
 
 /// Longest range one agenda request may expand.
@@ -107,21 +109,21 @@ pub async fn agenda(app: App, req: ApiRequest) -> ApiResult {
     } else {
         TaskRange::State { state: TaskState::Active, after: None, before: Some(to) }
     };
+    let members = crate::roster(&app, &m.household.household_id).await?;
     let mut entries = Vec::new();
     let mut start = None;
     // Bounded: the household's active chores, a page of 100 at a time, at most 10 pages.
     for _ in 0..10 {
         let (tasks, next) = app.store.list_tasks(&m.household.household_id, &range, None, 100, start).await?;
         for task in tasks {
-            let Some(first) = task.next_due else { continue };
-            for (i, due) in task.schedule().occurrences(first, from, to, 200).into_iter().enumerate() {
-                let assignee = (i == 0 && due == first).then(|| task.assignee.clone());
+            for (due, assignee) in task.forecast(from, to, 200, &members) {
                 entries.push(AgendaEntry {
                     task_id: task.task_id.clone(),
                     title: task.title.clone(),
                     due,
                     effort: task.effort,
                     assignee,
+                    forecast: Some(due) != task.next_due,
                 });
             }
         }

@@ -369,6 +369,11 @@ async fn history_undo_snooze_and_agenda() {
     let sweeps = items.iter().filter(|i| i["taskId"] == task["taskId"]).count();
     assert!((11..=12).contains(&sweeps), "{sweeps} sweeps in 14 days after a 3-day snooze");
     let dues: Vec<&str> = items.iter().map(|i| i["due"].as_str().unwrap()).collect();
+    // Sweep rotates between owner and member; later occurrences are forecasts.
+    let sweep: Vec<&Value> = items.iter().filter(|i| i["taskId"] == task["taskId"]).collect();
+    assert_eq!(sweep[0]["forecast"], false);
+    assert_eq!(sweep[1]["forecast"], true);
+    assert_ne!(sweep[0]["assignee"]["userId"], sweep[1]["assignee"]["userId"]);
     assert!(dues.windows(2).all(|w| w[0] <= w[1]), "agenda is sorted");
     let childs_agenda = s.call(&child, Method::GET, &format!("/v1/households/{h}/agenda"), None).await;
     assert!(childs_agenda.body["items"].as_array().unwrap().iter().all(|i| i["taskId"] == other["taskId"]));

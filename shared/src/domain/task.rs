@@ -645,6 +645,38 @@ impl Task {
         Ok(Advance { task: self, points, due, advanced: true })
     }
 
+    /// The occurrences due in `[from, to)` (at most `limit`) with who would do each, assuming
+    /// every occurrence is done on time by its assignee: a forecast for calendars.
+    pub fn forecast(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: usize,
+        roster: &[RosterEntry],
+    ) -> Vec<(DateTime<Utc>, Assignment)> {
+        let mut out = Vec::new();
+        let mut task = self.clone();
+        // Bounded: a chore due every hour over 62 days is under 1,500 steps.
+        for _ in 0..2000 {
+            let Some(due) = task.next_due.filter(|d| *d < to) else { break };
+            if task.archived || task.paused || out.len() >= limit {
+                break;
+            }
+            if due >= from {
+                out.push((due, task.assignee.clone()));
+            }
+            let next = match &task.assignee {
+                Assignment::Member { user_id } => task.clone().complete(&user_id.clone(), due, roster),
+                _ => task.clone().skip(due, roster),
+            };
+            match next {
+                Ok(a) if a.task.next_due.is_some_and(|n| n > due) => task = a.task,
+                _ => break,
+            }
+        }
+        out
+    }
+
     /// Moves the current occurrence to `until` (later than now, at most 30 days ahead).
     pub fn snooze(mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, ApiError> {
         self.check_open()?;
@@ -800,6 +832,24 @@ mod tests {
         m[2].away.clear();
         let t = t.skip(now(), &m).unwrap().task;
         assert_eq!(t.assignee, Assignment::Member { user_id: "cy".into() }, "cy's effort is older than the window");
+    }
+
+    #[test]
+    fn the_forecast_rotates_assignees_over_the_occurrences() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let first = t.next_due.unwrap();
+        let f = t.forecast(first, first + chrono::Duration::days(4), 10, &m);
+        let who: Vec<_> = f
+            .iter()
+            .map(|(_, a)| match a {
+                Assignment::Member { user_id } => user_id.as_str(),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(who, ["ana", "ben", "cy", "ana"]);
+        assert_eq!(f[1].0 - f[0].0, chrono::Duration::days(1));
+        assert_eq!(t.next_due, Some(first), "forecasting changes nothing");
     }
 
     #[test]
