@@ -139,6 +139,13 @@ pub const ROUTES: &[Route] = &[
         authenticated: false,
         handler: handler!(calendar_feed),
     },
+    Route {
+        method: "PUT",
+        path: "/v1/households/{householdId}/tasks/{taskId}/subtasks/{subtaskId}",
+        function: "UpdateSubtaskFunction",
+        authenticated: true,
+        handler: handler!(update_subtask),
+    },
 ];
 
 /// The task in the path, as the caller may see it: a child sees only chores assigned to

@@ -163,3 +163,40 @@ pub async fn snooze_task(app: App, req: ApiRequest) -> ApiResult {
         Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
     }
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubtaskInput {
+    pub done: bool,
+}
+
+/// `PUT /v1/households/{householdId}/tasks/{taskId}/subtasks/{subtaskId}` `{"done": true}`:
+/// ticks a checklist item of the current occurrence (the list resets on completion).
+pub async fn update_subtask(app: App, req: ApiRequest) -> ApiResult {
+    let m = app.membership(&req, Action::ViewTasks).await?;
+    let input: SubtaskInput = req.json()?;
+    let subtask_id: u32 = req
+        .path_param("subtaskId")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::invalid_parameter("subtaskId"))?;
+    let task = visible_task(&app, &req, &m).await?;
+    if !policy::allows(m.member.role, Action::ManageTasks) && !task.is_assigned_to(&m.member.user_id) {
+        return Err(ApiError::new(ErrorCode::TaskNotAssigned));
+    }
+    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
+        return Err(ApiError::new(ErrorCode::PreconditionFailed));
+    }
+    let now = app.now();
+    let updated = task.set_subtask(subtask_id, input.done, now)?;
+    let audit = AuditEntry::new(
+        &m.member.user_id,
+        "task.subtask",
+        format!("task/{}", updated.task_id),
+        &req.correlation_id,
+        now,
+    );
+    match app.store.save_task(&updated, &audit).await? {
+        Ok(()) => Ok(crate::tasks::task_response(updated, now)),
+        Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+    }
+}

@@ -47,6 +47,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("reject-completion", 409),
     ("skip-task", 200),
     ("snooze-task", 200),
+    ("update-subtask", 200),
     ("agenda", 200),
     ("create-calendar-feed", 201),
     ("calendar-feed", 200),
@@ -110,7 +111,7 @@ async fn every_event_runs_through_its_handler() {
     let members = [RosterEntry::new(OWNER), RosterEntry::new(MEMBER)];
     let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", roster: &members };
     let input: TaskInput = serde_json::from_value(
-        serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true }),
+        serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true, "subtasks": ["Paper", "Glass"] }),
     )
     .unwrap();
     let mut task = input.create(&ctx, OWNER, now).unwrap();

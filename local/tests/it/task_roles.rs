@@ -18,6 +18,7 @@ enum Call {
     CompleteAsMember,
     Skip,
     Snooze,
+    Subtask,
     History,
     Agenda,
     Undo,
@@ -38,6 +39,7 @@ const TABLE: &[(Call, [u16; 4])] = &[
     (Call::CompleteAsMember, [200, 200, 403, 404]),
     (Call::Skip, [200, 200, 403, 404]),
     (Call::Snooze, [200, 200, 403, 404]),
+    (Call::Subtask, [200, 200, 403, 404]),
     (Call::History, [200, 200, 200, 200]),
     (Call::Agenda, [200, 200, 200, 200]),
     (Call::Undo, [200, 200, 403, 404]),
@@ -48,7 +50,7 @@ const TABLE: &[(Call, [u16; 4])] = &[
 
 async fn fresh_chore(s: &TestStack, owner: &User, h: &str, approval: bool) -> (String, Value) {
     let body = json!({ "title": "Cell", "recurrence": { "type": "interval", "every": 1, "unit": "days" },
-        "assignment": { "type": "fixed", "userId": owner.id }, "requiresApproval": approval });
+        "assignment": { "type": "fixed", "userId": owner.id }, "requiresApproval": approval, "subtasks": ["one"] });
     let r = s.call(owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await;
     r.assert_status(201);
     (format!("/v1/households/{h}/tasks/{}", r.body["taskId"].as_str().unwrap()), r.body)
@@ -96,6 +98,7 @@ async fn every_task_route_checks_the_callers_role() {
                 }
                 Call::Skip => (Method::POST, format!("{task}/skip"), None, vec![]),
                 Call::Snooze => (Method::POST, format!("{task}/snooze"), Some(json!({ "until": tomorrow })), vec![]),
+                Call::Subtask => (Method::PUT, format!("{task}/subtasks/1"), Some(json!({ "done": true })), vec![]),
                 Call::History => (Method::GET, format!("/v1/households/{h}/completions"), None, vec![]),
                 Call::Agenda => (Method::GET, format!("/v1/households/{h}/agenda"), None, vec![]),
                 Call::Undo => (Method::POST, format!("{completion}/undo"), None, vec![]),

@@ -677,6 +677,20 @@ impl Task {
         out
     }
 
+    /// Ticks (or unticks) one checklist item of the current occurrence.
+    pub fn set_subtask(mut self, subtask_id: u32, done: bool, now: DateTime<Utc>) -> Result<Task, ApiError> {
+        self.check_open()?;
+        let item = self
+            .subtasks
+            .iter_mut()
+            .find(|s| s.id == subtask_id)
+            .ok_or_else(|| ApiError::new(ErrorCode::SubtaskNotFound))?;
+        item.done = done;
+        self.version += 1;
+        self.updated_at = now;
+        Ok(self)
+    }
+
     /// Moves the current occurrence to `until` (later than now, at most 30 days ahead).
     pub fn snooze(mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, ApiError> {
         self.check_open()?;
@@ -850,6 +864,19 @@ mod tests {
         assert_eq!(who, ["ana", "ben", "cy", "ana"]);
         assert_eq!(f[1].0 - f[0].0, chrono::Duration::days(1));
         assert_eq!(t.next_due, Some(first), "forecasting changes nothing");
+    }
+
+    #[test]
+    fn checklists_are_ticked_and_reset_each_occurrence() {
+        let m = members();
+        let mut input = daily();
+        input.subtasks = Some(vec!["Plates".into(), "Pans".into()]);
+        let t = input.create(&ctx(&m), "ana", now()).unwrap();
+        let t = t.set_subtask(2, true, now()).unwrap();
+        assert!(t.subtasks[1].done && !t.subtasks[0].done);
+        assert_eq!(t.clone().set_subtask(9, true, now()).unwrap_err().code, ErrorCode::SubtaskNotFound);
+        let next = t.complete("ana", now(), &m).unwrap().task;
+        assert!(next.subtasks.iter().all(|s| !s.done));
     }
 
     #[test]

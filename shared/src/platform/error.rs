@@ -56,6 +56,7 @@ error_codes! {
     TaskPaused = ("task.paused", 409),
     TaskFinished = ("task.finished", 409),
     TaskNotAssigned = ("task.not_assigned", 403),
+    SubtaskNotFound = ("task.subtask_not_found", 404),
     OccurrenceChanged = ("task.occurrence_changed", 409),
     IdempotencyKeyReused = ("idempotency.key_reused", 422),
     CompletionNotFound = ("completion.not_found", 404),
