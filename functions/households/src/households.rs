@@ -5,6 +5,7 @@ use shared::domain::household::{Household, HouseholdPatch, NewHousehold};
 use shared::domain::user::UserProfile;
 use shared::platform::pagination::{CursorRule, Page};
 use shared::store::StoreError;
+use shared::store::idempotency::{IdempotencyKey, Idempotent};
 use shared::store::keys;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
@@ -22,8 +23,12 @@ pub struct HouseholdView {
 /// `POST /v1/households`: the caller becomes its owner.
 pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
-    let body: NewHousehold = req.json()?;
     let now = app.now();
+    let key = IdempotencyKey::from_request(&req)?;
+    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
+        return Ok(replayed);
+    }
+    let body: NewHousehold = req.json()?;
     let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
     let (household, owner) = body.create(&principal.user_id, &profile.display_name, &profile.timezone, now)?;
     let audit = AuditEntry::new(
@@ -33,10 +38,14 @@ pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
         &req.correlation_id,
         now,
     );
-    app.store.create_household(&household, &owner, &audit).await?;
     let location = format!("/v1/households/{}", household.household_id);
     let version = household.version;
-    Ok(ApiResponse::created(location, &HouseholdView { household, my_role: Role::Owner }).etag(version))
+    let response =
+        ApiResponse::created(location, &HouseholdView { household: household.clone(), my_role: Role::Owner })
+            .etag(version);
+    let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
+    let result = app.store.create_household(&household, &owner, &audit, idempotent.as_ref()).await;
+    app.store.settle(result, key.as_ref(), response, now).await
 }
 
 /// `GET /v1/households`: the caller's households, paginated.

@@ -1,11 +1,12 @@
 use serde::Serialize;
 use shared::auth::Action;
 use shared::domain::audit::AuditEntry;
-use shared::domain::household::Member;
+use shared::domain::household::{Household, Member};
 use shared::domain::invite::{NewInvite, normalize_code};
 use shared::domain::user::UserProfile;
 use shared::platform::pagination::{CursorRule, Page};
 use shared::store::StoreError;
+use shared::store::idempotency::{IdempotencyKey, Idempotent};
 use shared::store::invites::AcceptFailure;
 use shared::store::keys;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
@@ -16,8 +17,12 @@ use crate::households::HouseholdView;
 /// `POST /v1/households/{householdId}/invites` (owner, admin): a short code to share.
 pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::ManageInvites).await?;
-    let body: NewInvite = req.json()?;
     let now = app.now();
+    let key = IdempotencyKey::from_request(&req)?;
+    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
+        return Ok(replayed);
+    }
+    let body: NewInvite = req.json()?;
     let invite = body.create(&m.household.household_id, &m.member.user_id, now)?;
     let audit = AuditEntry::new(
         &m.member.user_id,
@@ -27,9 +32,11 @@ pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
         now,
     )
     .details(serde_json::json!({ "role": invite.role, "maxUses": invite.max_uses }));
-    app.store.create_invite(&invite, &audit).await?;
     let location = format!("/v1/households/{}/invites/{}", invite.household_id, invite.code);
-    Ok(ApiResponse::created(location, &invite))
+    let response = ApiResponse::created(location, &invite);
+    let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
+    let result = app.store.create_invite(&invite, &audit, idempotent.as_ref()).await;
+    app.store.settle(result, key.as_ref(), response, now).await
 }
 
 /// `GET /v1/households/{householdId}/invites` (owner, admin), paginated.
@@ -69,11 +76,20 @@ struct Accepted {
 /// `POST /v1/invites/{code}/accept`: join the invite's household with its role.
 pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
+    let now = app.now();
+    let key = IdempotencyKey::from_request(&req)?;
+    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
+        return Ok(replayed);
+    }
     let not_found = || ApiError::new(ErrorCode::InviteNotFound);
     let code = req.path_param("code").and_then(normalize_code).ok_or_else(not_found)?;
     let invite = app.store.get_invite(&code).await?.ok_or_else(not_found)?;
-    let now = app.now();
     invite.check_usable(now)?;
+    let household = app
+        .store
+        .get_household(&invite.household_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
     let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
     let member = Member {
         household_id: invite.household_id.clone(),
@@ -94,30 +110,28 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         now,
     )
     .details(serde_json::json!({ "code": invite.code, "role": invite.role }));
-    match app.store.accept_invite(&invite, &member, app.config.max_members, &audit).await? {
-        Ok(()) => {}
-        Err(AcceptFailure::AlreadyMember) => return Err(ApiError::new(ErrorCode::AlreadyMember)),
+    let location = format!("/v1/households/{}/members/{}", invite.household_id, principal.user_id);
+    let version = household.version;
+    let joined = Household { member_count: household.member_count + 1, ..household };
+    let body =
+        Accepted { household: HouseholdView { household: joined, my_role: member.role }, member: member.clone() };
+    let response = ApiResponse::created(location, &body).etag(version);
+    let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
+    match app.store.accept_invite(&invite, &member, app.config.max_members, &audit, idempotent.as_ref()).await? {
+        Ok(()) => Ok(response),
+        Err(AcceptFailure::KeyTaken) => {
+            app.store.replay_key(key.as_ref(), now).await?.ok_or_else(|| ApiError::new(ErrorCode::ConcurrentUpdate))
+        }
+        Err(AcceptFailure::AlreadyMember) => Err(ApiError::new(ErrorCode::AlreadyMember)),
         Err(AcceptFailure::InviteGone) => {
             // Used up, revoked or expired since we read it: say which.
             let fresh = app.store.get_invite(&code).await?.ok_or_else(not_found)?;
             fresh.check_usable(now)?;
-            return Err(ApiError::new(ErrorCode::InviteUsedUp));
+            Err(ApiError::new(ErrorCode::InviteUsedUp))
         }
-        Err(AcceptFailure::HouseholdUnavailable) => {
-            return match app.store.household_deleted(&invite.household_id).await? {
-                Some(false) => Err(ApiError::new(ErrorCode::MemberLimitReached).with("limit", app.config.max_members)),
-                _ => Err(ApiError::new(ErrorCode::HouseholdNotFound)),
-            };
-        }
+        Err(AcceptFailure::HouseholdUnavailable) => match app.store.household_deleted(&invite.household_id).await? {
+            Some(false) => Err(ApiError::new(ErrorCode::MemberLimitReached).with("limit", app.config.max_members)),
+            _ => Err(ApiError::new(ErrorCode::HouseholdNotFound)),
+        },
     }
-    let m = app
-        .store
-        .membership(&invite.household_id, &principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
-    let location = format!("/v1/households/{}/members/{}", invite.household_id, principal.user_id);
-    let version = m.household.version;
-    let body =
-        Accepted { household: HouseholdView { household: m.household, my_role: m.member.role }, member: m.member };
-    Ok(ApiResponse::created(location, &body).etag(version))
 }

@@ -116,7 +116,7 @@ async fn main() -> Result<(), BoxError> {
     let (household, member) = new.create(&owner, "Owner", "UTC", now)?;
     let household_id = household.household_id.clone();
     let audit = || AuditEntry::new(&owner, "bench.setup", "bench".into(), "bench", now);
-    app.store.create_household(&household, &member, &audit()).await?;
+    app.store.create_household(&household, &member, &audit(), None).await?;
     let members = [RosterEntry::new(&owner)];
     let ctx = HouseholdContext { household_id: &household_id, timezone: "Europe/Berlin", roster: &members };
     let mut tasks: Vec<Task> = Vec::new();

@@ -101,13 +101,13 @@ async fn every_event_runs_through_its_handler() {
     let (mut household, mut owner) = new.create(OWNER, "Ana", "UTC", now).unwrap();
     household.household_id = HOUSEHOLD.into();
     owner.household_id = HOUSEHOLD.into();
-    store.create_household(&household, &owner, &audit()).await.unwrap();
+    store.create_household(&household, &owner, &audit(), None).await.unwrap();
     let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
     let seat = invite("MEMBERS234", now);
-    store.create_invite(&seat, &audit()).await.unwrap();
-    store.accept_invite(&seat, &member, 50, &audit()).await.unwrap().unwrap();
-    store.create_invite(&invite("GARDEN2345", now), &audit()).await.unwrap();
-    store.create_invite(&invite("QRSTVW2345", now), &audit()).await.unwrap();
+    store.create_invite(&seat, &audit(), None).await.unwrap();
+    store.accept_invite(&seat, &member, 50, &audit(), None).await.unwrap().unwrap();
+    store.create_invite(&invite("GARDEN2345", now), &audit(), None).await.unwrap();
+    store.create_invite(&invite("QRSTVW2345", now), &audit(), None).await.unwrap();
     let members = [RosterEntry::new(OWNER), RosterEntry::new(MEMBER)];
     let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", roster: &members };
     let input: TaskInput = serde_json::from_value(

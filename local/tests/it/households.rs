@@ -140,3 +140,34 @@ async fn deleting_a_household_removes_it_for_every_member_and_the_worker_purges_
             .any(|i| i.get("action").and_then(|a| a.as_s().ok()).map(String::as_str) == Some("household.delete"))
     );
 }
+
+#[tokio::test]
+async fn creating_households_invites_and_accepting_are_idempotent_with_a_key() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let ben = s.user("ben").await;
+    let body = json!({ "name": "Retried" });
+    let first =
+        s.call_with(&ana, Method::POST, "/v1/households", Some(body.clone()), &[("idempotency-key", "h-1")]).await;
+    let again = s.call_with(&ana, Method::POST, "/v1/households", Some(body), &[("idempotency-key", "h-1")]).await;
+    first.assert_status(201);
+    again.assert_status(201);
+    assert_eq!(first.body, again.body);
+    let list = s.call(&ana, Method::GET, "/v1/households", None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    let id = first.body["householdId"].as_str().unwrap();
+
+    let invites = format!("/v1/households/{id}/invites");
+    let a = s.call_with(&ana, Method::POST, &invites, Some(json!({})), &[("idempotency-key", "i-1")]).await;
+    let b = s.call_with(&ana, Method::POST, &invites, Some(json!({})), &[("idempotency-key", "i-1")]).await;
+    assert_eq!(a.body["code"], b.body["code"]);
+    let listed = s.call(&ana, Method::GET, &invites, None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+
+    let accept = format!("/v1/invites/{}/accept", a.body["code"].as_str().unwrap());
+    let x = s.call_with(&ben, Method::POST, &accept, None, &[("idempotency-key", "a-1")]).await;
+    let y = s.call_with(&ben, Method::POST, &accept, None, &[("idempotency-key", "a-1")]).await;
+    x.assert_status(201);
+    assert_eq!(x.body, y.body, "a retried accept answers like the first, not 409 already_member");
+    assert_eq!(x.body["household"]["memberCount"], 2);
+}

@@ -45,9 +45,16 @@ fn version_is(version: u64) -> Expr {
 }
 
 impl Store {
-    pub async fn create_household(&self, h: &Household, owner: &Member, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn create_household(
+        &self,
+        h: &Household,
+        owner: &Member,
+        audit: &AuditEntry,
+        idempotent: Option<&super::idempotency::Idempotent<'_>>,
+    ) -> Result<(), StoreError> {
         let pk = keys::household(&h.household_id);
         let mut tx = Tx::new(self);
+        tx.idempotent(idempotent, audit.at)?;
         tx.put_new(to_item(pk.clone(), keys::META.into(), h)?);
         tx.put_new(to_item(pk.clone(), keys::member(&owner.user_id), owner)?);
         tx.put_new(membership_ref_item(&h.household_id, &owner.user_id)?);
@@ -203,6 +210,12 @@ impl Store {
             Some(0) => StoreError::ConditionFailed,
             _ => e,
         })
+    }
+
+    /// An active household (deleted ones are gone for everyone).
+    pub async fn get_household(&self, household_id: &str) -> Result<Option<Household>, StoreError> {
+        let h: Option<Household> = self.get_as(keys::household(household_id), keys::META).await?;
+        Ok(h.filter(|h| h.status == HouseholdStatus::Active))
     }
 
     /// The household's tombstone state: `Some(true)` deleted, `Some(false)` active.

@@ -19,6 +19,26 @@ use crate::platform::http::{ApiRequest, ApiResponse};
 pub const HEADER: &str = "idempotency-key";
 const LIFETIME_HOURS: i64 = 24;
 
+/// A key, and the response it answers with, for a write that carries an Idempotency-Key.
+pub struct Idempotent<'a> {
+    pub key: &'a IdempotencyKey,
+    pub response: &'a ApiResponse,
+}
+
+impl Tx {
+    /// Starts a transaction with the idempotency record, if the request has a key: as the
+    /// first item, a failure at index 0 means another request took the key.
+    pub(crate) fn idempotent(&mut self, i: Option<&Idempotent<'_>>, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        match i {
+            Some(i) => {
+                i.key.put_into(self, i.response, now)?;
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    }
+}
+
 /// The key of one request, with a hash of what was asked.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
@@ -96,6 +116,36 @@ impl IdempotencyKey {
 }
 
 impl Store {
+    /// Finishes a write that carried an optional key: when the key was taken meanwhile by a
+    /// concurrent request, its response; otherwise what `result` says.
+    pub async fn settle(
+        &self,
+        result: Result<(), StoreError>,
+        key: Option<&IdempotencyKey>,
+        response: ApiResponse,
+        now: DateTime<Utc>,
+    ) -> Result<ApiResponse, ApiError> {
+        match result {
+            Ok(()) => Ok(response),
+            Err(e) if key.is_some() && e.failed_condition() == Some(0) => {
+                self.replay(key.expect("checked"), now).await?.ok_or_else(|| ApiError::new(ErrorCode::ConcurrentUpdate))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The first response for the request's key, if it has one that was used before.
+    pub async fn replay_key(
+        &self,
+        key: Option<&IdempotencyKey>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiResponse>, ApiError> {
+        match key {
+            Some(k) => self.replay(k, now).await,
+            None => Ok(None),
+        }
+    }
+
     /// The first response for this key, if there was one; a 422 if the key was used for
     /// a different request.
     pub async fn replay(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Option<ApiResponse>, ApiError> {

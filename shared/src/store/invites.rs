@@ -17,6 +17,8 @@ pub enum AcceptFailure {
     AlreadyMember,
     /// The household was deleted or is full.
     HouseholdUnavailable,
+    /// A concurrent request with the same Idempotency-Key won: replay its response.
+    KeyTaken,
 }
 
 fn invite_item(invite: &Invite) -> Result<Item, StoreError> {
@@ -28,8 +30,14 @@ fn invite_item(invite: &Invite) -> Result<Item, StoreError> {
 }
 
 impl Store {
-    pub async fn create_invite(&self, invite: &Invite, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn create_invite(
+        &self,
+        invite: &Invite,
+        audit: &AuditEntry,
+        idempotent: Option<&super::idempotency::Idempotent<'_>>,
+    ) -> Result<(), StoreError> {
         let mut tx = Tx::new(self);
+        tx.idempotent(idempotent, audit.at)?;
         tx.put_new(invite_item(invite)?);
         tx.check(
             key(keys::household(&invite.household_id), keys::META),
@@ -86,9 +94,11 @@ impl Store {
         member: &Member,
         max_members: u32,
         audit: &AuditEntry,
+        idempotent: Option<&super::idempotency::Idempotent<'_>>,
     ) -> Result<Result<(), AcceptFailure>, StoreError> {
         let pk = keys::household(&invite.household_id);
         let mut tx = Tx::new(self);
+        let offset = tx.idempotent(idempotent, audit.at)?;
         tx.update(
             key(keys::invite(&invite.code), keys::META),
             Expr::new("SET #uses = #uses + :one").name("#uses", "uses").value(":one", n(1)),
@@ -114,9 +124,10 @@ impl Store {
         tx.audit(pk, audit)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
-            Err(e) => match e.failed_condition() {
-                Some(0) => Ok(Err(AcceptFailure::InviteGone)),
-                Some(1) => Ok(Err(AcceptFailure::AlreadyMember)),
+            Err(e) => match e.failed_condition().map(|i| (i, i.checked_sub(offset))) {
+                Some((_, None)) => Ok(Err(AcceptFailure::KeyTaken)),
+                Some((_, Some(0))) => Ok(Err(AcceptFailure::InviteGone)),
+                Some((_, Some(1))) => Ok(Err(AcceptFailure::AlreadyMember)),
                 Some(_) => Ok(Err(AcceptFailure::HouseholdUnavailable)),
                 None => Err(e),
             },

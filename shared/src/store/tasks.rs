@@ -4,13 +4,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::idempotency::IdempotencyKey;
 use super::{Expr, Item, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
 use crate::domain::assignment::Assignment;
 use crate::domain::audit::AuditEntry;
 use crate::domain::task::{Completion, Task, TaskState, week_key};
 use crate::platform::clock::rfc3339;
-use crate::platform::http::ApiResponse;
 use crate::platform::pagination::PageKey;
 
 /// Which chores a list wants. Every variant is one index range.
@@ -101,11 +99,7 @@ fn conflict(e: StoreError, with_key: bool) -> Result<TaskWriteConflict, StoreErr
     }
 }
 
-/// A key, and the response it answers with, for a write that carries an Idempotency-Key.
-pub struct Idempotent<'a> {
-    pub key: &'a IdempotencyKey,
-    pub response: &'a ApiResponse,
-}
+pub use super::idempotency::Idempotent;
 
 impl Store {
     pub async fn get_task(&self, household_id: &str, task_id: &str) -> Result<Option<Task>, StoreError> {
@@ -120,9 +114,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let mut tx = Tx::new(self);
-        if let Some(i) = &idempotent {
-            i.key.put_into(&mut tx, i.response, now)?;
-        }
+        tx.idempotent(idempotent.as_ref(), now)?;
         tx.put_new(task_item(task)?);
         tx.audit(keys::household(&task.household_id), audit)?;
         match tx.commit(self, None).await {
@@ -159,9 +151,7 @@ impl Store {
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let pk = keys::household(&task.household_id);
         let mut tx = Tx::new(self);
-        if let Some(i) = &idempotent {
-            i.key.put_into(&mut tx, i.response, completion.at)?;
-        }
+        tx.idempotent(idempotent.as_ref(), completion.at)?;
         tx.put(task_item(task)?, Some(version_is(previous.version)));
         let record = CompletionRecord {
             completion: completion.clone(),
