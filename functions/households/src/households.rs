@@ -103,9 +103,7 @@ pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
 /// the worker finds it active and does nothing; if sending fails, nothing has changed.
 pub async fn delete_household(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::DeleteHousehold).await?;
-    if req.header("if-match").is_some() && req.if_match_version()? != m.household.version {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
+    req.check_optional_if_match(m.household.version)?;
     let household_id = m.household.household_id.clone();
     app.enqueue(
         &app.config.purge_queue_url,

@@ -1,14 +1,15 @@
 use serde::{Deserialize, Serialize};
 use shared::auth::{Action, policy};
 use shared::domain::audit::AuditEntry;
-use shared::domain::task::{Approval, Completion, CompletionKind};
+use shared::domain::task::{Approval, Completion, CompletionKind, Task};
 use shared::platform::error::{FieldError, FieldIssue};
 use shared::platform::validate::{Checks, user_id_param};
+use shared::store::households::Membership;
 use shared::store::idempotency::IdempotencyKey;
 use shared::store::tasks::{Idempotent, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
-use crate::tasks::{TaskView, replay_or_conflict};
+use crate::tasks::{TaskView, replay_or_conflict, save};
 use crate::visible_task;
 
 /// `POST …/complete` and `…/skip` bodies (both optional).
@@ -44,9 +45,7 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     let m = app.membership(&req, Action::ViewTasks).await?;
     let now = app.now();
     let key = IdempotencyKey::from_request(&req)?;
-    if let Some(k) = &key
-        && let Some(replayed) = app.store.replay(k, now).await?
-    {
+    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
         return Ok(replayed);
     }
     let input: OccurrenceInput = if req.body.is_empty() { OccurrenceInput::default() } else { req.json()? };
@@ -137,31 +136,25 @@ pub struct SnoozeInput {
     pub until: chrono::DateTime<chrono::Utc>,
 }
 
+/// The chore in the path, for a change to its current occurrence: by its assignee (or a
+/// pool member) or an owner/admin, and at the version `If-Match` names, when sent.
+async fn occurrence_of(app: &App, req: &ApiRequest, m: &Membership) -> Result<Task, ApiError> {
+    let task = visible_task(app, req, m).await?;
+    if !policy::allows(m.member.role, Action::ManageTasks) && !task.is_assigned_to(&m.member.user_id) {
+        return Err(ApiError::new(ErrorCode::TaskNotAssigned));
+    }
+    req.check_optional_if_match(task.version)?;
+    Ok(task)
+}
+
 /// `POST /v1/households/{householdId}/tasks/{taskId}/snooze` `{"until": "…"}`: moves this
 /// occurrence (the schedule after it is unchanged). The assignee or an owner/admin.
 pub async fn snooze_task(app: App, req: ApiRequest) -> ApiResult {
     let m = app.membership(&req, Action::ViewTasks).await?;
     let input: SnoozeInput = req.json()?;
-    let task = visible_task(&app, &req, &m).await?;
-    if !policy::allows(m.member.role, Action::ManageTasks) && !task.is_assigned_to(&m.member.user_id) {
-        return Err(ApiError::new(ErrorCode::TaskNotAssigned));
-    }
-    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
-    let now = app.now();
-    let snoozed = task.snooze(input.until, now)?;
-    let audit = AuditEntry::new(
-        &m.member.user_id,
-        "task.snooze",
-        format!("task/{}", snoozed.task_id),
-        &req.correlation_id,
-        now,
-    );
-    match app.store.save_task(&snoozed, &audit).await? {
-        Ok(()) => Ok(crate::tasks::task_response(snoozed, now)),
-        Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
-    }
+    let task = occurrence_of(&app, &req, &m).await?;
+    let snoozed = task.snooze(input.until, app.now())?;
+    save(&app, &req, &m.member.user_id, "task.snooze", snoozed).await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -179,24 +172,7 @@ pub async fn update_subtask(app: App, req: ApiRequest) -> ApiResult {
         .path_param("subtaskId")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ApiError::invalid_parameter("subtaskId"))?;
-    let task = visible_task(&app, &req, &m).await?;
-    if !policy::allows(m.member.role, Action::ManageTasks) && !task.is_assigned_to(&m.member.user_id) {
-        return Err(ApiError::new(ErrorCode::TaskNotAssigned));
-    }
-    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
-    let now = app.now();
-    let updated = task.set_subtask(subtask_id, input.done, now)?;
-    let audit = AuditEntry::new(
-        &m.member.user_id,
-        "task.subtask",
-        format!("task/{}", updated.task_id),
-        &req.correlation_id,
-        now,
-    );
-    match app.store.save_task(&updated, &audit).await? {
-        Ok(()) => Ok(crate::tasks::task_response(updated, now)),
-        Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
-    }
+    let task = occurrence_of(&app, &req, &m).await?;
+    let updated = task.set_subtask(subtask_id, input.done, app.now())?;
+    save(&app, &req, &m.member.user_id, "task.subtask", updated).await
 }

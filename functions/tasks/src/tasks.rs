@@ -55,9 +55,7 @@ pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
     let m = app.membership(&req, Action::CreateTask).await?;
     let now = app.now();
     let key = IdempotencyKey::from_request(&req)?;
-    if let Some(k) = &key
-        && let Some(replayed) = app.store.replay(k, now).await?
-    {
+    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
         return Ok(replayed);
     }
     let input: TaskInput = req.json()?;
@@ -78,10 +76,7 @@ pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
 
 /// A concurrent request with the same key won: answer with its response.
 pub(crate) async fn replay_or_conflict(app: &App, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> ApiResult {
-    match key {
-        Some(k) => app.store.replay(k, now).await?.ok_or_else(|| ApiError::new(ErrorCode::ConcurrentUpdate)),
-        None => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),
-    }
+    app.store.replay_key(key, now).await?.ok_or_else(|| ApiError::new(ErrorCode::ConcurrentUpdate))
 }
 
 pub(crate) fn time_param(req: &ApiRequest, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
@@ -174,7 +169,7 @@ async fn editable(app: &App, req: &ApiRequest) -> Result<(shared::store::househo
     Ok((m, task))
 }
 
-async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str, task: Task) -> ApiResult {
+pub(crate) async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str, task: Task) -> ApiResult {
     let now = app.now();
     let audit = AuditEntry::new(actor, action, format!("task/{}", task.task_id), &req.correlation_id, now);
     match app.store.save_task(&task, &audit).await? {
@@ -212,9 +207,7 @@ pub async fn restore_task(app: App, req: ApiRequest) -> ApiResult {
 
 async fn set_archived(app: App, req: ApiRequest, archived: bool) -> ApiResult {
     let (m, mut task) = editable(&app, &req).await?;
-    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
+    req.check_optional_if_match(task.version)?;
     if task.archived == archived {
         return Ok(task_response(task, app.now()));
     }

@@ -28,6 +28,13 @@ fn daily(title: &str, pool: &[&User]) -> Value {
     })
 }
 
+/// A member's points, as the household's member list shows them.
+async fn points(s: &TestStack, viewer: &User, household: &str, member: &User) -> Value {
+    let members = s.call(viewer, Method::GET, &format!("/v1/households/{household}/members"), None).await;
+    members.body["items"].as_array().unwrap().iter().find(|m| m["userId"] == member.id.as_str()).unwrap()["points"]
+        .clone()
+}
+
 async fn create(s: &TestStack, user: &User, household: &str, body: Value) -> Value {
     let r = s.call(user, Method::POST, &format!("/v1/households/{household}/tasks"), Some(body)).await;
     r.assert_status(201);
@@ -116,13 +123,8 @@ async fn completing_awards_points_records_history_and_rotates_the_assignee() {
     assert_eq!(skipped.body["completion"]["points"], 0);
     assert_eq!(skipped.body["task"]["assignee"]["userId"], owner.id.as_str());
 
-    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
-    let points = |u: &User| {
-        members.body["items"].as_array().unwrap().iter().find(|m| m["userId"] == u.id.as_str()).unwrap()["points"]
-            .clone()
-    };
-    assert_eq!(points(&owner), 30);
-    assert_eq!(points(&member), 0);
+    assert_eq!(points(&s, &owner, &h, &owner).await, 30);
+    assert_eq!(points(&s, &owner, &h, &member).await, 0);
     let history: Vec<_> = s
         .items(&format!("HOUSEHOLD#{h}"))
         .await
@@ -342,11 +344,7 @@ async fn history_undo_snooze_and_agenda() {
     assert_eq!(undone.body["nextDue"], task["nextDue"]);
     assert_eq!(undone.body["assignee"], task["assignee"]);
     s.call(&owner, Method::POST, &undo, None).await.assert_problem(409, "completion.already_undone");
-    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
-    let owner_points =
-        members.body["items"].as_array().unwrap().iter().find(|m| m["userId"] == owner.id.as_str()).unwrap()["points"]
-            .clone();
-    assert_eq!(owner_points, 0);
+    assert_eq!(points(&s, &owner, &h, &owner).await, 0);
     let history = s.call(&owner, Method::GET, &format!("/v1/households/{h}/completions"), None).await;
     assert_eq!(history.body["items"].as_array().unwrap().len(), 1);
 
@@ -414,15 +412,11 @@ async fn chores_that_need_approval_award_points_only_when_approved() {
     body["requiresApproval"] = json!(true);
     let task = create(&s, &owner, &h, body).await;
     let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
-    let points_of = |members: &Value, u: &User| {
-        members["items"].as_array().unwrap().iter().find(|m| m["userId"] == u.id.as_str()).unwrap()["points"].clone()
-    };
 
     let first = s.call(&member, Method::POST, &format!("{path}/complete"), None).await;
     first.assert_status(200);
     assert_eq!(first.body["completion"]["approval"], "pending");
-    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
-    assert_eq!(points_of(&members.body, &member), 0);
+    assert_eq!(points(&s, &owner, &h, &member).await, 0);
     let id = first.body["completion"]["completionId"].as_str().unwrap();
     let completions = format!("/v1/households/{h}/completions");
     s.call(&member, Method::POST, &format!("{completions}/{id}/approve"), None)
@@ -434,8 +428,7 @@ async fn chores_that_need_approval_award_points_only_when_approved() {
     s.call(&owner, Method::POST, &format!("{completions}/{id}/approve"), None)
         .await
         .assert_problem(409, "completion.not_pending");
-    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
-    assert_eq!(points_of(&members.body, &member), 30);
+    assert_eq!(points(&s, &owner, &h, &member).await, 30);
 
     // Rejected: no points, and the chore is due again as before.
     let second = s.call(&member, Method::POST, &format!("{path}/complete"), None).await;
@@ -445,8 +438,7 @@ async fn chores_that_need_approval_award_points_only_when_approved() {
     assert_eq!(rejected.body["approval"], "rejected");
     let now = s.call(&owner, Method::GET, &path, None).await;
     assert_eq!(now.body["nextDue"], first.body["task"]["nextDue"]);
-    let members = s.call(&owner, Method::GET, &format!("/v1/households/{h}/members"), None).await;
-    assert_eq!(points_of(&members.body, &member), 30);
+    assert_eq!(points(&s, &owner, &h, &member).await, 30);
 }
 
 #[tokio::test]

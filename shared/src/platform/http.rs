@@ -87,6 +87,16 @@ impl ApiRequest {
     }
 }
 
+impl ApiRequest {
+    /// For requests where `If-Match` is optional: when sent, it must name `version` (412).
+    pub fn check_optional_if_match(&self, version: u64) -> Result<(), ApiError> {
+        if self.header("if-match").is_some() && self.if_match_version()? != version {
+            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+        }
+        Ok(())
+    }
+}
+
 /// ETags are the item version in quotes: `"3"`. Weak validators are accepted on input.
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
