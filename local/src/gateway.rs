@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use base64::Engine;
 use serde_json::{Value, json};
-use shared::App;
 use shared::auth::jwt::JwtVerifier;
 use shared::lambda::Route;
 use shared::platform::error::{ApiError, ErrorCode};
@@ -19,16 +18,21 @@ use shared::platform::http::{ALLOWED_HEADERS, ALLOWED_METHODS, problem_response,
 use shared::platform::i18n::Locale;
 use shared::platform::{correlation, http::handle};
 
+use crate::LocalFunction;
 use crate::routes::match_path;
 
 /// API Gateway's own payload limit; our handlers enforce their smaller one.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
-    pub app: App,
+    /// Every function by logical id, each with its own policy-checked clients and timeout.
+    pub functions: Arc<HashMap<String, LocalFunction>>,
     pub routes: Vec<Route>,
     pub verifier: JwtVerifier,
     pub stage: String,
+    pub cors_allow_origin: String,
+    /// The API's `GatewayResponses` from template.yaml: what API Gateway answers itself.
+    pub gateway_responses: Option<Value>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> axum::Router {
@@ -41,7 +45,7 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let correlation_id = correlation::from_header(header(correlation::HEADER).as_deref());
     let locale = Locale::negotiate(header("accept-language").as_deref());
-    let origin = gw.app.config.cors_allow_origin.clone();
+    let origin = gw.cors_allow_origin.clone();
     let problem = |code: ErrorCode| {
         let r = problem_response(&ApiError::new(code), locale, &correlation_id, &path);
         into_axum(with_common_headers(r, &correlation_id, &origin))
@@ -93,7 +97,49 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
             return problem(ErrorCode::Internal);
         }
     };
-    into_axum(handle(&gw.app, request, route.handler).await)
+    let Some(function) = gw.functions.get(route.function) else {
+        tracing::error!(function = route.function, "route without a function in template.yaml");
+        return problem(ErrorCode::Internal);
+    };
+    // Lambda stops a function at its Timeout; API Gateway then answers 502 itself.
+    match tokio::time::timeout(function.timeout, handle(&function.app, request, route.handler)).await {
+        Ok(response) => into_axum(response),
+        Err(_) => {
+            tracing::error!(function = route.function, timeout = ?function.timeout, "Task timed out");
+            gw.gateway_response("DEFAULT_5XX", StatusCode::BAD_GATEWAY, &correlation_id)
+        }
+    }
+}
+
+impl Gateway {
+    /// What API Gateway answers itself for `kind`, rendered from the template's
+    /// `GatewayResponses` (status, headers, body template), as it would in AWS.
+    fn gateway_response(&self, kind: &str, status: StatusCode, request_id: &str) -> Response<Body> {
+        let spec = self.gateway_responses.as_ref().and_then(|r| r.get(kind)).cloned().unwrap_or(Value::Null);
+        let status = spec
+            .get("StatusCode")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<u16>().ok())
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(status);
+        let mut builder = Response::builder().status(status);
+        for (name, value) in
+            spec.pointer("/ResponseParameters/Headers").and_then(Value::as_object).into_iter().flatten()
+        {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.get("Fn::Sub").and_then(Value::as_str).unwrap_or_default().to_string(),
+            };
+            let text = text.replace("${CorsAllowOrigin}", &self.cors_allow_origin);
+            builder = builder.header(name.as_str(), text.trim_matches('\''));
+        }
+        let body = spec
+            .pointer("/ResponseTemplates/application~1json")
+            .and_then(Value::as_str)
+            .unwrap_or(r#"{"message": "Internal server error"}"#)
+            .replace("$context.requestId", request_id);
+        builder.body(Body::from(body)).expect("valid response")
+    }
 }
 
 /// The API Gateway REST proxy event (payload format 1.0) for one request.

@@ -3,6 +3,7 @@
 //! both start the stack through [`start`].
 
 pub mod gateway;
+pub mod iam;
 pub mod poller;
 pub mod provision;
 pub mod routes;
@@ -12,6 +13,7 @@ pub mod template;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use shared::App;
@@ -22,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::gateway::Gateway;
-use crate::provision::Provisioned;
+use crate::provision::{Endpoints, Provisioned};
 use crate::template::{Template, referenced};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +39,9 @@ pub enum StackError {
     Jwks(String, String),
 }
 
-/// The environment variables template.yaml gives the functions (Globals merged with each
-/// function's own), with `Ref`s resolved to what the local stack created.
-pub fn function_environment(template: &Template, p: &Provisioned) -> HashMap<String, String> {
+/// The environment variables template.yaml gives `function` (Globals merged with its own),
+/// with `Ref`s resolved to what the local stack created.
+pub fn function_environment(template: &Template, p: &Provisioned, function: &str) -> HashMap<String, String> {
     let mut env = HashMap::new();
     let mut collect = |vars: Option<&Value>| {
         for (name, value) in vars.and_then(Value::as_object).into_iter().flatten() {
@@ -68,9 +70,7 @@ pub fn function_environment(template: &Template, p: &Provisioned) -> HashMap<Str
         }
     };
     collect(template.root.pointer("/Globals/Function/Environment/Variables"));
-    for (_, r) in template.resources() {
-        collect(r.pointer("/Properties/Environment/Variables"));
-    }
+    collect(template.root.pointer(&format!("/Resources/{function}/Properties/Environment/Variables")));
     env
 }
 
@@ -83,11 +83,27 @@ pub struct StackOptions {
     pub run_pollers: bool,
     /// Verify tokens with this instead of the user pool's JWKS (tests that sign their own).
     pub verifier: Option<JwtVerifier>,
+    /// Whether a call a function's policy does not allow fails (as in AWS) or is logged.
+    pub iam: iam::Mode,
+    /// Whether the functions' calls go into the IAM usage report (off for a template a
+    /// test changed on purpose).
+    pub record_iam_usage: bool,
+}
+
+/// A function as the local stack runs it: its own clients, checked against its own policy,
+/// its own environment, and its `Timeout`.
+#[derive(Clone, Debug)]
+pub struct LocalFunction {
+    pub app: App,
+    pub timeout: Duration,
 }
 
 pub struct RunningStack {
     pub addr: SocketAddr,
+    /// Unrestricted access to the stack's table and queues, for seeding and for tests'
+    /// own checks; functions never run with it.
     pub app: App,
+    pub functions: Arc<HashMap<String, LocalFunction>>,
     pub provisioned: Provisioned,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -95,6 +111,11 @@ pub struct RunningStack {
 impl RunningStack {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The [`App`] `function` (a logical id) runs with: its policy, its environment.
+    pub fn function_app(&self, function: &str) -> App {
+        self.functions.get(function).unwrap_or_else(|| panic!("no function {function}")).app.clone()
     }
 }
 
@@ -106,17 +127,49 @@ impl Drop for RunningStack {
     }
 }
 
-/// The handlers' [`App`], wired to the local emulators from the template's environment.
-pub async fn local_app(template: &Template, p: &Provisioned, options: &StackOptions) -> Result<App, StackError> {
-    let mut env = function_environment(template, p);
-    env.extend(options.env_overrides.clone());
-    let config = Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| StackError::Config(e.to_string()))?;
+/// An [`App`] with unrestricted clients, wired from the Globals of the template.
+pub async fn unchecked_app(template: &Template, p: &Provisioned, options: &StackOptions) -> Result<App, StackError> {
     Ok(App::with_clients(
-        config,
+        config_of(template, p, options, "")?,
         p.endpoints.dynamodb_client().await,
         p.endpoints.sqs_client().await,
         options.clock.clone(),
     ))
+}
+
+fn config_of(
+    template: &Template,
+    p: &Provisioned,
+    options: &StackOptions,
+    function: &str,
+) -> Result<Config, StackError> {
+    let mut env = function_environment(template, p, function);
+    env.extend(options.env_overrides.clone());
+    Config::from_lookup(|k| env.get(k).cloned()).map_err(|e| StackError::Config(format!("{function}: {e}")))
+}
+
+/// Every function of the template, each with clients that check its calls against its
+/// policy (see [`iam`]), with the production SDK settings, its environment and timeout.
+pub async fn local_functions(
+    template: &Template,
+    p: &Provisioned,
+    options: &StackOptions,
+) -> Result<HashMap<String, LocalFunction>, StackError> {
+    let names = Arc::new(iam::Names::new(template, p));
+    let dynamodb = Endpoints::sdk_config(&p.endpoints.dynamodb).await;
+    let moto = Endpoints::sdk_config(&p.endpoints.moto).await;
+    let mut functions = HashMap::new();
+    for f in template.functions() {
+        let policy = iam::Policy::of(template, &f.logical_id).map_err(|e| StackError::Config(e.to_string()))?;
+        let http = iam::client::PolicyCheckedClient::new(policy, names.clone(), options.iam, options.record_iam_usage);
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&dynamodb).http_client(http.clone()).build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&moto).http_client(http).build());
+        let app = App::with_clients(config_of(template, p, options, &f.logical_id)?, ddb, sqs, options.clock.clone());
+        functions.insert(f.logical_id.clone(), LocalFunction { app, timeout: Duration::from_secs(f.timeout_seconds) });
+    }
+    Ok(functions)
 }
 
 /// Serves the gateway on `listener` and starts one poller per worker.
@@ -126,7 +179,8 @@ pub async fn start(
     listener: TcpListener,
     options: StackOptions,
 ) -> Result<RunningStack, StackError> {
-    let app = local_app(template, &provisioned, &options).await?;
+    let app = unchecked_app(template, &provisioned, &options).await?;
+    let functions = Arc::new(local_functions(template, &provisioned, &options).await?);
     let verifier = match options.verifier {
         Some(v) => v,
         None => {
@@ -136,8 +190,14 @@ pub async fn start(
                 .map_err(|e| StackError::Jwks(jwks_url, e.to_string()))?
         }
     };
-    let gateway =
-        Arc::new(Gateway { app: app.clone(), routes: routes::routes(), verifier, stage: options.stage.clone() });
+    let gateway = Arc::new(Gateway {
+        functions: functions.clone(),
+        routes: routes::routes(),
+        verifier,
+        stage: options.stage.clone(),
+        cors_allow_origin: app.config.cors_allow_origin.clone(),
+        gateway_responses: template.root.pointer("/Resources/ChoreApi/Properties/GatewayResponses").cloned(),
+    });
     let addr = listener.local_addr().map_err(|e| StackError::Config(e.to_string()))?;
     let mut tasks = vec![tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, gateway::router(gateway)).await {
@@ -157,10 +217,14 @@ pub async fn start(
                 provision::REGION,
                 url.rsplit('/').next().unwrap_or_default()
             );
-            tasks.push(tokio::spawn(poller::run(app.clone(), sqs.clone(), worker, url, arn)));
+            let function = functions
+                .get(worker.function)
+                .ok_or_else(|| StackError::Config(format!("no function {} in template.yaml", worker.function)))?
+                .clone();
+            tasks.push(tokio::spawn(poller::run(function, sqs.clone(), worker, url, arn)));
         }
     }
-    Ok(RunningStack { addr, app, provisioned, tasks })
+    Ok(RunningStack { addr, app, functions, provisioned, tasks })
 }
 
 async fn fetch_text(url: &str) -> Result<String, String> {

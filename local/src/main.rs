@@ -19,12 +19,17 @@ fn env_or(name: &str, default: &str) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     shared::platform::telemetry::init();
-    let command = std::env::args().nth(1).unwrap_or_else(|| "dev".into());
-    if command != "dev" {
-        eprintln!("usage: chore-local dev   (run it through scripts/dev)");
-        return ExitCode::from(2);
-    }
-    match dev().await {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str).unwrap_or("dev") {
+        "dev" => dev().await,
+        "iam-report" => iam_report(args.get(1).map(String::as_str)),
+        _ => {
+            eprintln!("usage: chore-local dev            (run it through scripts/dev)");
+            eprintln!("       chore-local iam-report DIR (what each function used, next to its policy)");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -55,6 +60,8 @@ async fn dev() -> Result<(), String> {
         stage: "dev".into(),
         run_pollers: true,
         verifier: None,
+        iam: local::iam::Mode::from_env(),
+        record_iam_usage: true,
     };
     let stack = start(&template, provisioned.clone(), listener, options).await.map_err(|e| e.to_string())?;
     let base = stack.base_url();
@@ -81,5 +88,20 @@ async fn dev() -> Result<(), String> {
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     println!("stopping");
     drop(stack);
+    let reports = local::iam::report::compare(&template, &local::iam::client::recorded());
+    println!("\nIAM: what each function used in this run, next to what its policy grants\n");
+    print!("{}", local::iam::report::render(&reports));
+    Ok(())
+}
+
+/// Merges the usage files a run left in `dir` (`CG_IAM_USAGE_DIR`) into one report.
+fn iam_report(dir: Option<&str>) -> Result<(), String> {
+    let dir = dir.ok_or("iam-report needs the usage directory")?;
+    let template = Template::load_default().map_err(|e| e.to_string())?;
+    let usage = local::iam::report::read_usage(std::path::Path::new(dir));
+    if usage.is_empty() {
+        return Err(format!("no usage recorded in {dir}"));
+    }
+    print!("{}", local::iam::report::render(&local::iam::report::compare(&template, &usage)));
     Ok(())
 }

@@ -8,15 +8,16 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use serde_json::json;
-use shared::App;
 use shared::lambda::Worker;
+
+use crate::LocalFunction;
 
 use crate::provision::REGION;
 
 /// One receive, one handler call, deletes for the successes. Returns how many messages
 /// were handled and how many failed.
 pub async fn poll_once(
-    app: &App,
+    function: &LocalFunction,
     sqs: &aws_sdk_sqs::Client,
     worker: &Worker,
     queue_url: &str,
@@ -59,8 +60,20 @@ pub async fn poll_once(
         })
         .collect();
     let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).map_err(|e| e.to_string())?;
-    let response = (worker.handler)(app.clone(), event).await;
-    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    // Past its Timeout, Lambda stops the function and the whole batch comes back later.
+    let failed: Vec<&str> =
+        match tokio::time::timeout(function.timeout, (worker.handler)(function.app.clone(), event)).await {
+            Ok(response) => response
+                .batch_item_failures
+                .iter()
+                .filter_map(|f| messages.iter().find(|m| m.message_id() == Some(f.item_identifier.as_str())))
+                .filter_map(|m| m.message_id())
+                .collect(),
+            Err(_) => {
+                tracing::error!(worker = worker.function, timeout = ?function.timeout, "Task timed out");
+                messages.iter().filter_map(|m| m.message_id()).collect()
+            }
+        };
     let done: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
         .filter(|m| !failed.contains(&m.message_id().unwrap_or_default()))
@@ -86,9 +99,15 @@ pub async fn poll_once(
 }
 
 /// Polls forever (until the task is dropped).
-pub async fn run(app: App, sqs: aws_sdk_sqs::Client, worker: Worker, queue_url: String, queue_arn: String) {
+pub async fn run(
+    function: LocalFunction,
+    sqs: aws_sdk_sqs::Client,
+    worker: Worker,
+    queue_url: String,
+    queue_arn: String,
+) {
     loop {
-        match poll_once(&app, &sqs, &worker, &queue_url, &queue_arn, 5, 1).await {
+        match poll_once(&function, &sqs, &worker, &queue_url, &queue_arn, 5, 1).await {
             Ok((0, 0)) => {}
             Ok((ok, failed)) => tracing::info!(worker = worker.function, ok, failed, "worker batch"),
             Err(e) => {

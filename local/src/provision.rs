@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_cognitoidentityprovider::types::{
     ExplicitAuthFlowsType, PasswordPolicyType, TimeUnitsType, TokenValidityUnitsType, UserPoolMfaType,
     UserPoolPolicyType, UsernameAttributeType, VerifiedAttributeType,
@@ -42,9 +42,10 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// Static dummy credentials and a fixed region: the emulators accept anything.
+    /// The functions' own SDK settings (retries, timeouts: `shared::app::sdk_loader`) with
+    /// static dummy credentials and a fixed region: the emulators accept anything.
     pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
+        shared::app::sdk_loader()
             .region(Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local"))
             .endpoint_url(endpoint)

@@ -46,6 +46,8 @@ pub struct FunctionSpec {
     pub api: Option<ApiEvent>,
     /// Logical id of the queue that triggers it.
     pub queue: Option<String>,
+    /// Its `Timeout` (or the Globals'; Lambda's default is 3 s).
+    pub timeout_seconds: u64,
 }
 
 impl Template {
@@ -142,7 +144,12 @@ impl Template {
                     .iter()
                     .find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS"))
                     .and_then(|e| referenced(e.pointer("/Properties/Queue")?));
-                FunctionSpec { logical_id: id.clone(), binary, api, queue }
+                let timeout_seconds = r
+                    .pointer("/Properties/Timeout")
+                    .or_else(|| self.root.pointer("/Globals/Function/Timeout"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(3);
+                FunctionSpec { logical_id: id.clone(), binary, api, queue, timeout_seconds }
             })
             .collect()
     }

@@ -21,20 +21,33 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
 }
 
-/// The SDK configuration every function uses: standard retries with exponential backoff
-/// and jitter (3 attempts), and timeouts well inside API Gateway's 29 s.
-pub async fn sdk_config() -> SdkConfig {
+/// How long one SDK call may take, retries and backoff included. It must end well inside
+/// the function's `Timeout` (10 s in template.yaml), so a throttled or hung DynamoDB gives
+/// our 503 with `Retry-After` and never API Gateway's 502 for a timed-out Lambda: one call
+/// that gives up at 6 s leaves 4 s for what ran before it and for answering.
+pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
+/// One attempt; a hung connection is abandoned and retried (3 attempts at most).
+pub const SDK_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const SDK_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The SDK settings every function uses, in AWS and on the local stack alike: standard
+/// retries with exponential backoff and jitter (3 attempts), and the timeouts above.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(4))
-                .operation_timeout(Duration::from_secs(10))
+                .connect_timeout(SDK_CONNECT_TIMEOUT)
+                .operation_attempt_timeout(SDK_ATTEMPT_TIMEOUT)
+                .operation_timeout(SDK_OPERATION_TIMEOUT)
                 .build(),
         )
-        .load()
-        .await
+}
+
+/// The production SDK configuration: [`sdk_loader`] with region and credentials from the
+/// Lambda environment.
+pub async fn sdk_config() -> SdkConfig {
+    sdk_loader().load().await
 }
 
 impl App {

@@ -171,7 +171,7 @@ async fn the_local_stack_provisions_what_the_template_declares() {
         assert!(p.buckets.contains_key(&b));
     }
     // The functions' environment resolves to a valid configuration.
-    let env = local::function_environment(&t, &p);
+    let env = local::function_environment(&t, &p, "DeleteHouseholdFunction");
     let config = shared::platform::config::Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     assert_eq!(config.table_name, p.table_name);
     assert_eq!(config.purge_queue_url, p.queue_urls["HouseholdPurgeQueue"]);

@@ -91,8 +91,11 @@ async fn every_event_runs_through_its_handler() {
     let s = stack().await;
     // The events carry fixed dates (a snooze target, an agenda range): fix the clock too.
     let now = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
-    let app = &shared::App { clock: std::sync::Arc::new(ManualClock::at(now)), ..s.stack.app.clone() };
-    let store = &app.store;
+    let clock: std::sync::Arc<ManualClock> = std::sync::Arc::new(ManualClock::at(now));
+    // Each event runs as its function: its own policy and environment.
+    let app_of = |function: &str| shared::App { clock: clock.clone(), ..s.stack.function_app(function) };
+    let setup = shared::App { clock: clock.clone(), ..s.stack.app.clone() };
+    let store = &setup.store;
     let audit = || AuditEntry::new(OWNER, "test.setup", "setup".into(), "events-test", now);
 
     // The world the events describe: Ana's household with one member and two invites.
@@ -131,7 +134,7 @@ async fn every_event_runs_through_its_handler() {
             .replace(EXAMPLE_FEED_TOKEN, &feed_token);
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{binary}: not an API Gateway event: {e}"));
-        let response = shared::platform::http::handle(app, request, route.handler).await;
+        let response = shared::platform::http::handle(&app_of(&f.logical_id), request, route.handler).await;
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),
             _ => String::new(),
@@ -153,7 +156,7 @@ async fn every_event_runs_through_its_handler() {
     let f = functions.iter().find(|f| f.logical_id == worker.function).unwrap();
     let text = std::fs::read_to_string(event_file(&f.binary)).unwrap();
     let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
-    let response = (worker.handler)(app.clone(), event).await;
+    let response = (worker.handler)(app_of(worker.function), event).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(s.items(&format!("HOUSEHOLD#{HOUSEHOLD}")).await.is_empty());
 }

@@ -32,6 +32,7 @@ async fn the_purge_worker_reports_partial_failures_and_poison_messages_reach_the
     let queue_url = s.stack.provisioned.queue_urls[worker.queue].clone();
     let dlq_url = s.stack.provisioned.queue_urls["HouseholdPurgeDLQ"].clone();
     let sqs = s.stack.provisioned.endpoints.sqs_client().await;
+    let purge = s.stack.functions[worker.function].clone();
 
     // An active household is never purged. A young message for it is retried later (the
     // delete may still be marking it deleted); nothing is deleted meanwhile.
@@ -41,7 +42,7 @@ async fn the_purge_worker_reports_partial_failures_and_poison_messages_reach_the
         .send()
         .await
         .unwrap();
-    let (ok, failed) = poll_once(&s.stack.app, &sqs, &worker, &queue_url, "arn:test", 0, 1).await.unwrap();
+    let (ok, failed) = poll_once(&purge, &sqs, &worker, &queue_url, "arn:test", 0, 1).await.unwrap();
     assert_eq!((ok, failed), (0, 1));
     s.call(&ana, Method::GET, &format!("/v1/households/{id}"), None).await.assert_status(200);
     // Once it is marked deleted, the retried message purges it.
@@ -49,7 +50,7 @@ async fn the_purge_worker_reports_partial_failures_and_poison_messages_reach_the
     s.call(&ana, Method::DELETE, &format!("/v1/households/{id}"), None).await.assert_status(204);
     let mut purged = false;
     for _ in 0..20 {
-        poll_once(&s.stack.app, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap();
+        poll_once(&purge, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap();
         if s.items(&format!("HOUSEHOLD#{id}")).await.is_empty() {
             purged = true;
             break;
@@ -57,7 +58,7 @@ async fn the_purge_worker_reports_partial_failures_and_poison_messages_reach_the
     }
     assert!(purged, "the retried purge message did not purge the household");
     // Drain what is left of the two purge messages so the counts below are the new ones.
-    while poll_once(&s.stack.app, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap() != (0, 0) {}
+    while poll_once(&purge, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap() != (0, 0) {}
     assert_eq!(dlq_depth(&sqs, &dlq_url).await, dlq_before);
 
     // One good message (a repeat for a household that no longer exists) and one poison.
@@ -72,7 +73,7 @@ async fn the_purge_worker_reports_partial_failures_and_poison_messages_reach_the
     let mut total_ok = 0;
     let mut total_failed = 0;
     for _ in 0..40 {
-        let (ok, failed) = poll_once(&s.stack.app, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap();
+        let (ok, failed) = poll_once(&purge, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap();
         total_ok += ok;
         total_failed += failed;
         let n = dlq_depth(&sqs, &dlq_url).await;

@@ -13,6 +13,7 @@ mod households;
 mod input;
 mod invites;
 mod members;
+mod production;
 mod scenario;
 mod task_roles;
 mod tasks;

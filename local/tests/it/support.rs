@@ -47,10 +47,19 @@ pub struct Builder {
     verifier: Option<JwtVerifier>,
     dynamodb: Option<String>,
     run_pollers: bool,
+    template: Option<Template>,
+    iam: local::iam::Mode,
 }
 
 pub fn builder() -> Builder {
-    Builder { clock: Arc::new(SystemClock), verifier: None, dynamodb: None, run_pollers: false }
+    Builder {
+        clock: Arc::new(SystemClock),
+        verifier: None,
+        dynamodb: None,
+        run_pollers: false,
+        template: None,
+        iam: local::iam::Mode::Enforce,
+    }
 }
 
 impl Builder {
@@ -76,8 +85,21 @@ impl Builder {
         self
     }
 
+    /// Runs the functions as this (changed) template defines them: policies, timeouts.
+    pub fn template(mut self, template: Template) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// Logs denied calls instead of failing them.
+    pub fn soft_iam(mut self) -> Self {
+        self.iam = local::iam::Mode::Soft;
+        self
+    }
+
     pub async fn start(self) -> TestStack {
-        let template = template();
+        let changed_template = self.template.is_some();
+        let template = self.template.unwrap_or_else(template);
         let mut p = provisioned().await;
         // Queues of its own, so one test's messages never reach another's worker.
         let sqs = p.endpoints.sqs_client().await;
@@ -92,6 +114,8 @@ impl Builder {
             stage: "test".into(),
             run_pollers: self.run_pollers,
             verifier: self.verifier,
+            record_iam_usage: !changed_template,
+            iam: self.iam,
         };
         let stack = local::start(&template, p, listener, options).await.expect("the local stack starts");
         TestStack { stack, http: reqwest::Client::new() }
