@@ -67,7 +67,7 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         match gw.verifier.verify_id_token(&token) {
             Ok(claims) => Some(claims),
             Err(e) => {
-                tracing::info!(reason = %e, path = %path, "token refused");
+                tracing::info!(reason = %e, resource = route.path, "token refused");
                 return problem(ErrorCode::Unauthenticated);
             }
         }

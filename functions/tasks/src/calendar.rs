@@ -5,7 +5,7 @@ use shared::auth::Action;
 use shared::domain::assignment::Assignment;
 use shared::domain::audit::AuditEntry;
 use shared::domain::task::TaskState;
-use shared::store::feeds::{Feed, new_token};
+use shared::store::feeds::{Feed, new_token, token_hash};
 use shared::store::tasks::TaskRange;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
@@ -31,8 +31,9 @@ pub async fn create_calendar_feed(app: App, req: ApiRequest) -> ApiResult {
     let m = app.membership(&req, Action::ViewTasks).await?;
     let now = app.now();
     let old = app.store.feed_of(&m.household.household_id, &m.member.user_id).await?;
+    let token = new_token();
     let feed = Feed {
-        token: new_token(),
+        token_hash: token_hash(&token),
         household_id: m.household.household_id.clone(),
         user_id: m.member.user_id.clone(),
         created_at: now,
@@ -44,8 +45,13 @@ pub async fn create_calendar_feed(app: App, req: ApiRequest) -> ApiResult {
         &req.correlation_id,
         now,
     );
-    app.store.rotate_feed(&feed, old.as_ref(), &audit).await?;
-    let path = feed_path(&feed.token);
+    match app.store.rotate_feed(&feed, old.as_ref(), &audit).await {
+        Ok(()) => {}
+        // A concurrent rotation won; its URL is the live one.
+        Err(shared::store::StoreError::ConditionFailed) => return Err(ApiError::new(ErrorCode::ConcurrentUpdate)),
+        Err(e) => return Err(e.into()),
+    }
+    let path = feed_path(&token);
     Ok(ApiResponse::created(path.clone(), &FeedView { path, created_at: now }))
 }
 

@@ -18,7 +18,13 @@ pub async fn list_completions(app: App, req: ApiRequest) -> ApiResult {
     let m = app.membership(&req, Action::ViewTasks).await?;
     let now = app.now();
     let from = time_param(&req, "from")?.unwrap_or(DateTime::UNIX_EPOCH);
-    let to = time_param(&req, "to")?.unwrap_or(now + Duration::days(1));
+    let to = time_param(&req, "to")?;
+    // Both given and reversed is the client's mistake; a `from` past the default end is
+    // honestly an empty page.
+    if to.is_some_and(|to| from > to) {
+        return Err(ApiError::invalid_parameter("from"));
+    }
+    let to = to.unwrap_or(now + Duration::days(1));
     let mut member = req.query_param("member").map(|u| user_id_param("member", Some(u))).transpose()?;
     if policy::sees_only_own_chores(m.member.role) {
         member = Some(m.member.user_id.clone());
@@ -59,6 +65,10 @@ pub async fn undo_completion(app: App, req: ApiRequest) -> ApiResult {
     }
     if record.undone {
         return Err(ApiError::new(ErrorCode::AlreadyUndone));
+    }
+    // A reviewed completion is final: approve and undo never both take effect, in any order.
+    if matches!(c.approval, Some(Approval::Approved | Approval::Rejected)) {
+        return Err(ApiError::new(ErrorCode::CompletionDecided));
     }
     c.undoable(now)?;
     let mut restored = record.previous.clone();

@@ -108,6 +108,13 @@ pub async fn list_tasks(app: App, req: ApiRequest) -> ApiResult {
     let household_id = m.household.household_id.clone();
     let before = time_param(&req, "dueBefore")?;
     let after = time_param(&req, "dueAfter")?;
+    // A reversed range is the client's mistake; a range that a status makes empty
+    // (`overdue` with `dueAfter` in the future) is honestly an empty page.
+    if let (Some(a), Some(b)) = (after, before)
+        && a > b
+    {
+        return Err(ApiError::invalid_parameter("dueAfter"));
+    }
     let status = req.query_param("status").unwrap_or("active");
     let (state, after, before) = match status {
         "active" => (TaskState::Active, after, before),

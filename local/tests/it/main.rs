@@ -7,6 +7,7 @@ mod support;
 
 mod auth;
 mod contract;
+mod defects;
 mod events;
 mod failures;
 mod households;

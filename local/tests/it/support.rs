@@ -98,6 +98,7 @@ impl Builder {
     }
 
     pub async fn start(self) -> TestStack {
+        logs();
         let changed_template = self.template.is_some();
         let template = self.template.unwrap_or_else(template);
         let mut p = provisioned().await;
@@ -119,6 +120,13 @@ impl Builder {
         };
         let stack = local::start(&template, p, listener, options).await.expect("the local stack starts");
         TestStack { stack, http: reqwest::Client::new() }
+    }
+}
+
+/// `CG_TEST_LOG=1` shows the functions' logs (with `--nocapture`).
+fn logs() {
+    if std::env::var_os("CG_TEST_LOG").is_some() {
+        shared::platform::telemetry::init();
     }
 }
 

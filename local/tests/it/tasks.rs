@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestStack, User, stack};
 
-async fn household_of_three(s: &TestStack) -> (String, User, User, User) {
+pub(crate) async fn household_of_three(s: &TestStack) -> (String, User, User, User) {
     let owner = s.user("owner").await;
     let member = s.user("member").await;
     let child = s.user("child").await;
@@ -16,7 +16,7 @@ async fn household_of_three(s: &TestStack) -> (String, User, User, User) {
     (id, owner, member, child)
 }
 
-fn daily(title: &str, pool: &[&User]) -> Value {
+pub(crate) fn daily(title: &str, pool: &[&User]) -> Value {
     json!({
         "title": title,
         "recurrence": { "type": "interval", "every": 1, "unit": "days" },
@@ -29,13 +29,13 @@ fn daily(title: &str, pool: &[&User]) -> Value {
 }
 
 /// A member's points, as the household's member list shows them.
-async fn points(s: &TestStack, viewer: &User, household: &str, member: &User) -> Value {
+pub(crate) async fn points(s: &TestStack, viewer: &User, household: &str, member: &User) -> Value {
     let members = s.call(viewer, Method::GET, &format!("/v1/households/{household}/members"), None).await;
     members.body["items"].as_array().unwrap().iter().find(|m| m["userId"] == member.id.as_str()).unwrap()["points"]
         .clone()
 }
 
-async fn create(s: &TestStack, user: &User, household: &str, body: Value) -> Value {
+pub(crate) async fn create(s: &TestStack, user: &User, household: &str, body: Value) -> Value {
     let r = s.call(user, Method::POST, &format!("/v1/households/{household}/tasks"), Some(body)).await;
     r.assert_status(201);
     r.body

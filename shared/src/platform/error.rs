@@ -63,6 +63,7 @@ error_codes! {
     UndoWindowPassed = ("completion.undo_window_passed", 409),
     AlreadyUndone = ("completion.already_undone", 409),
     NotPendingApproval = ("completion.not_pending", 409),
+    CompletionDecided = ("completion.decided", 409),
     RateLimited = ("rate.limited", 429),
     // Answered by API Gateway itself (its DEFAULT_5XX response) when a function fails or
     // passes its Timeout; listed here so the code is one of ours.

@@ -164,14 +164,22 @@ where
             _ => None,
         })
         .unwrap_or_default();
+    // Logs name the route's resource (`/v1/calendar/{token}`), never the raw path: a path
+    // may carry a secret (the calendar feed's token).
+    let resource = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.resource_path.clone(),
+        _ => None,
+    }
+    .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         correlation_id = %correlation_id,
         request_id = %request_id,
         method = %request.method(),
-        path = %request.uri().path(),
+        resource = %resource,
     );
-    let instance = request.uri().path().to_string();
+    // The path as the client sent it: lambda_http's URI carries the stage (`/dev/v1/...`).
+    let instance = request.raw_http_path().to_string();
     let cors = app.config.cors_allow_origin.clone();
 
     let outcome = async {
@@ -204,6 +212,7 @@ where
 
 fn into_api_request(request: Request, correlation_id: String, locale: Locale) -> Result<ApiRequest, ApiError> {
     let principal = Principal::from_request(&request);
+    let raw_path = request.raw_http_path().to_string();
     let path_params = request
         .path_parameters_ref()
         .map(|m| m.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
@@ -224,7 +233,7 @@ fn into_api_request(request: Request, correlation_id: String, locale: Locale) ->
     }
     Ok(ApiRequest {
         method: parts.method,
-        path: parts.uri.path().to_string(),
+        path: raw_path,
         path_params,
         query,
         headers: parts.headers,

@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Expr, Store, StoreError, Tx, key, keys, to_item};
+use super::{Expr, Item, Store, StoreError, Tx, key, keys, to_item};
 use crate::domain::audit::AuditEntry;
 
+/// A member's calendar feed as stored: the token's hash, never the token. The URL is shown
+/// once, when the feed is made; the table, its stream and its backups cannot give it back.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Feed {
-    pub token: String,
+    pub token_hash: String,
     pub household_id: String,
     pub user_id: String,
     pub created_at: DateTime<Utc>,
@@ -22,9 +24,25 @@ pub fn new_token() -> String {
     bits.iter().flat_map(|b| (0..16).map(move |i| alphabet[((b >> (i * 5)) & 31) as usize] as char)).collect()
 }
 
+/// What the table keeps of a token. A plain hash is enough: the token has 160 random bits,
+/// so there is nothing to guess that a slow hash would protect.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The feed's own item (found by the hash) and the member's pointer to it.
+fn feed_items(feed: &Feed) -> Result<(Item, Item), StoreError> {
+    Ok((
+        to_item(keys::feed(&feed.token_hash), keys::META.into(), feed)?,
+        to_item(keys::household(&feed.household_id), keys::feed_of(&feed.user_id), feed)?,
+    ))
+}
+
 impl Store {
+    /// The feed a calendar app asks for with `token`.
     pub async fn get_feed(&self, token: &str) -> Result<Option<Feed>, StoreError> {
-        self.get_as(keys::feed(token), keys::META).await
+        self.get_as(keys::feed(&token_hash(token)), keys::META).await
     }
 
     /// The member's current feed, if they have one.
@@ -32,33 +50,58 @@ impl Store {
         self.get_as(keys::household(household_id), keys::feed_of(user_id)).await
     }
 
-    /// Replaces the member's feed with `feed`: the old URL stops working at once.
+    /// Replaces the member's feed `old` (as read) with `feed`: the old URL stops working at
+    /// once. Guarded by `old`, so of two concurrent rotations one fails and exactly one URL
+    /// stays live (`ConditionFailed`).
     pub async fn rotate_feed(&self, feed: &Feed, old: Option<&Feed>, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut tx = Tx::new(self);
-        if let Some(old) = old {
-            tx.delete(key(keys::feed(&old.token), keys::META), None);
-        }
-        tx.put_new(to_item(keys::feed(&feed.token), keys::META.into(), feed)?);
-        tx.put(to_item(keys::household(&feed.household_id), keys::feed_of(&feed.user_id), feed)?, None);
+        let (own, pointer) = feed_items(feed)?;
+        let unchanged = match old {
+            Some(old) => {
+                tx.delete(key(keys::feed(&old.token_hash), keys::META), Some(exists()));
+                Expr::new("#hash = :old").name("#hash", "tokenHash").value(":old", super::s(old.token_hash.as_str()))
+            }
+            None => Expr::new("attribute_not_exists(#pk)").name("#pk", keys::PK),
+        };
+        tx.put_new(own);
+        tx.put(pointer, Some(unchanged));
         tx.check(
             key(keys::household(&feed.household_id), keys::META),
             Expr::new("#status = :active").name("#status", "status").value(":active", super::s("active")),
         );
         tx.audit(keys::household(&feed.household_id), audit)?;
-        tx.commit(self, None).await
+        tx.commit(self, None)
+            .await
+            .map_err(|e| if e.failed_condition().is_some() { StoreError::ConditionFailed } else { e })
     }
 
     pub async fn revoke_feed(&self, feed: &Feed, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut tx = Tx::new(self);
-        tx.delete(key(keys::feed(&feed.token), keys::META), None);
-        tx.delete(key(keys::household(&feed.household_id), keys::feed_of(&feed.user_id)), None);
+        self.delete_feed(&mut tx, feed);
         tx.audit(keys::household(&feed.household_id), audit)?;
         tx.commit(self, None).await
     }
+
+    /// Adds the deletion of `feed` (both items) to a transaction: revoking, and a member
+    /// leaving or being removed.
+    pub(crate) fn delete_feed(&self, tx: &mut Tx, feed: &Feed) {
+        tx.delete(key(keys::feed(&feed.token_hash), keys::META), None);
+        tx.delete(key(keys::household(&feed.household_id), keys::feed_of(&feed.user_id)), None);
+    }
+}
+
+fn exists() -> Expr {
+    Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_stored_hash_is_sha256_of_the_token() {
+        // sha256("abc"), from FIPS 180-2's test vectors.
+        assert_eq!(super::token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
     #[test]
     fn tokens_are_long_random_and_url_safe() {
         let a = super::new_token();

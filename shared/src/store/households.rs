@@ -304,7 +304,12 @@ impl Store {
     /// Removes a member (or lets them leave): both membership items and the count.
     pub async fn remove_member(&self, member: &Member, audit: &AuditEntry) -> Result<(), StoreError> {
         let pk = keys::household(&member.household_id);
+        // Their calendar feed goes with them (the feed also checks membership on every read).
+        let feed = self.feed_of(&member.household_id, &member.user_id).await?;
         let mut tx = Tx::new(self);
+        if let Some(feed) = &feed {
+            self.delete_feed(&mut tx, feed);
+        }
         tx.delete(key(pk.clone(), keys::member(&member.user_id)), Some(version_is(member.version)));
         tx.delete(key(keys::user(&member.user_id), keys::household(&member.household_id)), None);
         tx.update(
@@ -336,8 +341,8 @@ impl Store {
                 .table_name(&self.table)
                 .key_condition_expression("PK = :pk")
                 .expression_attribute_values(":pk", s(pk.clone()))
-                .projection_expression("PK, SK, #token")
-                .expression_attribute_names("#token", "token")
+                .projection_expression("PK, SK, #hash")
+                .expression_attribute_names("#hash", "tokenHash")
                 .limit(100)
                 .send()
                 .await
@@ -353,9 +358,9 @@ impl Store {
                 }
                 // A member's calendar feed lives under its token: it goes too.
                 if sk.starts_with(keys::FEED_OF_PREFIX)
-                    && let Some(token) = item.get("token").and_then(|v| v.as_s().ok())
+                    && let Some(hash) = item.get("tokenHash").and_then(|v| v.as_s().ok())
                 {
-                    doomed.push(key(keys::feed(token), keys::META));
+                    doomed.push(key(keys::feed(hash), keys::META));
                 }
                 doomed.push(key(pk.clone(), sk));
             }

@@ -11,7 +11,7 @@
 //! | task                      | `HOUSEHOLD#<hid>`  | `TASK#<tid>`             | `HOUSEHOLD#<hid>`  | `TASK#<STATE>#<nextDue>#<tid>` |
 //! | completion / skip         | `HOUSEHOLD#<hid>`  | `DONE#<at>#<id>`         |                    |                             |
 //! | idempotency record        | `IDEMP#<sub>#<key>`| `META`                   |                    |                             |
-//! | calendar feed             | `FEED#<token>`     | `META`                   |                    |                             |
+//! | calendar feed             | `FEED#<sha256(token)>` | `META`               |                    |                             |
 //! | a member's feed token     | `HOUSEHOLD#<hid>`  | `FEEDOF#<sub>`           |                    |                             |
 //!
 //! GSI2 lists a member's assigned chores by due date: `GSI2PK` = `ASSIGNEE#<hid>#<sub>`,
@@ -103,9 +103,10 @@ pub fn completion_of_id(id: &str) -> Option<String> {
     Some(completion(&crate::platform::clock::rfc3339(at), &ulid.to_string()))
 }
 
-/// A calendar feed, found by its secret token (the feed URL needs no login).
-pub fn feed(token: &str) -> String {
-    format!("FEED#{token}")
+/// A calendar feed, found by the SHA-256 of its secret token (the feed URL needs no
+/// login); the token itself is never stored.
+pub fn feed(token_hash: &str) -> String {
+    format!("FEED#{token_hash}")
 }
 
 pub const FEED_OF_PREFIX: &str = "FEEDOF#";

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// A transaction was cancelled; one reason code per item, in order (`None` = fine).
     #[error("transaction cancelled: {0:?}")]
     Cancelled(Vec<Option<String>>),
+    /// A page cursor whose key lies outside the range being read (DynamoDB would refuse it
+    /// with a ValidationException).
+    #[error("the cursor does not belong to this range")]
+    CursorOutOfRange,
     #[error("DynamoDB error: {0}")]
     Other(String),
 }
@@ -68,6 +72,7 @@ impl From<StoreError> for ApiError {
             }
             e if e.is_conflict() => ApiError::new(ErrorCode::ConcurrentUpdate),
             StoreError::ConditionFailed | StoreError::Cancelled(_) => ApiError::new(ErrorCode::ConcurrentUpdate),
+            StoreError::CursorOutOfRange => ApiError::new(ErrorCode::InvalidCursor),
             StoreError::Other(detail) => {
                 tracing::error!(%detail, "store error");
                 ApiError::new(ErrorCode::Internal)
@@ -200,6 +205,31 @@ pub(crate) fn page_key(item: &Item) -> PageKey {
 
 pub(crate) fn start_key(key: PageKey) -> Item {
     key.into_iter().map(|(k, v)| (k, s(v))).collect()
+}
+
+/// A sort-key range `[low, high]` for a Query's `BETWEEN`, checked before DynamoDB sees it:
+/// a reversed range is empty (DynamoDB refuses it with a ValidationException), and a page
+/// cursor must lie inside the range.
+pub(crate) struct KeyRange<'a> {
+    pub sort_key: &'a str,
+    pub low: &'a str,
+    pub high: &'a str,
+}
+
+impl KeyRange<'_> {
+    /// `Ok(false)` when the range is empty and no Query is needed.
+    pub(crate) fn check(&self, start: Option<&PageKey>) -> Result<bool, StoreError> {
+        if self.low > self.high {
+            return Ok(false);
+        }
+        if let Some(key) = start {
+            let at = key.get(self.sort_key).map(String::as_str).unwrap_or_default();
+            if at < self.low || at > self.high {
+                return Err(StoreError::CursorOutOfRange);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Builds one `TransactWriteItems` call.

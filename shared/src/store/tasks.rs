@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Expr, Item, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
+use super::{Expr, Item, KeyRange, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
 use crate::domain::assignment::Assignment;
 use crate::domain::audit::AuditEntry;
 use crate::domain::task::{Completion, Task, TaskState, week_key};
@@ -76,6 +76,23 @@ fn credit(c: &Completion, points: i64, effort: i64, task: &Task) -> Expr {
         .name("#week", keys::effort_attribute(&week_key(local)))
         .value(":p", n(points))
         .value(":e", n(effort))
+}
+
+/// The completion is not undone and its approval is still what `c` says: the points undo
+/// takes back are the points it has (an approval that lands first makes undo fail).
+fn still_as_read(c: &Completion) -> Expr {
+    use crate::domain::task::Approval;
+    let (approval, seen) = match c.approval {
+        None => ("(attribute_not_exists(#c.#a) OR attribute_type(#c.#a, :seen))", "NULL"),
+        Some(Approval::Pending) => ("#c.#a = :seen", "pending"),
+        Some(Approval::Approved) => ("#c.#a = :seen", "approved"),
+        Some(Approval::Rejected) => ("#c.#a = :seen", "rejected"),
+    };
+    Expr::new(format!("undone = :false AND {approval}"))
+        .name("#c", "completion")
+        .name("#a", "approval")
+        .value(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+        .value(":seen", s(seen))
 }
 
 fn member_exists() -> Expr {
@@ -194,7 +211,13 @@ impl Store {
                 .name("#c", "completion")
                 .name("#a", "approval")
                 .value(":decision", s(decision)),
-            Some(Expr::new("#c.#a = :pending").value(":pending", s("pending"))),
+            // Not undone meanwhile: approving an undone completion would award points
+            // for nothing (undo takes back only what it saw).
+            Some(
+                Expr::new("#c.#a = :pending AND undone = :false")
+                    .value(":pending", s("pending"))
+                    .value(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false)),
+            ),
         );
         if approve {
             let effort = i64::from(record.previous.effort);
@@ -244,7 +267,7 @@ impl Store {
         tx.update(
             key(pk.clone(), keys::completion(&rfc3339(c.at), &c.completion_id)),
             Expr::new("SET undone = :true").value(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true)),
-            Some(Expr::new("undone = :false").value(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))),
+            Some(still_as_read(c)),
         );
         let effort = if c.points_now() > 0 { -i64::from(record.previous.effort) } else { 0 };
         tx.update(
@@ -255,6 +278,8 @@ impl Store {
         tx.audit(pk, audit)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
+            // The chore or the completion (approved, rejected or undone meanwhile) changed.
+            Err(e) if matches!(e.failed_condition(), Some(0 | 1)) => Ok(Err(TaskWriteConflict::TaskChanged)),
             Err(e) => conflict(e, false).map(Err),
         }
     }
@@ -269,6 +294,11 @@ impl Store {
         start: Option<PageKey>,
     ) -> Result<(Vec<Completion>, Option<PageKey>), StoreError> {
         let HistoryFilter { from, to, user_id, task_id } = *filter;
+        let (low, high) =
+            (format!("{}{}", keys::DONE_PREFIX, rfc3339(from)), format!("{}{}", keys::DONE_PREFIX, rfc3339(to)));
+        if !(KeyRange { sort_key: keys::SK, low: &low, high: &high }).check(start.as_ref())? {
+            return Ok((vec![], None));
+        }
         let mut filters = vec!["undone = :false"];
         let mut query = self
             .client
@@ -276,8 +306,8 @@ impl Store {
             .table_name(&self.table)
             .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
             .expression_attribute_values(":pk", s(keys::household(household_id)))
-            .expression_attribute_values(":from", s(format!("{}{}", keys::DONE_PREFIX, rfc3339(from))))
-            .expression_attribute_values(":to", s(format!("{}{}", keys::DONE_PREFIX, rfc3339(to))))
+            .expression_attribute_values(":from", s(low))
+            .expression_attribute_values(":to", s(high))
             .expression_attribute_values(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
             .scan_index_forward(false)
             .limit(limit)
@@ -329,6 +359,9 @@ impl Store {
                 time(before).unwrap_or_else(|| "~".into()),
             ),
         };
+        if !(KeyRange { sort_key: sk_attr, low: &low, high: &high }).check(start.as_ref())? {
+            return Ok((vec![], None));
+        }
         let mut query = self
             .client
             .query()

@@ -1,0 +1,141 @@
+//! Regression tests for defects a review found (issue 6): each failed before its fix.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::stack;
+use crate::tasks::{create, daily, household_of_three, points};
+
+#[tokio::test]
+async fn reversed_or_impossible_ranges_are_client_errors_or_empty_pages_never_500() {
+    let s = stack().await;
+    let (h, owner, member, _child) = household_of_three(&s).await;
+    for i in 0..3 {
+        create(&s, &owner, &h, daily(&format!("Chore {i}"), &[&owner, &member])).await;
+    }
+    let tasks = format!("/v1/households/{h}/tasks");
+    let (early, late) = ("2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z");
+    s.call(&owner, Method::GET, &format!("{tasks}?dueAfter={late}&dueBefore={early}"), None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+    s.call(&owner, Method::GET, &format!("{tasks}?assignee={}&dueAfter={late}&dueBefore={early}", member.id), None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+    // Overdue chores due after a future time: none, honestly.
+    let r = s.call(&owner, Method::GET, &format!("{tasks}?status=overdue&dueAfter=2100-01-01T00:00:00Z"), None).await;
+    r.assert_status(200);
+    assert_eq!(r.body["items"], json!([]));
+    let history = format!("/v1/households/{h}/completions");
+    s.call(&owner, Method::GET, &format!("{history}?from={late}&to={early}"), None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+    let r = s.call(&owner, Method::GET, &format!("{history}?from=2100-01-01T00:00:00Z"), None).await;
+    r.assert_status(200);
+    assert_eq!(r.body["items"], json!([]));
+
+    // A real cursor, replayed with a range it does not lie in.
+    let page = s.call(&owner, Method::GET, &format!("{tasks}?limit=1"), None).await;
+    let cursor = page.body["nextCursor"].as_str().expect("a second page").to_string();
+    s.call(&owner, Method::GET, &format!("{tasks}?limit=1&cursor={cursor}&dueAfter=2100-01-01T00:00:00Z"), None)
+        .await
+        .assert_problem(400, "pagination.invalid_cursor");
+}
+
+#[tokio::test]
+async fn approve_and_undo_race_exactly_one_wins_and_points_follow_the_winners() {
+    let s = stack().await;
+    let (h, owner, member, _child) = household_of_three(&s).await;
+    let completions = format!("/v1/households/{h}/completions");
+    let mut approvals_won = 0;
+    for round in 0..6 {
+        let mut body = daily(&format!("Homework {round}"), &[&member]);
+        body["requiresApproval"] = json!(true);
+        body["effort"] = json!(2);
+        let task = create(&s, &owner, &h, body).await;
+        let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
+        let done = s.call(&member, Method::POST, &path, None).await;
+        done.assert_status(200);
+        let id = done.body["completion"]["completionId"].as_str().unwrap().to_string();
+        let (approve_path, undo_path) = (format!("{completions}/{id}/approve"), format!("{completions}/{id}/undo"));
+        let (approve, undo) = tokio::join!(
+            s.call(&owner, Method::POST, &approve_path, None),
+            s.call(&member, Method::POST, &undo_path, None),
+        );
+        let ok = [approve.status.as_u16(), undo.status.as_u16()];
+        assert_eq!(
+            ok.iter().filter(|c| **c == 200).count(),
+            1,
+            "exactly one wins: {ok:?} {:#} {:#}",
+            approve.body,
+            undo.body
+        );
+        for loser in [&approve, &undo].into_iter().filter(|r| r.status != 200) {
+            assert_eq!(loser.status.as_u16(), 409, "{:#}", loser.body);
+        }
+        if approve.status == 200 {
+            approvals_won += 1;
+        }
+    }
+    // One after the other, the same holds: a reviewed completion is final.
+    let mut body = daily("Reviewed", &[&member]);
+    body["requiresApproval"] = json!(true);
+    let task = create(&s, &owner, &h, body).await;
+    let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
+    let done = s.call(&member, Method::POST, &path, None).await;
+    let id = done.body["completion"]["completionId"].as_str().unwrap().to_string();
+    s.call(&owner, Method::POST, &format!("{completions}/{id}/reject"), None).await.assert_status(200);
+    s.call(&member, Method::POST, &format!("{completions}/{id}/undo"), None)
+        .await
+        .assert_problem(409, "completion.decided");
+
+    // Effort 2 is worth 20 points; only approved, not undone completions count.
+    assert_eq!(points(&s, &owner, &h, &member).await, json!(approvals_won * 20));
+    let listed = s.call(&owner, Method::GET, &format!("{completions}?member={}", member.id), None).await;
+    let items = listed.body["items"].as_array().unwrap();
+    // What the history still shows: the approvals that won, and the one rejection.
+    assert_eq!(items.iter().filter(|c| c["approval"] == "approved").count(), approvals_won as usize);
+    assert_eq!(items.len(), approvals_won as usize + 1, "{items:#?}");
+}
+
+#[tokio::test]
+async fn calendar_feed_secrets_are_stored_hashed_rotate_to_one_live_url_and_leave_with_the_member() {
+    let s = stack().await;
+    let (h, owner, member, _child) = household_of_three(&s).await;
+    create(&s, &owner, &h, daily("Bins", &[&member])).await;
+    let feed = format!("/v1/households/{h}/calendar-feed");
+
+    // Two rotations at once: exactly one URL stays live.
+    let first = s.call(&member, Method::POST, &feed, None).await;
+    first.assert_status(201);
+    let (a, b) = tokio::join!(s.call(&member, Method::POST, &feed, None), s.call(&member, Method::POST, &feed, None));
+    let mut paths = vec![first.body["path"].as_str().unwrap().to_string()];
+    for r in [&a, &b] {
+        match r.status.as_u16() {
+            201 => paths.push(r.body["path"].as_str().unwrap().to_string()),
+            409 => assert_eq!(r.body["code"], "conflict.concurrent_update"),
+            other => panic!("unexpected {other}: {:#}", r.body),
+        }
+    }
+    let mut live = Vec::new();
+    for p in &paths {
+        if s.http.get(s.url(p)).send().await.unwrap().status() == 200 {
+            live.push(p.clone());
+        }
+    }
+    assert_eq!(live.len(), 1, "live URLs: {live:?} of {paths:?}");
+
+    // The table never holds the token itself.
+    let token = live[0].rsplit('/').next().unwrap().to_string();
+    let everything = format!("{:?}", s.items(&format!("HOUSEHOLD#{h}")).await);
+    assert!(!everything.contains(&token));
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(s.items(&format!("FEED#{hash}")).await.len(), 1);
+    assert!(s.items(&format!("FEED#{token}")).await.is_empty());
+
+    // Removing the member removes their feed.
+    s.call(&owner, Method::DELETE, &format!("/v1/households/{h}/members/{}", member.id), None).await.assert_status(204);
+    assert_eq!(s.http.get(s.url(&live[0])).send().await.unwrap().status(), 404);
+    assert!(s.items(&format!("FEED#{hash}")).await.is_empty());
+    assert!(!format!("{:?}", s.items(&format!("HOUSEHOLD#{h}")).await).contains("FEEDOF#"));
+}
