@@ -106,6 +106,85 @@ fn functions_get_least_privilege_policies() {
     }
 }
 
+/// The retention periods CloudWatch Logs accepts.
+const RETENTION_DAYS: [i64; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/// A log group's `RetentionInDays`: a valid number, or `!If [Condition, a, b]` of two.
+fn assert_retention(id: &str, log_group: &Value) {
+    let retention = &log_group["Properties"]["RetentionInDays"];
+    let days: Vec<&Value> = match retention.get("Fn::If").and_then(Value::as_array) {
+        Some(branches) => branches[1..].iter().collect(),
+        None => vec![retention],
+    };
+    for d in days {
+        assert!(
+            d.as_i64().is_some_and(|d| RETENTION_DAYS.contains(&d)),
+            "log group {id} keeps its logs without a valid retention: {retention}"
+        );
+    }
+}
+
+#[test]
+fn every_function_logs_to_its_own_log_group_with_retention() {
+    let t = template();
+    let sub = |v: &Value| v.get("Fn::Sub").and_then(Value::as_str).map(str::to_string);
+    let mut used = BTreeSet::new();
+    for f in t.functions() {
+        let props = &t.root["Resources"][&f.logical_id]["Properties"];
+        let group_id = props
+            .pointer("/LoggingConfig/LogGroup/Ref")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{} has no LoggingConfig.LogGroup: !Ref <its log group>", f.logical_id));
+        let group = &t.root["Resources"][group_id];
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{}: {group_id} is not a log group", f.logical_id);
+        assert!(used.insert(group_id.to_string()), "{group_id} is shared by several functions");
+        // Named as Lambda names a function's log group, /aws/lambda/<function name>.
+        let function_name = sub(&props["FunctionName"])
+            .unwrap_or_else(|| panic!("{} needs an explicit FunctionName (!Sub) to name its log group", f.logical_id));
+        assert_eq!(
+            sub(&group["Properties"]["LogGroupName"]),
+            Some(format!("/aws/lambda/{function_name}")),
+            "{group_id} is not named after {}",
+            f.logical_id
+        );
+        assert_retention(group_id, group);
+    }
+    for (id, _) in t.resources_of("AWS::Logs::LogGroup") {
+        assert_retention(&id, &t.root["Resources"][&id]);
+    }
+}
+
+/// CloudFormation allows 500 resources per stack, counted after the SAM transform. This
+/// counts the way SAM expands (checked against samtranslator: 155 for this template when the
+/// test was written): a function is itself and its role, plus one resource per event (a
+/// permission or an event source mapping; two for a schedule, its rule and permission); the
+/// API a RestApi, a Deployment and a Stage; anything else itself.
+#[test]
+fn the_stack_stays_well_under_cloudformations_resource_limit() {
+    let t = template();
+    let count: usize = t
+        .resources()
+        .map(|(_, r)| match r["Type"].as_str().unwrap_or_default() {
+            "AWS::Serverless::Function" => {
+                let events = r.pointer("/Properties/Events").and_then(Value::as_object);
+                2 + events
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, e)| match e["Type"].as_str() {
+                        Some("Api" | "SQS") => 1,
+                        _ => 2,
+                    })
+                    .sum::<usize>()
+            }
+            "AWS::Serverless::Api" => 3,
+            _ => 1,
+        })
+        .sum();
+    eprintln!("template.yaml expands to about {count} CloudFormation resources (limit 500)");
+    assert!(count <= 400, "{count} resources: split the stack into nested stacks per service before 500");
+}
+
 #[tokio::test]
 async fn the_local_stack_provisions_what_the_template_declares() {
     let p = provisioned().await;
