@@ -155,6 +155,24 @@ fn every_function_logs_to_its_own_log_group_with_retention() {
     }
 }
 
+#[test]
+fn api_access_log_records_the_route_not_the_raw_path() {
+    let t = template();
+    let setting = t
+        .root
+        .pointer("/Resources/ChoreApi/Properties/AccessLogSetting")
+        .expect("the API has access logs (AccessLogSetting)");
+    let format = setting["Format"].as_str().unwrap();
+    // The calendar-feed URL carries its secret in the path (GET /v1/calendar/{token}).
+    assert!(!format.contains("$context.path"), "the access log records raw paths: {format}");
+    assert!(format.contains("$context.resourcePath"), "the access log should record the route: {format}");
+    let line: Value = serde_json::from_str(format).expect("the access log format is one JSON object");
+    assert!(line.is_object());
+    let group = local::template::referenced(&setting["DestinationArn"]).unwrap();
+    assert_eq!(t.root["Resources"][&group]["Type"], "AWS::Logs::LogGroup");
+    assert_retention(&group, &t.root["Resources"][&group]);
+}
+
 /// CloudFormation allows 500 resources per stack, counted after the SAM transform. This
 /// counts the way SAM expands (checked against samtranslator: 155 for this template when the
 /// test was written): a function is itself and its role, plus one resource per event (a
