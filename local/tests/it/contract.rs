@@ -173,6 +173,34 @@ fn api_access_log_records_the_route_not_the_raw_path() {
     assert_retention(&group, &t.root["Resources"][&group]);
 }
 
+#[test]
+fn alarms_can_publish_to_their_encrypted_topic() {
+    let t = template();
+    for (alarm, props) in t.resources_of("AWS::CloudWatch::Alarm") {
+        // The key admits alarms by name (aws:SourceArn), so every alarm's name starts with the stack's.
+        let name = props["AlarmName"].get("Fn::Sub").and_then(Value::as_str).unwrap_or_default();
+        assert!(name.starts_with("${AWS::StackName}-"), "{alarm} is not named <stack name>-...");
+        for action in props["AlarmActions"].as_array().unwrap() {
+            let topic = local::template::referenced(action).unwrap();
+            let key = t.root["Resources"][&topic]["Properties"]["KmsMasterKeyId"].clone();
+            // alias/aws/sns (AWS managed) cannot be granted to CloudWatch: alarms would send nothing.
+            let key = local::template::referenced(&key)
+                .unwrap_or_else(|| panic!("{topic} is not encrypted with our own key"));
+            let key = &t.root["Resources"][&key];
+            assert_eq!(key["Type"], "AWS::KMS::Key");
+            assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+            let grants_cloudwatch = key["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap().iter().any(|s| {
+                s["Effect"] == "Allow"
+                    && s.pointer("/Principal/Service") == Some(&Value::from("cloudwatch.amazonaws.com"))
+                    && ["kms:Decrypt", "kms:GenerateDataKey*"]
+                        .iter()
+                        .all(|a| s["Action"].as_array().is_some_and(|l| l.contains(&Value::from(*a))))
+            });
+            assert!(grants_cloudwatch, "the key of {topic} does not let CloudWatch alarms publish");
+        }
+    }
+}
+
 /// CloudFormation allows 500 resources per stack, counted after the SAM transform. This
 /// counts the way SAM expands (checked against samtranslator: 155 for this template when the
 /// test was written): a function is itself and its role, plus one resource per event (a
