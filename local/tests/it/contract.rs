@@ -174,6 +174,24 @@ fn api_access_log_records_the_route_not_the_raw_path() {
 }
 
 #[test]
+fn buckets_refuse_requests_without_tls() {
+    let t = template();
+    let policies = t.resources_of("AWS::S3::BucketPolicy");
+    for bucket in t.buckets() {
+        let denies_plain_http = policies.iter().any(|(_, p)| {
+            local::template::referenced(&p["Bucket"]).as_deref() == Some(bucket.as_str())
+                && p["PolicyDocument"]["Statement"].as_array().into_iter().flatten().any(|s| {
+                    s["Effect"] == "Deny"
+                        && s["Principal"] == "*"
+                        && s["Action"] == "s3:*"
+                        && s.pointer("/Condition/Bool/aws:SecureTransport") == Some(&Value::from("false"))
+                })
+        });
+        assert!(denies_plain_http, "{bucket} has no bucket policy denying aws:SecureTransport false");
+    }
+}
+
+#[test]
 fn alarms_can_publish_to_their_encrypted_topic() {
     let t = template();
     for (alarm, props) in t.resources_of("AWS::CloudWatch::Alarm") {
