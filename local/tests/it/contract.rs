@@ -106,6 +106,149 @@ fn functions_get_least_privilege_policies() {
     }
 }
 
+/// The retention periods CloudWatch Logs accepts.
+const RETENTION_DAYS: [i64; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+/// A log group's `RetentionInDays`: a valid number, or `!If [Condition, a, b]` of two.
+fn assert_retention(id: &str, log_group: &Value) {
+    let retention = &log_group["Properties"]["RetentionInDays"];
+    let days: Vec<&Value> = match retention.get("Fn::If").and_then(Value::as_array) {
+        Some(branches) => branches[1..].iter().collect(),
+        None => vec![retention],
+    };
+    for d in days {
+        assert!(
+            d.as_i64().is_some_and(|d| RETENTION_DAYS.contains(&d)),
+            "log group {id} keeps its logs without a valid retention: {retention}"
+        );
+    }
+}
+
+#[test]
+fn every_function_logs_to_its_own_log_group_with_retention() {
+    let t = template();
+    let sub = |v: &Value| v.get("Fn::Sub").and_then(Value::as_str).map(str::to_string);
+    let mut used = BTreeSet::new();
+    for f in t.functions() {
+        let props = &t.root["Resources"][&f.logical_id]["Properties"];
+        let group_id = props
+            .pointer("/LoggingConfig/LogGroup/Ref")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{} has no LoggingConfig.LogGroup: !Ref <its log group>", f.logical_id));
+        let group = &t.root["Resources"][group_id];
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup", "{}: {group_id} is not a log group", f.logical_id);
+        assert!(used.insert(group_id.to_string()), "{group_id} is shared by several functions");
+        // Named as Lambda names a function's log group, /aws/lambda/<function name>.
+        let function_name = sub(&props["FunctionName"])
+            .unwrap_or_else(|| panic!("{} needs an explicit FunctionName (!Sub) to name its log group", f.logical_id));
+        assert_eq!(
+            sub(&group["Properties"]["LogGroupName"]),
+            Some(format!("/aws/lambda/{function_name}")),
+            "{group_id} is not named after {}",
+            f.logical_id
+        );
+        assert_retention(group_id, group);
+    }
+    for (id, _) in t.resources_of("AWS::Logs::LogGroup") {
+        assert_retention(&id, &t.root["Resources"][&id]);
+    }
+}
+
+#[test]
+fn api_access_log_records_the_route_not_the_raw_path() {
+    let t = template();
+    let setting = t
+        .root
+        .pointer("/Resources/ChoreApi/Properties/AccessLogSetting")
+        .expect("the API has access logs (AccessLogSetting)");
+    let format = setting["Format"].as_str().unwrap();
+    // The calendar-feed URL carries its secret in the path (GET /v1/calendar/{token}).
+    assert!(!format.contains("$context.path"), "the access log records raw paths: {format}");
+    assert!(format.contains("$context.resourcePath"), "the access log should record the route: {format}");
+    let line: Value = serde_json::from_str(format).expect("the access log format is one JSON object");
+    assert!(line.is_object());
+    let group = local::template::referenced(&setting["DestinationArn"]).unwrap();
+    assert_eq!(t.root["Resources"][&group]["Type"], "AWS::Logs::LogGroup");
+    assert_retention(&group, &t.root["Resources"][&group]);
+}
+
+#[test]
+fn buckets_refuse_requests_without_tls() {
+    let t = template();
+    let policies = t.resources_of("AWS::S3::BucketPolicy");
+    for bucket in t.buckets() {
+        let denies_plain_http = policies.iter().any(|(_, p)| {
+            local::template::referenced(&p["Bucket"]).as_deref() == Some(bucket.as_str())
+                && p["PolicyDocument"]["Statement"].as_array().into_iter().flatten().any(|s| {
+                    s["Effect"] == "Deny"
+                        && s["Principal"] == "*"
+                        && s["Action"] == "s3:*"
+                        && s.pointer("/Condition/Bool/aws:SecureTransport") == Some(&Value::from("false"))
+                })
+        });
+        assert!(denies_plain_http, "{bucket} has no bucket policy denying aws:SecureTransport false");
+    }
+}
+
+#[test]
+fn alarms_can_publish_to_their_encrypted_topic() {
+    let t = template();
+    for (alarm, props) in t.resources_of("AWS::CloudWatch::Alarm") {
+        // The key admits alarms by name (aws:SourceArn), so every alarm's name starts with the stack's.
+        let name = props["AlarmName"].get("Fn::Sub").and_then(Value::as_str).unwrap_or_default();
+        assert!(name.starts_with("${AWS::StackName}-"), "{alarm} is not named <stack name>-...");
+        for action in props["AlarmActions"].as_array().unwrap() {
+            let topic = local::template::referenced(action).unwrap();
+            let key = t.root["Resources"][&topic]["Properties"]["KmsMasterKeyId"].clone();
+            // alias/aws/sns (AWS managed) cannot be granted to CloudWatch: alarms would send nothing.
+            let key = local::template::referenced(&key)
+                .unwrap_or_else(|| panic!("{topic} is not encrypted with our own key"));
+            let key = &t.root["Resources"][&key];
+            assert_eq!(key["Type"], "AWS::KMS::Key");
+            assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+            let grants_cloudwatch = key["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap().iter().any(|s| {
+                s["Effect"] == "Allow"
+                    && s.pointer("/Principal/Service") == Some(&Value::from("cloudwatch.amazonaws.com"))
+                    && ["kms:Decrypt", "kms:GenerateDataKey*"]
+                        .iter()
+                        .all(|a| s["Action"].as_array().is_some_and(|l| l.contains(&Value::from(*a))))
+            });
+            assert!(grants_cloudwatch, "the key of {topic} does not let CloudWatch alarms publish");
+        }
+    }
+}
+
+/// CloudFormation allows 500 resources per stack, counted after the SAM transform. This
+/// counts the way SAM expands (checked against samtranslator: 155 for this template when the
+/// test was written): a function is itself and its role, plus one resource per event (a
+/// permission or an event source mapping; two for a schedule, its rule and permission); the
+/// API a RestApi, a Deployment and a Stage; anything else itself.
+#[test]
+fn the_stack_stays_well_under_cloudformations_resource_limit() {
+    let t = template();
+    let count: usize = t
+        .resources()
+        .map(|(_, r)| match r["Type"].as_str().unwrap_or_default() {
+            "AWS::Serverless::Function" => {
+                let events = r.pointer("/Properties/Events").and_then(Value::as_object);
+                2 + events
+                    .into_iter()
+                    .flatten()
+                    .map(|(_, e)| match e["Type"].as_str() {
+                        Some("Api" | "SQS") => 1,
+                        _ => 2,
+                    })
+                    .sum::<usize>()
+            }
+            "AWS::Serverless::Api" => 3,
+            _ => 1,
+        })
+        .sum();
+    eprintln!("template.yaml expands to about {count} CloudFormation resources (limit 500)");
+    assert!(count <= 400, "{count} resources: split the stack into nested stacks per service before 500");
+}
+
 #[tokio::test]
 async fn the_local_stack_provisions_what_the_template_declares() {
     let p = provisioned().await;

@@ -1,7 +1,8 @@
 //! Verifies Cognito ID tokens the way API Gateway's Cognito authorizer does: an RS256
 //! signature by a key in the pool's JWKS, the pool's issuer, the app client as audience,
-//! `token_use` = `id`, and an unexpired `exp`. Used by the local gateway (and later the
-//! WebSocket authorizer); in AWS, API Gateway does this before our code runs.
+//! `token_use` = `id`, an unexpired `exp`, and, as a standard JWT validator does, no `nbf`
+//! or `iat` in the future. Used by the local gateway (and later the WebSocket authorizer);
+//! in AWS, API Gateway does this before our code runs.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -21,6 +22,13 @@ pub enum JwtError {
     #[error("the JWKS is invalid: {0}")]
     BadJwks(String),
 }
+
+/// Clock skew allowed on every time claim, applied as jsonwebtoken applies its `leeway`: a
+/// token is expired once `exp < now - LEEWAY`, not yet valid while `nbf > now + LEEWAY`, and
+/// issued in the future when `iat > now + LEEWAY`. None: the local gateway and the Cognito
+/// emulator read the same clock, and API Gateway documents no grace for expired tokens.
+/// (jsonwebtoken's default is 60 s; it checks `nbf` only when asked and never checks `iat`.)
+pub const LEEWAY_SECONDS: u64 = 0;
 
 pub struct JwtVerifier {
     keys: HashMap<String, DecodingKey>,
@@ -46,7 +54,8 @@ impl JwtVerifier {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 0;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
         Ok(JwtVerifier { keys, validation })
     }
 
@@ -66,6 +75,12 @@ impl JwtVerifier {
         let key = self.keys.get(&kid).ok_or(JwtError::UnknownKey)?;
         let data =
             decode::<Map<String, Value>>(token, key, &self.validation).map_err(|e| JwtError::Invalid(e.to_string()))?;
+        if let Some(iat) = data.claims.get("iat") {
+            let iat = iat.as_f64().ok_or_else(|| JwtError::Invalid("iat is not a number".into()))?;
+            if iat > (jsonwebtoken::get_current_timestamp() + LEEWAY_SECONDS) as f64 {
+                return Err(JwtError::Invalid("the token is issued in the future (iat)".into()));
+            }
+        }
         match data.claims.get("token_use").and_then(Value::as_str) {
             Some("id") => Ok(data.claims),
             Some(other) => Err(JwtError::WrongTokenUse(other.to_string())),
@@ -133,6 +148,33 @@ mod tests {
         c["token_use"] = json!("access");
         assert_eq!(v.verify_id_token(&token(c, "kid-1")), Err(JwtError::WrongTokenUse("access".into())));
         assert_eq!(v.verify_id_token(&token(good_claims(), "kid-2")), Err(JwtError::UnknownKey));
+    }
+
+    #[test]
+    fn refuses_tokens_not_yet_valid_or_issued_in_the_future() {
+        let v = verifier();
+        let mut c = good_claims();
+        c["nbf"] = json!(now() + 120);
+        let err = v.verify_id_token(&token(c, "kid-1")).unwrap_err();
+        assert!(matches!(&err, JwtError::Invalid(m) if m.contains("ImmatureSignature")), "{err:?}");
+
+        let mut c = good_claims();
+        c["iat"] = json!(now() + 120);
+        let err = v.verify_id_token(&token(c, "kid-1")).unwrap_err();
+        assert!(matches!(&err, JwtError::Invalid(m) if m.contains("iat")), "{err:?}");
+
+        let mut c = good_claims();
+        c["iat"] = json!("yesterday");
+        assert!(matches!(v.verify_id_token(&token(c, "kid-1")), Err(JwtError::Invalid(_))));
+
+        // Both in the past (or now), as Cognito issues them: fine.
+        let mut c = good_claims();
+        c["nbf"] = json!(now() - 30);
+        c["iat"] = json!(now() - 30);
+        assert_eq!(v.verify_id_token(&token(c, "kid-1")).unwrap()["sub"], "u1");
+        let mut c = good_claims();
+        c["nbf"] = json!(now());
+        assert!(v.verify_id_token(&token(c, "kid-1")).is_ok());
     }
 
     #[test]
