@@ -43,7 +43,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("complete-task", 200),
     ("approve-completion", 200),
     ("list-completions", 200),
-    ("undo-completion", 200),
+    ("undo-completion", 409), // approved just before: a reviewed completion is final
     ("reject-completion", 409),
     ("skip-task", 200),
     ("snooze-task", 200),
