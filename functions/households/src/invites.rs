@@ -9,10 +9,19 @@ use shared::store::StoreError;
 use shared::store::idempotency::{IdempotencyKey, Idempotent};
 use shared::store::invites::AcceptFailure;
 use shared::store::keys;
+use shared::store::rate::RateLimit;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
 use crate::authorize;
 use crate::households::HouseholdView;
+
+/// Open invites a household may have at once.
+pub const MAX_LIVE_INVITES: usize = 20;
+
+/// Unknown invite codes a user may try: 10 per 15 minutes. With 50-bit codes and at most
+/// 20 open invites per household, a guess hits any invite with odds of about
+/// (open invites everywhere) / 2^50.
+pub const INVITE_GUESSES: RateLimit = RateLimit { action: "invite-guess", limit: 10, seconds: 900 };
 
 /// `POST /v1/households/{householdId}/invites` (owner, admin): a short code to share.
 pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
@@ -24,6 +33,10 @@ pub async fn create_invite(app: App, req: ApiRequest) -> ApiResult {
     }
     let body: NewInvite = req.json()?;
     let invite = body.create(&m.household.household_id, &m.member.user_id, now)?;
+    // Each open invite is a code someone could guess; keep few of them.
+    if app.store.live_invites(&m.household.household_id, 100, now).await? >= MAX_LIVE_INVITES {
+        return Err(ApiError::new(ErrorCode::InviteLimitReached).with("limit", MAX_LIVE_INVITES));
+    }
     let audit = AuditEntry::new(
         &m.member.user_id,
         "invite.create",
@@ -82,8 +95,20 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         return Ok(replayed);
     }
     let not_found = || ApiError::new(ErrorCode::InviteNotFound);
-    let code = req.path_param("code").and_then(normalize_code).ok_or_else(not_found)?;
-    let invite = app.store.get_invite(&code).await?.ok_or_else(not_found)?;
+    // Guessing codes is slowed per user: after too many unknown codes, a 429 until the
+    // window ends.
+    if app.store.rate_count(&INVITE_GUESSES, &principal.user_id, now).await? >= INVITE_GUESSES.limit {
+        return Err(ApiError::rate_limited(INVITE_GUESSES.retry_after(now)));
+    }
+    let found = match req.path_param("code").and_then(normalize_code) {
+        Some(code) => app.store.get_invite(&code).await?,
+        None => None,
+    };
+    let Some(invite) = found else {
+        app.store.rate_add(&INVITE_GUESSES, &principal.user_id, now).await?;
+        return Err(not_found());
+    };
+    let code = invite.code.clone();
     invite.check_usable(now)?;
     let household = app
         .store

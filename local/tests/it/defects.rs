@@ -139,3 +139,44 @@ async fn calendar_feed_secrets_are_stored_hashed_rotate_to_one_live_url_and_leav
     assert!(s.items(&format!("FEED#{hash}")).await.is_empty());
     assert!(!format!("{:?}", s.items(&format!("HOUSEHOLD#{h}")).await).contains("FEEDOF#"));
 }
+
+#[tokio::test]
+async fn guessing_invite_codes_is_rate_limited_per_user() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let mallory = s.user("mallory").await;
+    let ben = s.user("ben").await;
+    let id = s.household(&ana, "Guarded").await;
+    let invite = s.call(&ana, Method::POST, &format!("/v1/households/{id}/invites"), Some(json!({}))).await;
+    let code = invite.body["code"].as_str().unwrap().to_string();
+    for i in 0..10 {
+        let guess = format!("{:0>10}", i * 7919);
+        s.call(&mallory, Method::POST, &format!("/v1/invites/{guess}/accept"), None)
+            .await
+            .assert_problem(404, "invite.not_found");
+    }
+    // The eleventh try in the window is refused, even with the right code.
+    let r = s.call(&mallory, Method::POST, &format!("/v1/invites/{code}/accept"), None).await;
+    r.assert_problem(429, "rate.limited");
+    let wait: u32 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
+    // Other users are not affected.
+    s.call(&ben, Method::POST, &format!("/v1/invites/{code}/accept"), None).await.assert_status(201);
+}
+
+#[tokio::test]
+async fn a_household_has_at_most_twenty_open_invites() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let id = s.household(&ana, "Inviting").await;
+    let invites = format!("/v1/households/{id}/invites");
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let r = s.call(&ana, Method::POST, &invites, Some(json!({}))).await;
+        r.assert_status(201);
+        codes.push(r.body["code"].as_str().unwrap().to_string());
+    }
+    s.call(&ana, Method::POST, &invites, Some(json!({}))).await.assert_problem(409, "invite.limit_reached");
+    s.call(&ana, Method::DELETE, &format!("{invites}/{}", codes[0]), None).await.assert_status(204);
+    s.call(&ana, Method::POST, &invites, Some(json!({}))).await.assert_status(201);
+}

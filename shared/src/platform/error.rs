@@ -51,6 +51,7 @@ error_codes! {
     InviteExpired = ("invite.expired", 410),
     InviteRevoked = ("invite.revoked", 410),
     InviteUsedUp = ("invite.used_up", 410),
+    InviteLimitReached = ("invite.limit_reached", 409),
     TaskNotFound = ("task.not_found", 404),
     TaskArchived = ("task.archived", 409),
     TaskPaused = ("task.paused", 409),
@@ -163,6 +164,11 @@ impl ApiError {
     }
 
     /// A dependency (DynamoDB, SQS) is throttling or unreachable: the client should retry.
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u32) -> Self {
+        ApiError { retry_after_secs: Some(retry_after_secs), ..ApiError::new(ErrorCode::RateLimited) }
+    }
+
     pub fn unavailable() -> Self {
         ApiError { retry_after_secs: Some(2), ..ApiError::new(ErrorCode::DependencyUnavailable) }
     }

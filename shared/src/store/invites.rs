@@ -1,6 +1,8 @@
 //! Invites: stored under their own code (so accepting is one GetItem), indexed by
 //! household on GSI1 for listing, and expired by TTL (reads check expiry themselves).
 
+use chrono::{DateTime, Utc};
+
 use super::households::membership_ref_item;
 use super::{Expr, Item, PrefixQuery, Store, StoreError, Tx, from_item, key, keys, n, s, to_item};
 use crate::domain::audit::AuditEntry;
@@ -69,6 +71,30 @@ impl Store {
             .await?;
         let invites = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok((invites, next))
+    }
+
+    /// How many of the household's newest invites (at most `window` of them) can still be
+    /// used. Invites expire within 30 days and are then deleted by TTL, so the newest ones
+    /// are the live ones: one bounded Query, whatever the household's history.
+    pub async fn live_invites(&self, household_id: &str, window: i32, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", keys::GSI1PK)
+            .expression_attribute_names("#sk", keys::GSI1SK)
+            .expression_attribute_values(":pk", s(keys::household(household_id)))
+            .expression_attribute_values(":prefix", s(keys::INVITE_PREFIX))
+            .scan_index_forward(false)
+            .limit(window)
+            .send()
+            .await
+            .map_err(super::classify)?;
+        let invites: Vec<Invite> =
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(invites.iter().filter(|i| i.check_usable(now).is_ok()).count())
     }
 
     /// Revokes an invite of this household; `ConditionFailed` if it is not one of its own.

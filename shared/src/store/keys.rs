@@ -116,6 +116,12 @@ pub fn feed_of(user_id: &str) -> String {
     format!("{FEED_OF_PREFIX}{user_id}")
 }
 
+/// A per-user counter of one rate-limited action in one fixed window (under `USER#<sub>`;
+/// TTL `expiresAtEpoch`).
+pub fn rate_window(action: &str, window_start_epoch: i64) -> String {
+    format!("RATE#{action}#{window_start_epoch}")
+}
+
 pub fn idempotency(user_id: &str, key: &str) -> String {
     format!("IDEMP#{user_id}#{key}")
 }
