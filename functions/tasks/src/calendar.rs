@@ -2,7 +2,6 @@ use chrono::Duration;
 use icalendar::{Calendar, Component, Event, EventLike};
 use serde::Serialize;
 use shared::auth::Action;
-use shared::domain::assignment::Assignment;
 use shared::domain::audit::AuditEntry;
 use shared::domain::task::TaskState;
 use shared::store::feeds::{Feed, new_token, token_hash};
@@ -73,14 +72,6 @@ pub async fn revoke_calendar_feed(app: App, req: ApiRequest) -> ApiResult {
 }
 
 /// Whether an occurrence is the member's to do (alone or as one of a pool).
-fn is_for(assignee: &Assignment, user_id: &str) -> bool {
-    match assignee {
-        Assignment::Member { user_id: u } => u == user_id,
-        Assignment::Anyone { user_ids } | Assignment::Everyone { user_ids } => user_ids.iter().any(|u| u == user_id),
-        Assignment::Unassigned => false,
-    }
-}
-
 /// `GET /v1/calendar/{token}` (no login: the token is the credential): the member's chores
 /// (as forecast: rotations decide later ones on completion) from a week ago to two months
 /// ahead as `text/calendar`, for any calendar app.
@@ -105,7 +96,7 @@ pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
         for task in &tasks {
             let minutes = i64::from(task.estimated_minutes.unwrap_or(15));
             for (due, assignee) in task.forecast(from, to, 200, &members) {
-                if !is_for(&assignee, &feed.user_id) {
+                if !assignee.includes(&feed.user_id) {
                     continue;
                 }
                 calendar.push(

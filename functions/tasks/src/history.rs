@@ -113,12 +113,10 @@ pub async fn agenda(app: App, req: ApiRequest) -> ApiResult {
     if to <= from || to - from > Duration::days(MAX_AGENDA_DAYS) {
         return Err(ApiError::invalid_parameter("to"));
     }
-    let own = policy::sees_only_own_chores(m.member.role);
-    let range = if own {
-        TaskRange::Assignee { user_id: m.member.user_id.clone(), after: None, before: Some(to) }
-    } else {
-        TaskRange::State { state: TaskState::Active, after: None, before: Some(to) }
-    };
+    // Children see the occurrences that are theirs: their turns in a rotation as forecast,
+    // and every occurrence of a pool they are in.
+    let own = policy::sees_only_own_chores(m.member.role).then_some(m.member.user_id.as_str());
+    let range = TaskRange::State { state: TaskState::Active, after: None, before: Some(to) };
     let members = crate::roster(&app, &m.household.household_id).await?;
     let mut entries = Vec::new();
     let mut start = None;
@@ -127,6 +125,9 @@ pub async fn agenda(app: App, req: ApiRequest) -> ApiResult {
         let (tasks, next) = app.store.list_tasks(&m.household.household_id, &range, None, 100, start).await?;
         for task in tasks {
             for (due, assignee) in task.forecast(from, to, 200, &members) {
+                if own.is_some_and(|me| !assignee.includes(me)) {
+                    continue;
+                }
                 entries.push(AgendaEntry {
                     task_id: task.task_id.clone(),
                     title: task.title.clone(),

@@ -141,18 +141,11 @@ pub async fn list_tasks(app: App, req: ApiRequest) -> ApiResult {
         }
         None => TaskRange::State { state, after, before },
     };
-    let (gsi_pk, gsi_pk_value, gsi_sk, gsi_sk_prefix) = match &range {
-        TaskRange::State { state, .. } => {
-            (keys::GSI1PK, household_pk.clone(), keys::GSI1SK, keys::task_state_prefix(state.key()))
-        }
-        TaskRange::Assignee { user_id, .. } => {
-            (keys::GSI2PK, keys::assignee(&household_id, user_id), keys::GSI2SK, String::new())
-        }
-    };
+    let state_prefix = keys::task_state_prefix(state.key());
     let (limit, start) = req.page(&CursorRule {
-        attributes: &[keys::PK, keys::SK, gsi_pk, gsi_sk],
-        equal: &[(keys::PK, &household_pk), (gsi_pk, &gsi_pk_value)],
-        prefixed: &[(keys::SK, keys::TASK_PREFIX), (gsi_sk, &gsi_sk_prefix)],
+        attributes: &[keys::PK, keys::SK, keys::GSI1PK, keys::GSI1SK],
+        equal: &[(keys::PK, &household_pk), (keys::GSI1PK, &household_pk)],
+        prefixed: &[(keys::SK, keys::TASK_PREFIX), (keys::GSI1SK, &state_prefix)],
     })?;
     let label = req.query_param("label");
     let (tasks, next) = app.store.list_tasks(&household_id, &range, label, limit, start).await?;

@@ -180,3 +180,53 @@ async fn a_household_has_at_most_twenty_open_invites() {
     s.call(&ana, Method::DELETE, &format!("{invites}/{}", codes[0]), None).await.assert_status(204);
     s.call(&ana, Method::POST, &invites, Some(json!({}))).await.assert_status(201);
 }
+
+#[tokio::test]
+async fn pool_members_see_pool_chores_in_their_list_agenda_and_calendar() {
+    let s = stack().await;
+    let (h, owner, member, child) = household_of_three(&s).await;
+    let chore = |title: &str, assignment: serde_json::Value, pool: &[&crate::support::User]| {
+        json!({
+            "title": title,
+            "recurrence": { "type": "interval", "every": 1, "unit": "days" },
+            "assignment": assignment,
+            "pool": pool.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        })
+    };
+    create(&s, &owner, &h, chore("Anyone of us", json!({ "type": "anyone" }), &[&member, &child])).await;
+    create(&s, &owner, &h, chore("Everyone", json!({ "type": "everyone" }), &[&owner, &child])).await;
+    let fixed = json!({ "type": "fixed", "userId": member.id });
+    create(&s, &owner, &h, chore("Member only", fixed, &[&member])).await;
+    let titles = |body: &serde_json::Value| -> Vec<String> {
+        let mut t: Vec<String> =
+            body["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap().to_string()).collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let tasks = format!("/v1/households/{h}/tasks");
+    let mine = s.call(&child, Method::GET, &tasks, None).await;
+    mine.assert_status(200);
+    assert_eq!(titles(&mine.body), ["Anyone of us", "Everyone"]);
+    let by_owner = s.call(&owner, Method::GET, &format!("{tasks}?assignee={}", child.id), None).await;
+    assert_eq!(titles(&by_owner.body), ["Anyone of us", "Everyone"]);
+    let members = s.call(&owner, Method::GET, &format!("{tasks}?assignee={}", member.id), None).await;
+    assert_eq!(titles(&members.body), ["Anyone of us", "Member only"]);
+    // One chore a page: the filtered list still pages through all of them.
+    let first = s.call(&owner, Method::GET, &format!("{tasks}?assignee={}&limit=1", member.id), None).await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 1);
+    let cursor = first.body["nextCursor"].as_str().expect("a second page");
+    let second =
+        s.call(&owner, Method::GET, &format!("{tasks}?assignee={}&limit=1&cursor={cursor}", member.id), None).await;
+    assert_eq!(second.body["items"].as_array().unwrap().len(), 1);
+    assert_ne!(first.body["items"][0]["taskId"], second.body["items"][0]["taskId"]);
+
+    let agenda = s.call(&child, Method::GET, &format!("/v1/households/{h}/agenda"), None).await;
+    agenda.assert_status(200);
+    assert_eq!(titles(&agenda.body), ["Anyone of us", "Everyone"]);
+
+    let feed = s.call(&child, Method::POST, &format!("/v1/households/{h}/calendar-feed"), None).await;
+    let ics = s.http.get(s.url(feed.body["path"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    assert!(ics.contains("SUMMARY:Anyone of us") && ics.contains("SUMMARY:Everyone"), "{ics}");
+    assert!(!ics.contains("Member only"));
+}

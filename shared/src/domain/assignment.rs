@@ -57,6 +57,19 @@ pub enum Assignment {
     Unassigned,
 }
 
+impl Assignment {
+    /// Whether an occurrence with this assignment is (also) `user_id`'s to do.
+    pub fn includes(&self, user_id: &str) -> bool {
+        match self {
+            Assignment::Member { user_id: u } => u == user_id,
+            Assignment::Anyone { user_ids } | Assignment::Everyone { user_ids } => {
+                user_ids.iter().any(|u| u == user_id)
+            }
+            Assignment::Unassigned => false,
+        }
+    }
+}
+
 /// The assignment for the next occurrence. `pool` is in the household's chosen order;
 /// `current` is who had the previous occurrence; `seed` and `occurrence` fix random picks.
 pub fn assign(

@@ -550,14 +550,20 @@ impl Task {
         }
     }
 
+    /// The people the current occurrence is for: its one assignee, the `anyone` pool, the
+    /// `everyone` members who have not done it yet, or (unassigned) the whole pool.
+    pub fn assigned_to(&self) -> Vec<&str> {
+        match &self.assignee {
+            Assignment::Member { user_id } => vec![user_id.as_str()],
+            Assignment::Anyone { user_ids } => user_ids.iter().map(String::as_str).collect(),
+            Assignment::Everyone { .. } => self.pending.iter().map(String::as_str).collect(),
+            Assignment::Unassigned => self.pool.iter().map(String::as_str).collect(),
+        }
+    }
+
     /// Whether `user_id` is one of the people the current occurrence is for.
     pub fn is_assigned_to(&self, user_id: &str) -> bool {
-        match &self.assignee {
-            Assignment::Member { user_id: u } => u == user_id,
-            Assignment::Anyone { user_ids } => user_ids.iter().any(|u| u == user_id),
-            Assignment::Everyone { .. } => self.pending.iter().any(|u| u == user_id),
-            Assignment::Unassigned => self.pool.iter().any(|u| u == user_id),
-        }
+        self.assigned_to().contains(&user_id)
     }
 
     fn seed(&self) -> u64 {

@@ -13,9 +13,11 @@
 //! | idempotency record        | `IDEMP#<sub>#<key>`| `META`                   |                    |                             |
 //! | calendar feed             | `FEED#<sha256(token)>` | `META`               |                    |                             |
 //! | a member's feed token     | `HOUSEHOLD#<hid>`  | `FEEDOF#<sub>`           |                    |                             |
+//! | rate-limit window         | `USER#<sub>`       | `RATE#<action>#<start>`  |                    |                             |
 //!
-//! GSI2 lists a member's assigned chores by due date: `GSI2PK` = `ASSIGNEE#<hid>#<sub>`,
-//! `GSI2SK` = `<nextDue>#<tid>`, present only on active chores assigned to one member.
+//! "My chores" is GSI1's active range filtered on the task's `assignedTo` list (pools
+//! included). GSI2 (`GSI2PK`, `GSI2SK`) is written by no item today: it is kept for the
+//! time-bucketed reminder index.
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -81,14 +83,6 @@ pub fn task_by_state(state: &str, next_due: Option<&str>, task_id: &str) -> Stri
 /// The start of a state's range in the task index (`TASK#ACTIVE#`).
 pub fn task_state_prefix(state: &str) -> String {
     format!("{TASK_PREFIX}{state}#")
-}
-
-pub fn assignee(household_id: &str, user_id: &str) -> String {
-    format!("ASSIGNEE#{household_id}#{user_id}")
-}
-
-pub fn assignee_due(next_due: &str, task_id: &str) -> String {
-    format!("{next_due}#{task_id}")
 }
 
 pub fn completion(at: &str, id: &str) -> String {

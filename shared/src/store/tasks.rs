@@ -1,11 +1,11 @@
-//! Chores and their history. A chore is one item; its position in the household's task
-//! index (GSI1) and, while one member has it, in that member's list (GSI2) is kept in the
-//! same item, so every list is a Query on an index range.
+//! Chores and their history. A chore is one item with its position in the household's task
+//! index (GSI1: state, due time), so every list is a Query on an index range. "My chores"
+//! is the active range filtered on `assignedTo`, which lists everyone the current
+//! occurrence is for: one assignee, or an `anyone`/`everyone` pool.
 
 use chrono::{DateTime, Utc};
 
 use super::{Expr, Item, KeyRange, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
-use crate::domain::assignment::Assignment;
 use crate::domain::audit::AuditEntry;
 use crate::domain::task::{Completion, Task, TaskState, week_key};
 use crate::platform::clock::rfc3339;
@@ -16,7 +16,8 @@ use crate::platform::pagination::PageKey;
 pub enum TaskRange {
     /// Chores in a state, optionally due within `[after, before)`.
     State { state: TaskState, after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>> },
-    /// Active chores assigned to one member, optionally due within `[after, before)`.
+    /// Active chores whose current occurrence is (also) one member's, pools included,
+    /// optionally due within `[after, before)`.
     Assignee { user_id: String, after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>> },
 }
 
@@ -55,15 +56,30 @@ pub enum TaskWriteConflict {
     MemberGone,
 }
 
+/// Where a page that ends at `task` continues: its keys in the table and in GSI1.
+fn task_page_key(task: &Task) -> PageKey {
+    let due = task.next_due.map(rfc3339);
+    PageKey::from([
+        (keys::PK.to_string(), keys::household(&task.household_id)),
+        (keys::SK.to_string(), keys::task(&task.task_id)),
+        (keys::GSI1PK.to_string(), keys::household(&task.household_id)),
+        (keys::GSI1SK.to_string(), keys::task_by_state(task.state().key(), due.as_deref(), &task.task_id)),
+    ])
+}
+
+/// The attribute listing who an active chore's current occurrence is for.
+const ASSIGNED_TO: &str = "assignedTo";
+
 fn task_item(task: &Task) -> Result<Item, StoreError> {
     let mut item = to_item(keys::household(&task.household_id), keys::task(&task.task_id), task)?;
     let due = task.next_due.map(rfc3339);
     let state = task.state();
     item.insert(keys::GSI1PK.into(), s(keys::household(&task.household_id)));
     item.insert(keys::GSI1SK.into(), s(keys::task_by_state(state.key(), due.as_deref(), &task.task_id)));
-    if let (TaskState::Active, Assignment::Member { user_id }, Some(due)) = (state, &task.assignee, &due) {
-        item.insert(keys::GSI2PK.into(), s(keys::assignee(&task.household_id, user_id)));
-        item.insert(keys::GSI2SK.into(), s(keys::assignee_due(due, &task.task_id)));
+    // Who the current occurrence is for, pools included: "my chores" filters on it.
+    if state == TaskState::Active {
+        let people = task.assigned_to().into_iter().map(s).collect();
+        item.insert(ASSIGNED_TO.into(), aws_sdk_dynamodb::types::AttributeValue::L(people));
     }
     Ok(item)
 }
@@ -327,7 +343,9 @@ impl Store {
         Ok((records.into_iter().map(|r| r.completion).collect(), next))
     }
 
-    /// One page of chores in a range, soonest due first; `label` filters within the page.
+    /// One page of chores in a range, soonest due first; `label` (and, for a member's
+    /// chores, `assignedTo`) filter within the range. A filtered page is filled by at most
+    /// four Queries, so a member with few chores in a big household still gets a page.
     pub async fn list_tasks(
         &self,
         household_id: &str,
@@ -337,53 +355,66 @@ impl Store {
         start: Option<PageKey>,
     ) -> Result<(Vec<Task>, Option<PageKey>), StoreError> {
         let time = |t: &Option<DateTime<Utc>>| t.map(rfc3339);
-        let (index, pk_attr, pk, sk_attr, low, high) = match range {
-            TaskRange::State { state, after, before } => {
-                let prefix = keys::task_state_prefix(state.key());
-                (
-                    keys::GSI1,
-                    keys::GSI1PK,
-                    keys::household(household_id),
-                    keys::GSI1SK,
-                    format!("{prefix}{}", time(after).unwrap_or_default()),
-                    format!("{prefix}{}", time(before).unwrap_or_else(|| "~".into())),
-                )
-            }
-            TaskRange::Assignee { user_id, after, before } => (
-                keys::GSI2,
-                keys::GSI2PK,
-                keys::assignee(household_id, user_id),
-                keys::GSI2SK,
-                // Key values cannot be empty: "0" sorts before every RFC 3339 time.
-                time(after).unwrap_or_else(|| "0".into()),
-                time(before).unwrap_or_else(|| "~".into()),
-            ),
+        let (state, after, before, member) = match range {
+            TaskRange::State { state, after, before } => (*state, after, before, None),
+            TaskRange::Assignee { user_id, after, before } => (TaskState::Active, after, before, Some(user_id)),
         };
-        if !(KeyRange { sort_key: sk_attr, low: &low, high: &high }).check(start.as_ref())? {
+        let prefix = keys::task_state_prefix(state.key());
+        let low = format!("{prefix}{}", time(after).unwrap_or_default());
+        let high = format!("{prefix}{}", time(before).unwrap_or_else(|| "~".into()));
+        if !(KeyRange { sort_key: keys::GSI1SK, low: &low, high: &high }).check(start.as_ref())? {
             return Ok((vec![], None));
         }
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
-            .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_names("#sk", sk_attr)
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":low", s(low))
-            .expression_attribute_values(":high", s(high))
-            .limit(limit)
-            .set_exclusive_start_key(start.map(start_key));
-        if let Some(label) = label {
-            query = query
-                .filter_expression("contains(#labels, :label)")
-                .expression_attribute_names("#labels", "labels")
-                .expression_attribute_values(":label", s(label));
+        let mut filters = Vec::new();
+        if label.is_some() {
+            filters.push("contains(#labels, :label)");
         }
-        let out = query.send().await.map_err(super::classify)?;
-        let next = out.last_evaluated_key.as_ref().map(page_key);
-        let tasks = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        if member.is_some() {
+            filters.push("contains(#assigned, :member)");
+        }
+        let mut tasks: Vec<Task> = Vec::new();
+        let mut next = start;
+        for _ in 0..4 {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#pk", keys::GSI1PK)
+                .expression_attribute_names("#sk", keys::GSI1SK)
+                .expression_attribute_values(":pk", s(keys::household(household_id)))
+                .expression_attribute_values(":low", s(low.clone()))
+                .expression_attribute_values(":high", s(high.clone()))
+                .limit(limit)
+                .set_exclusive_start_key(next.take().map(start_key));
+            if let Some(label) = label {
+                query = query
+                    .expression_attribute_names("#labels", "labels")
+                    .expression_attribute_values(":label", s(label));
+            }
+            if let Some(member) = member {
+                query = query
+                    .expression_attribute_names("#assigned", ASSIGNED_TO)
+                    .expression_attribute_values(":member", s(member.as_str()));
+            }
+            if !filters.is_empty() {
+                query = query.filter_expression(filters.join(" AND "));
+            }
+            let out = query.send().await.map_err(super::classify)?;
+            for item in out.items.unwrap_or_default() {
+                if tasks.len() == limit as usize {
+                    // The page is full: the next one starts after the last chore on it.
+                    let key = task_page_key(tasks.last().expect("a full page"));
+                    return Ok((tasks, Some(key)));
+                }
+                tasks.push(from_item(item)?);
+            }
+            next = out.last_evaluated_key.as_ref().map(page_key);
+            if next.is_none() || tasks.len() == limit as usize || filters.is_empty() {
+                break;
+            }
+        }
         Ok((tasks, next))
     }
 }
