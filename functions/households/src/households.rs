@@ -73,11 +73,8 @@ pub async fn get_household(app: App, req: ApiRequest) -> ApiResult {
 /// `PATCH /v1/households/{householdId}` with `If-Match`: name and time zone.
 pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::UpdateHousehold).await?;
-    let expected = req.if_match_version()?;
+    req.require_if_match(m.household.version)?;
     let patch: HouseholdPatch = req.json()?;
-    if m.household.version != expected {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
     let now = app.now();
     let updated = patch.apply(m.household, now)?;
     let audit = AuditEntry::new(
@@ -92,7 +89,7 @@ pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
             let version = updated.version;
             Ok(ApiResponse::ok(&HouseholdView { household: updated, my_role: m.member.role }).etag(version))
         }
-        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(StoreError::ConditionFailed) => Err(req.lost_race()),
         Err(e) => Err(e.into()),
     }
 }

@@ -41,11 +41,8 @@ async fn target_member(app: &App, req: &ApiRequest, m: &Membership) -> Result<Me
 pub async fn update_member(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::ListMembers).await?;
     let target = target_member(&app, &req, &m).await?;
-    let expected = req.if_match_version()?;
+    req.require_if_match(target.version)?;
     let patch: MemberPatch = req.json()?;
-    if target.version != expected {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
     let is_self = target.user_id == m.member.user_id;
     if (patch.availability.is_some() || patch.away.is_some()) && !policy::may_set_availability(m.member.role, is_self) {
         return Err(ApiError::new(ErrorCode::Forbidden));
@@ -78,7 +75,7 @@ pub async fn update_member(app: App, req: ApiRequest) -> ApiResult {
             let version = updated.version;
             Ok(ApiResponse::ok(&updated).etag(version))
         }
-        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(StoreError::ConditionFailed) => Err(req.lost_race()),
         Err(e) => Err(e.into()),
     }
 }

@@ -66,7 +66,7 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     checks.finish()?;
     // `If-Match` names the occurrence the client saw; if it has moved on, someone else
     // handled it first: the same answer as losing the race in the transaction.
-    if req.header("if-match").is_some() && req.if_match_version()? != task.version {
+    if req.if_match().is_some_and(|m| !m.matches(task.version)) {
         return Err(ApiError::new(ErrorCode::OccurrenceChanged));
     }
     let manager = policy::allows(m.member.role, Action::ManageTasks);

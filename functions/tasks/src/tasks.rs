@@ -174,18 +174,15 @@ pub(crate) async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str,
     let audit = AuditEntry::new(actor, action, format!("task/{}", task.task_id), &req.correlation_id, now);
     match app.store.save_task(&task, &audit).await? {
         Ok(()) => Ok(task_response(task, now)),
-        Err(_) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(_) => Err(req.lost_race()),
     }
 }
 
 /// `PATCH /v1/households/{householdId}/tasks/{taskId}` with `If-Match`.
 pub async fn update_task(app: App, req: ApiRequest) -> ApiResult {
     let (m, task) = editable(&app, &req).await?;
-    let expected = req.if_match_version()?;
+    req.require_if_match(task.version)?;
     let input: TaskInput = req.json()?;
-    if task.version != expected {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
     if task.archived {
         return Err(ApiError::new(ErrorCode::TaskArchived));
     }

@@ -27,13 +27,13 @@ pub async fn get_me(app: App, req: ApiRequest) -> ApiResult {
 /// `PATCH /v1/me` with `If-Match`: display name, locale, time zone, notification preferences.
 pub async fn patch_me(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
-    let expected = req.if_match_version()?;
+    if req.if_match().is_none() {
+        return Err(ApiError::new(ErrorCode::PreconditionRequired));
+    }
     let patch: ProfilePatch = req.json()?;
     let now = app.now();
     let current = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
-    if current.version != expected {
-        return Err(ApiError::new(ErrorCode::PreconditionFailed));
-    }
+    req.require_if_match(current.version)?;
     let updated = patch.apply(current, now)?;
     let audit = AuditEntry::new(
         &principal.user_id,
@@ -44,7 +44,7 @@ pub async fn patch_me(app: App, req: ApiRequest) -> ApiResult {
     );
     match app.store.update_profile(&updated, &audit).await {
         Ok(()) => Ok(ApiResponse::ok(&updated).etag(updated.version)),
-        Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+        Err(StoreError::ConditionFailed) => Err(req.lost_race()),
         Err(e) => Err(e.into()),
     }
 }

@@ -230,3 +230,27 @@ async fn pool_members_see_pool_chores_in_their_list_agenda_and_calendar() {
     assert!(ics.contains("SUMMARY:Anyone of us") && ics.contains("SUMMARY:Everyone"), "{ics}");
     assert!(!ics.contains("Member only"));
 }
+
+#[tokio::test]
+async fn if_match_absent_or_blank_is_428_and_a_list_or_star_is_understood() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let id = s.household(&ana, "Preconditions").await;
+    let path = format!("/v1/households/{id}");
+    let patch = |if_match: Option<&'static str>, name: &'static str| {
+        let (s, ana, path) = (&s, &ana, &path);
+        async move {
+            let headers: Vec<(&str, &str)> = if_match.map(|v| vec![("if-match", v)]).unwrap_or_default();
+            s.call_with(ana, Method::PATCH, path, Some(json!({ "name": name })), &headers).await
+        }
+    };
+    patch(None, "A").await.assert_problem(428, "precondition.required");
+    patch(Some(""), "A").await.assert_problem(428, "precondition.required");
+    patch(Some("garbage"), "A").await.assert_problem(412, "precondition.failed");
+    patch(Some("\"7\", \"9\""), "A").await.assert_problem(412, "precondition.failed");
+    patch(Some("\"7\", \"1\""), "B").await.assert_status(200);
+    patch(Some("*"), "C").await.assert_status(200);
+    let now = s.call(&ana, Method::GET, &path, None).await;
+    assert_eq!(now.body["name"], "C");
+    assert_eq!(now.etag(), "\"3\"");
+}

@@ -80,20 +80,61 @@ impl ApiRequest {
         Ok((limit, start))
     }
 
-    /// The version the client last read, from `If-Match` (428 when absent, 412 when garbled).
-    pub fn if_match_version(&self) -> Result<u64, ApiError> {
-        let raw = self.header("if-match").ok_or_else(|| ApiError::new(ErrorCode::PreconditionRequired))?;
-        parse_etag(raw).ok_or_else(|| ApiError::new(ErrorCode::PreconditionFailed))
+    /// The `If-Match` precondition, if the request has one (a blank header is none).
+    pub fn if_match(&self) -> Option<IfMatch> {
+        let raw = self.header("if-match")?.trim();
+        if raw.is_empty() {
+            return None;
+        }
+        if raw == "*" {
+            return Some(IfMatch::Any);
+        }
+        // A list of ETags; one that is not ours can never match (RFC 9110 13.1.1).
+        Some(IfMatch::Versions(raw.split(',').map(parse_etag).collect()))
+    }
+
+    /// For changes that need `If-Match`: 428 without one, 412 unless it names `current`.
+    pub fn require_if_match(&self, current: u64) -> Result<(), ApiError> {
+        match self.if_match() {
+            None => Err(ApiError::new(ErrorCode::PreconditionRequired)),
+            Some(m) if !m.matches(current) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// For requests where `If-Match` is optional: when sent, it must name `current` (412).
+    pub fn check_optional_if_match(&self, current: u64) -> Result<(), ApiError> {
+        match self.if_match() {
+            Some(m) if !m.matches(current) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
+            _ => Ok(()),
+        }
+    }
+
+    /// A write that lost to a concurrent one: 412 if the client stated a precondition,
+    /// else a plain 409 conflict (a precondition it never sent cannot have failed).
+    pub fn lost_race(&self) -> ApiError {
+        match self.if_match() {
+            Some(_) => ApiError::new(ErrorCode::PreconditionFailed),
+            None => ApiError::new(ErrorCode::ConcurrentUpdate),
+        }
     }
 }
 
-impl ApiRequest {
-    /// For requests where `If-Match` is optional: when sent, it must name `version` (412).
-    pub fn check_optional_if_match(&self, version: u64) -> Result<(), ApiError> {
-        if self.header("if-match").is_some() && self.if_match_version()? != version {
-            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+/// What `If-Match` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current version.
+    Any,
+    /// The versions named (`None` for an entry that is not one of our ETags).
+    Versions(Vec<Option<u64>>),
+}
+
+impl IfMatch {
+    pub fn matches(&self, current: u64) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Versions(v) => v.contains(&Some(current)),
         }
-        Ok(())
     }
 }
 
