@@ -1,16 +1,7 @@
-//! Every route and worker of every service: what the local gateway serves and polls, and
-//! what the contract tests compare with template.yaml and openapi.yaml.
+//! The route table the local gateway serves (the Lambda binary's: `functions_lambda`) and
+//! how a concrete path matches a route.
 
-use shared::lambda::{Route, Worker};
-
-pub fn routes() -> Vec<Route> {
-    [functions_platform::ROUTES, functions_users::ROUTES, functions_households::ROUTES, functions_tasks::ROUTES]
-        .concat()
-}
-
-pub fn workers() -> Vec<Worker> {
-    functions_households::WORKERS.to_vec()
-}
+pub use functions_lambda::{routes, workers};
 
 /// Matches a concrete path against a route template (`/v1/households/{householdId}`),
 /// returning the path parameters.

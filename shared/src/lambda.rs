@@ -1,5 +1,6 @@
-//! The Lambda entry points. A function binary is one line: it names its route (or its
-//! worker), and these build the clients once and run the handler for every event.
+//! The Lambda entry point. One binary serves every function: `CHORE_FUNCTION` (set per
+//! function in template.yaml) names its route or worker, and these build the clients once
+//! and run that handler for every event.
 
 use std::future::Future;
 
@@ -48,6 +49,21 @@ pub struct Worker {
 
 pub fn find_route(routes: &[Route], function: &str) -> Route {
     *routes.iter().find(|r| r.function == function).unwrap_or_else(|| panic!("no route for function {function}"))
+}
+
+/// The environment variable that names the function a process runs (its logical id).
+pub const FUNCTION_ENV: &str = "CHORE_FUNCTION";
+
+/// Runs the route or worker named by `CHORE_FUNCTION`.
+pub async fn serve_function(routes: &[Route], workers: &[Worker]) -> Result<(), Error> {
+    let function = std::env::var(FUNCTION_ENV).map_err(|_| format!("{FUNCTION_ENV} is not set"))?;
+    if routes.iter().any(|r| r.function == function) {
+        serve_route(routes, &function).await
+    } else if let Some(worker) = workers.iter().find(|w| w.function == function) {
+        serve_worker(worker.handler).await
+    } else {
+        Err(format!("{FUNCTION_ENV}={function} names no route or worker").into())
+    }
 }
 
 /// Runs the route `function` from `routes` as a Lambda function.

@@ -35,31 +35,22 @@ fn route_tables_and_template_functions_are_the_same_set() {
 }
 
 #[test]
-fn every_function_has_a_thin_binary_that_serves_it() {
-    let bins: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("functions"))
-        .unwrap()
-        .filter_map(|d| std::fs::read_dir(d.ok()?.path().join("src/bin")).ok())
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    let functions = template().functions();
-    assert_eq!(bins.len(), functions.len(), "one binary per function");
-    for f in functions {
-        let bin = bins
-            .iter()
-            .find(|p| p.file_stem().unwrap().to_string_lossy() == f.binary)
-            .unwrap_or_else(|| panic!("{} builds {} but there is no such binary", f.logical_id, f.binary));
-        let source = std::fs::read_to_string(bin).unwrap();
-        if f.api.is_some() {
-            assert!(
-                source.contains(&format!("\"{}\"", f.logical_id)),
-                "{} does not serve {}",
-                bin.display(),
-                f.logical_id
-            );
-        }
-        assert!(source.lines().filter(|l| !l.trim().is_empty()).count() <= 6, "{} is not thin", bin.display());
+fn every_function_runs_the_one_binary_which_knows_its_route_or_worker() {
+    let routes = local::routes::routes();
+    let workers = local::routes::workers();
+    let t = template();
+    for f in t.functions() {
+        assert_eq!(f.binary, "chore-garden", "{} builds another binary", f.logical_id);
+        let env = t.root.pointer(&format!("/Resources/{}/Properties/Environment/Variables", f.logical_id));
+        let named = env.and_then(|e| e.get(shared::lambda::FUNCTION_ENV)).and_then(Value::as_str);
+        assert_eq!(named, Some(f.logical_id.as_str()), "{} must set CHORE_FUNCTION to itself", f.logical_id);
+        let known =
+            routes.iter().any(|r| r.function == f.logical_id) || workers.iter().any(|w| w.function == f.logical_id);
+        assert!(known, "the binary has no route or worker for {}", f.logical_id);
     }
+    // The binary stays thin: it only hands the route tables to shared::lambda.
+    let main = std::fs::read_to_string(root().join("functions/lambda/src/main.rs")).unwrap();
+    assert!(main.lines().filter(|l| !l.trim().is_empty() && !l.trim().starts_with("//")).count() <= 4, "{main}");
 }
 
 #[test]

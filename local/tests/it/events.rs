@@ -15,61 +15,51 @@ const OWNER: &str = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69";
 const MEMBER: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
 const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
-/// The completion id in events/tasks-undo-completion.json; the test puts in the real one.
+/// The completion id in events/UndoCompletionFunction.json; the test puts in the real one.
 const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
-/// Likewise the token in events/tasks-calendar-feed.json.
+/// Likewise the token in events/CalendarFeedFunction.json.
 const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 
 /// The order the events run in, and the status each must get.
 const EXPECTED: &[(&str, u16)] = &[
-    ("health", 200),
-    ("get-me", 200),
-    ("patch-me", 200),
-    ("create-household", 201),
-    ("list-households", 200),
-    ("get-household", 200),
-    ("update-household", 200),
-    ("list-members", 200),
-    ("update-member", 200),
-    ("create-invite", 201),
-    ("list-invites", 200),
-    ("revoke-invite", 204),
-    ("accept-invite", 201),
-    ("remove-member", 204),
-    ("create-task", 201),
-    ("list-tasks", 200),
-    ("get-task", 200),
-    ("update-task", 200),
-    ("complete-task", 200),
-    ("approve-completion", 200),
-    ("list-completions", 200),
-    ("undo-completion", 409), // approved just before: a reviewed completion is final
-    ("reject-completion", 409),
-    ("skip-task", 200),
-    ("snooze-task", 200),
-    ("update-subtask", 200),
-    ("agenda", 200),
-    ("create-calendar-feed", 201),
-    ("calendar-feed", 200),
-    ("revoke-calendar-feed", 204),
-    ("archive-task", 200),
-    ("restore-task", 200),
-    ("delete-household", 204),
+    ("HealthFunction", 200),
+    ("GetMeFunction", 200),
+    ("PatchMeFunction", 200),
+    ("CreateHouseholdFunction", 201),
+    ("ListHouseholdsFunction", 200),
+    ("GetHouseholdFunction", 200),
+    ("UpdateHouseholdFunction", 200),
+    ("ListMembersFunction", 200),
+    ("UpdateMemberFunction", 200),
+    ("CreateInviteFunction", 201),
+    ("ListInvitesFunction", 200),
+    ("RevokeInviteFunction", 204),
+    ("AcceptInviteFunction", 201),
+    ("RemoveMemberFunction", 204),
+    ("CreateTaskFunction", 201),
+    ("ListTasksFunction", 200),
+    ("GetTaskFunction", 200),
+    ("UpdateTaskFunction", 200),
+    ("CompleteTaskFunction", 200),
+    ("ApproveCompletionFunction", 200),
+    ("ListCompletionsFunction", 200),
+    ("UndoCompletionFunction", 409), // approved just before: a reviewed completion is final
+    ("RejectCompletionFunction", 409),
+    ("SkipTaskFunction", 200),
+    ("SnoozeTaskFunction", 200),
+    ("UpdateSubtaskFunction", 200),
+    ("AgendaFunction", 200),
+    ("CreateCalendarFeedFunction", 201),
+    ("CalendarFeedFunction", 200),
+    ("RevokeCalendarFeedFunction", 204),
+    ("ArchiveTaskFunction", 200),
+    ("RestoreTaskFunction", 200),
+    ("DeleteHouseholdFunction", 204),
 ];
 
-fn event_file(binary: &str) -> std::path::PathBuf {
-    let dir = local::template::workspace_root().join("events");
-    let matches: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        // `<service>-<binary>.json`; service names have no dash.
-        .filter(|p| {
-            p.file_name().unwrap().to_string_lossy().split_once('-').map(|(_, rest)| rest.to_string())
-                == Some(format!("{binary}.json"))
-        })
-        .collect();
-    assert_eq!(matches.len(), 1, "expected one event for {binary} in events/, found {matches:?}");
-    matches[0].clone()
+/// `events/<LogicalId>.json`: one realistic event per function.
+fn event_file(function: &str) -> std::path::PathBuf {
+    local::template::workspace_root().join("events").join(format!("{function}.json"))
 }
 
 fn invite(code: &str, now: chrono::DateTime<Utc>) -> Invite {
@@ -125,26 +115,27 @@ async fn every_event_runs_through_its_handler() {
     let functions = template().functions();
     let mut completion_id = String::new();
     let mut feed_token = String::new();
-    for (binary, expected) in EXPECTED {
-        let f = functions.iter().find(|f| f.binary == *binary).unwrap_or_else(|| panic!("no function builds {binary}"));
+    for (function, expected) in EXPECTED {
+        let f =
+            functions.iter().find(|f| f.logical_id == *function).unwrap_or_else(|| panic!("no function {function}"));
         let route = shared::lambda::find_route(&routes, &f.logical_id);
-        let text = std::fs::read_to_string(event_file(binary))
+        let text = std::fs::read_to_string(event_file(function))
             .unwrap()
             .replace(EXAMPLE_COMPLETION, &completion_id)
             .replace(EXAMPLE_FEED_TOKEN, &feed_token);
-        let request =
-            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{binary}: not an API Gateway event: {e}"));
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{function}: not an API Gateway event: {e}"));
         let response = shared::platform::http::handle(&app_of(&f.logical_id), request, route.handler).await;
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),
             _ => String::new(),
         };
-        assert_eq!(response.status().as_u16(), *expected, "{binary}: {body}");
-        if *binary == "create-calendar-feed" {
+        assert_eq!(response.status().as_u16(), *expected, "{function}: {body}");
+        if *function == "CreateCalendarFeedFunction" {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             feed_token = v["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
         }
-        if *binary == "complete-task" {
+        if *function == "CompleteTaskFunction" {
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
             completion_id = v["completion"]["completionId"].as_str().unwrap().to_string();
         }
@@ -154,7 +145,7 @@ async fn every_event_runs_through_its_handler() {
     // The delete event queued the purge; the worker's event purges what is left.
     let worker = local::routes::workers().into_iter().find(|w| w.function == "PurgeHouseholdFunction").unwrap();
     let f = functions.iter().find(|f| f.logical_id == worker.function).unwrap();
-    let text = std::fs::read_to_string(event_file(&f.binary)).unwrap();
+    let text = std::fs::read_to_string(event_file(&f.logical_id)).unwrap();
     let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
     let response = (worker.handler)(app_of(worker.function), event).await;
     assert!(response.batch_item_failures.is_empty());
@@ -164,7 +155,7 @@ async fn every_event_runs_through_its_handler() {
 #[test]
 fn every_function_has_exactly_one_event() {
     for f in template().functions() {
-        let path = event_file(&f.binary);
+        let path = event_file(&f.logical_id);
         let text = std::fs::read_to_string(&path).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         if let Some(api) = &f.api {

@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn reads_the_principal_from_an_api_gateway_event() {
-        let event = include_str!("../../../events/users-get-me.json");
+        let event = include_str!("../../../events/GetMeFunction.json");
         let request = lambda_http::request::from_str(event).unwrap();
         let p = Principal::from_request(&request).expect("claims in the event");
         assert!(!p.user_id.is_empty());

@@ -1,5 +1,0 @@
-//! Lambda entry point for `GET /v1/households/{householdId}` (GetHouseholdFunction).
-#[tokio::main]
-async fn main() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve_route(functions_households::ROUTES, "GetHouseholdFunction").await
-}
