@@ -254,3 +254,21 @@ async fn if_match_absent_or_blank_is_428_and_a_list_or_star_is_understood() {
     assert_eq!(now.body["name"], "C");
     assert_eq!(now.etag(), "\"3\"");
 }
+
+#[tokio::test]
+async fn a_full_page_of_households_is_more_than_one_batch_get_and_still_a_200() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    // A page of 100 wants 2 keys per household; DynamoDB takes at most 100 keys a call.
+    let mut ids = Vec::new();
+    for i in 0..51 {
+        ids.push(s.household(&ana, &format!("H{i}")).await);
+    }
+    ids.sort();
+    let page = s.call(&ana, Method::GET, "/v1/households?limit=100", None).await;
+    page.assert_status(200);
+    let mut listed: Vec<String> =
+        page.body["items"].as_array().unwrap().iter().map(|h| h["householdId"].as_str().unwrap().to_string()).collect();
+    listed.sort();
+    assert_eq!(listed, ids);
+}

@@ -143,8 +143,17 @@ impl Store {
         Ok((list, next))
     }
 
-    /// BatchGetItem of at most 100 keys, retrying unprocessed keys a bounded number of times.
-    async fn batch_get(&self, mut wanted: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    /// BatchGetItem in calls of at most 100 keys (DynamoDB's limit; a page of 100
+    /// households wants 200), retrying unprocessed keys a bounded number of times.
+    async fn batch_get(&self, wanted: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(100) {
+            found.extend(self.batch_get_100(chunk.to_vec()).await?);
+        }
+        Ok(found)
+    }
+
+    async fn batch_get_100(&self, mut wanted: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         for attempt in 0..5 {
             if wanted.is_empty() {
