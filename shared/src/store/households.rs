@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Get, KeysAndAttributes, TransactGetItem, WriteRequest};
 
-use super::{Expr, Item, PrefixQuery, Store, StoreError, Tx, classify, from_item, key, keys, n, s, to_item};
+use super::{
+    Expr, Item, PrefixQuery, Store, StoreError, Tx, classify, from_item, key, keys, n, s, to_item, version_is,
+};
 use crate::auth::Role;
 use crate::domain::audit::AuditEntry;
 use crate::domain::household::{Household, HouseholdStatus, Member};
@@ -38,10 +40,6 @@ struct MembershipRef<'a> {
 
 fn active() -> Expr {
     Expr::new("#status = :active").name("#status", "status").value(":active", s("active"))
-}
-
-fn version_is(version: u64) -> Expr {
-    Expr::new("#version = :expected").name("#version", "version").value(":expected", n(version))
 }
 
 impl Store {

@@ -233,6 +233,11 @@ impl KeyRange<'_> {
     }
 }
 
+/// The item is still at the version the caller read.
+pub(crate) fn version_is(version: u64) -> Expr {
+    Expr::new("#version = :expected").name("#version", "version").value(":expected", n(version))
+}
+
 /// Builds one `TransactWriteItems` call.
 pub(crate) struct Tx {
     table: String,

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Expr, Item, KeyRange, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item};
+use super::{
+    Expr, Item, KeyRange, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item, version_is,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::task::{Completion, Task, TaskState, week_key};
 use crate::platform::clock::rfc3339;
@@ -113,10 +115,6 @@ fn still_as_read(c: &Completion) -> Expr {
 
 fn member_exists() -> Expr {
     Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)
-}
-
-fn version_is(version: u64) -> Expr {
-    Expr::new("#version = :expected").name("#version", "version").value(":expected", n(version))
 }
 
 fn conflict(e: StoreError, with_key: bool) -> Result<TaskWriteConflict, StoreError> {
