@@ -1,6 +1,7 @@
 //! Bad input gets a clear problem+json and writes nothing.
 
 use reqwest::Method;
+use serde_json::{Value, json};
 
 use crate::support::stack;
 
@@ -126,4 +127,91 @@ async fn cors_preflight_is_answered_without_a_token() {
     let ana = s.user("ana").await;
     let me = s.call(&ana, Method::GET, "/v1/me", None).await;
     assert!(me.header("access-control-expose-headers").unwrap().contains("ETag"));
+}
+
+#[tokio::test]
+async fn text_is_stored_trimmed_and_single_line_fields_refuse_control_characters() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let control = "\u{13}\u{2026}\u{1d}";
+    let refused = |r: &crate::support::Reply, field: &str| {
+        r.assert_problem(422, "request.validation_failed");
+        assert!(
+            r.body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field && e["code"] == "control_characters"),
+            "{field}: {:#}",
+            r.body
+        );
+    };
+    let r = s.call(&ana, Method::POST, "/v1/households", Some(json!({ "name": control }))).await;
+    refused(&r, "name");
+    let r = s.call(&ana, Method::POST, "/v1/households", Some(json!({ "name": "Flat\n3B" }))).await;
+    refused(&r, "name");
+    let r = s.call(&ana, Method::POST, "/v1/households", Some(json!({ "name": "  Flat 3B \t" }))).await;
+    r.assert_status(201);
+    assert_eq!(r.body["name"], "Flat 3B");
+    let h = r.body["householdId"].as_str().unwrap().to_string();
+    let r = s
+        .call_with(
+            &ana,
+            Method::PATCH,
+            &format!("/v1/households/{h}"),
+            Some(json!({ "name": control })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    refused(&r, "name");
+
+    let me = s.call(&ana, Method::GET, "/v1/me", None).await;
+    let etag = me.etag();
+    let r = s
+        .call_with(
+            &ana,
+            Method::PATCH,
+            "/v1/me",
+            Some(json!({ "displayName": format!("Ana{control}") })),
+            &[("if-match", &etag)],
+        )
+        .await;
+    refused(&r, "displayName");
+    let r = s
+        .call_with(&ana, Method::PATCH, "/v1/me", Some(json!({ "displayName": " Ana " })), &[("if-match", &etag)])
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["displayName"], "Ana");
+
+    let tasks = format!("/v1/households/{h}/tasks");
+    let chore = |extra: Value| {
+        let mut body = json!({ "title": "Dishes", "recurrence": { "type": "interval", "every": 1, "unit": "days" } });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (field, extra) in [
+        ("title", json!({ "title": control })),
+        ("labels", json!({ "labels": ["ok", "kit\u{7}chen"] })),
+        ("area", json!({ "area": "Kitchen\r\nsink" })),
+        ("subtasks", json!({ "subtasks": ["Plates", "Pans\u{0}"] })),
+        ("description", json!({ "description": "Plates\u{1b}[31m" })),
+    ] {
+        let r = s.call(&ana, Method::POST, &tasks, Some(chore(extra))).await;
+        refused(&r, field);
+    }
+    let r = s
+        .call(
+            &ana,
+            Method::POST,
+            &tasks,
+            Some(chore(json!({ "title": " Dishes ", "description": " Plates,\r\n\tthen pans \n", "labels": [" kitchen "], "subtasks": [" Plates "] }))),
+        )
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["title"], "Dishes");
+    assert_eq!(r.body["description"], "Plates,\n\tthen pans");
+    assert_eq!(r.body["labels"], json!(["kitchen"]));
+    assert_eq!(r.body["subtasks"][0]["title"], "Plates");
+    let list = s.call(&ana, Method::GET, &tasks, None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "a refused chore was written");
 }

@@ -209,27 +209,28 @@ fn parse_time(s: &str) -> Option<NaiveTime> {
 }
 
 impl TaskInput {
-    fn check(&self, ctx: &HouseholdContext<'_>, creating: bool, checks: &mut Checks) {
+    /// Checks every field; text fields are trimmed in place (stored as checked).
+    fn check(&mut self, ctx: &HouseholdContext<'_>, creating: bool, checks: &mut Checks) {
         if creating && self.title.is_none() {
             checks.push(FieldError::new("title", FieldIssue::Required));
         }
         if creating && self.recurrence.is_none() {
             checks.push(FieldError::new("recurrence", FieldIssue::Required));
         }
-        if let Some(t) = &self.title {
-            checks.text("title", t, 1, TITLE_MAX);
+        if let Some(t) = &mut self.title {
+            checks.line("title", t, 1, TITLE_MAX);
         }
-        if let Some(d) = &self.description {
-            checks.text("description", d, 0, DESCRIPTION_MAX);
+        if let Some(d) = &mut self.description {
+            checks.multiline("description", d, 0, DESCRIPTION_MAX);
         }
-        if let Some(labels) = &self.labels {
+        if let Some(labels) = &mut self.labels {
             checks.range("labels", labels.len() as i64, 0, MAX_LABELS as i64);
             for l in labels {
-                checks.text("labels", l, 1, 30);
+                checks.line("labels", l, 1, 30);
             }
         }
-        if let Some(a) = &self.area {
-            checks.text("area", a, 1, 60);
+        if let Some(a) = &mut self.area {
+            checks.line("area", a, 1, 60);
         }
         if let Some(p) = self.priority {
             checks.range("priority", p.into(), 1, 4);
@@ -289,16 +290,16 @@ impl TaskInput {
                 checks.range("reminderOffsets", (*m).into(), 0, 7 * 24 * 60);
             }
         }
-        if let Some(s) = &self.subtasks {
+        if let Some(s) = &mut self.subtasks {
             checks.range("subtasks", s.len() as i64, 0, MAX_SUBTASKS as i64);
             for t in s {
-                checks.text("subtasks", t, 1, TITLE_MAX);
+                checks.line("subtasks", t, 1, TITLE_MAX);
             }
         }
     }
 
     /// A new task, due at its first occurrence after `now` (or on its start date).
-    pub fn create(self, ctx: &HouseholdContext<'_>, creator: &str, now: DateTime<Utc>) -> Result<Task, ApiError> {
+    pub fn create(mut self, ctx: &HouseholdContext<'_>, creator: &str, now: DateTime<Utc>) -> Result<Task, ApiError> {
         let mut checks = Checks::new();
         self.check(ctx, true, &mut checks);
         checks.finish()?;
@@ -312,7 +313,7 @@ impl TaskInput {
         let mut task = Task {
             task_id: ulid::Ulid::new().to_string(),
             household_id: ctx.household_id.to_string(),
-            title: self.title.unwrap_or_default().trim().to_string(),
+            title: self.title.unwrap_or_default(),
             description: self.description,
             labels: self.labels.unwrap_or_default(),
             area: self.area,
@@ -363,7 +364,7 @@ impl TaskInput {
     }
 
     /// Applies an update; a changed rule, time, zone or start reschedules the occurrence.
-    pub fn apply(self, mut task: Task, ctx: &HouseholdContext<'_>, now: DateTime<Utc>) -> Result<Task, ApiError> {
+    pub fn apply(mut self, mut task: Task, ctx: &HouseholdContext<'_>, now: DateTime<Utc>) -> Result<Task, ApiError> {
         let mut checks = Checks::new();
         self.check(ctx, false, &mut checks);
         checks.finish()?;
@@ -382,7 +383,7 @@ impl TaskInput {
             };
         }
         if let Some(t) = self.title {
-            task.title = t.trim().to_string();
+            task.title = t;
         }
         if self.description.is_some() {
             task.description = self.description;
@@ -433,11 +434,7 @@ impl TaskInput {
 }
 
 fn subtasks(titles: Vec<String>) -> Vec<Subtask> {
-    titles
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| Subtask { id: i as u32 + 1, title: t.trim().to_string(), done: false })
-        .collect()
+    titles.into_iter().enumerate().map(|(i, title)| Subtask { id: i as u32 + 1, title, done: false }).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -791,6 +788,45 @@ mod tests {
         }
         let missing = TaskInput::default().create(&ctx(&m), "ana", now()).unwrap_err();
         assert_eq!(missing.fields.len(), 2);
+    }
+
+    #[test]
+    fn text_fields_are_stored_trimmed_and_single_lines_refuse_control_characters() {
+        let m = members();
+        let mut input = daily();
+        input.title = Some("  Dishes \t".into());
+        input.description = Some("\n Plates first,\r\n\tthen pans. ".into());
+        input.labels = Some(vec![" kitchen ".into()]);
+        input.area = Some(" Kitchen".into());
+        input.subtasks = Some(vec![" Plates ".into()]);
+        let t = input.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.title, "Dishes");
+        assert_eq!(t.description.as_deref(), Some("Plates first,\n\tthen pans."));
+        assert_eq!(t.labels, ["kitchen"]);
+        assert_eq!(t.area.as_deref(), Some("Kitchen"));
+        assert_eq!(t.subtasks[0].title, "Plates");
+
+        let bad = TaskInput {
+            title: Some("\u{13}\u{2026}\u{1d}".into()),
+            description: Some("ok\u{7}".into()),
+            labels: Some(vec!["a\nb".into()]),
+            area: Some("x\ty".into()),
+            subtasks: Some(vec!["\u{0}".into()]),
+            ..daily()
+        };
+        let err = bad.create(&ctx(&m), "ana", now()).unwrap_err();
+        let fields: Vec<_> =
+            err.fields.iter().filter(|f| f.issue == FieldIssue::ControlCharacters).map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["title", "description", "labels", "area", "subtasks"]);
+
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let renamed = TaskInput { title: Some(" Dishes & pans ".into()), ..Default::default() }
+            .apply(t.clone(), &ctx(&m), now())
+            .unwrap();
+        assert_eq!(renamed.title, "Dishes & pans");
+        let err =
+            TaskInput { title: Some("Dish\res".into()), ..Default::default() }.apply(t, &ctx(&m), now()).unwrap_err();
+        assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters);
     }
 
     #[test]

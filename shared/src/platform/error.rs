@@ -84,6 +84,7 @@ pub enum FieldIssue {
     InvalidTimezone,
     InvalidLocale,
     InvalidValue,
+    ControlCharacters,
 }
 
 impl FieldIssue {
@@ -97,6 +98,7 @@ impl FieldIssue {
         FieldIssue::InvalidTimezone,
         FieldIssue::InvalidLocale,
         FieldIssue::InvalidValue,
+        FieldIssue::ControlCharacters,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +112,7 @@ impl FieldIssue {
             FieldIssue::InvalidTimezone => "invalid_timezone",
             FieldIssue::InvalidLocale => "invalid_locale",
             FieldIssue::InvalidValue => "invalid_value",
+            FieldIssue::ControlCharacters => "control_characters",
         }
     }
 }
