@@ -215,3 +215,54 @@ async fn text_is_stored_trimmed_and_single_line_fields_refuse_control_characters
     let list = s.call(&ana, Method::GET, &tasks, None).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "a refused chore was written");
 }
+
+#[tokio::test]
+async fn dates_outside_the_window_are_refused_with_a_field_error() {
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let h = s.household(&ana, "Dates").await;
+    let tasks = format!("/v1/households/{h}/tasks");
+    let out_of_range = |r: &crate::support::Reply, field: &str| {
+        r.assert_problem(422, "request.validation_failed");
+        let e = &r.body["errors"][0];
+        assert_eq!((e["field"].as_str(), e["code"].as_str()), (Some(field), Some("out_of_range")), "{:#}", r.body);
+    };
+    let chore = |start: &str| json!({ "title": "Dishes", "startDate": start, "recurrence": { "type": "interval", "every": 1, "unit": "days" } });
+    for start in ["1969-12-31", "2201-01-01", "9999-12-31"] {
+        out_of_range(&s.call(&ana, Method::POST, &tasks, Some(chore(start))).await, "startDate");
+    }
+    // Beyond what a date can hold at all: still a 422 for the field, never a 500.
+    let r = s.call(&ana, Method::POST, &tasks, Some(chore("+262142-12-31"))).await;
+    r.assert_problem(422, "request.validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "startDate");
+    s.call(&ana, Method::POST, &tasks, Some(chore("2200-12-31"))).await.assert_status(201);
+    let task = s.call(&ana, Method::POST, &tasks, Some(chore("1970-01-01"))).await;
+    task.assert_status(201);
+
+    let path = format!("{tasks}/{}", task.body["taskId"].as_str().unwrap());
+    let r =
+        s.call(&ana, Method::POST, &format!("{path}/snooze"), Some(json!({ "until": "9999-12-31T00:00:00Z" }))).await;
+    out_of_range(&r, "until");
+    let r = s
+        .call_with(
+            &ana,
+            Method::PATCH,
+            &format!("/v1/households/{h}/members/{}", ana.id),
+            Some(json!({ "away": [{ "from": "0001-01-01", "to": "2026-01-01" }] })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    out_of_range(&r, "away.from");
+
+    let base = format!("/v1/households/{h}");
+    for (query, field) in [
+        ("agenda?from=9999-12-31T00:00:00Z", "from"),
+        ("agenda?from=2200-12-20T00:00:00Z&to=2201-01-02T00:00:00Z", "to"),
+        ("completions?from=1900-01-01T00:00:00Z", "from"),
+        ("tasks?dueBefore=3000-01-01T00:00:00Z", "dueBefore"),
+    ] {
+        out_of_range(&s.call(&ana, Method::GET, &format!("{base}/{query}"), None).await, field);
+    }
+    let last = format!("{base}/agenda?from=2200-12-20T00:00:00Z&to=2200-12-31T23:59:59Z");
+    s.call(&ana, Method::GET, &last, None).await.assert_status(200);
+}

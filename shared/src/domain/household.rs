@@ -172,6 +172,10 @@ impl MemberPatch {
         }
         if let Some(away) = &self.away {
             checks.range("away", away.len() as i64, 0, MAX_AWAY_RANGES as i64);
+            for r in away {
+                checks.date("away.from", r.from);
+                checks.date("away.to", r.to);
+            }
             if away.iter().any(|r| r.from > r.to) {
                 checks.push(
                     crate::platform::error::FieldError::new("away", crate::platform::error::FieldIssue::InvalidValue)
@@ -222,6 +226,20 @@ mod tests {
         assert_eq!(err.fields[0].issue, FieldIssue::TooLong);
         let patched = HouseholdPatch { name: None, timezone: Some("America/New_York".into()) }.apply(h, now).unwrap();
         assert_eq!((patched.timezone.as_str(), patched.version), ("America/New_York", 2));
+    }
+
+    #[test]
+    fn away_dates_lie_in_the_date_window() {
+        let now = Utc::now();
+        let (_, member) = NewHousehold { name: "x".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let patch = |from, to| MemberPatch { role: None, availability: None, away: Some(vec![AwayRange { from, to }]) };
+        let err = patch(d(1969, 12, 31), d(2026, 1, 1)).apply_availability(member.clone()).unwrap_err();
+        assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("away.from", FieldIssue::OutOfRange));
+        let err = patch(d(2026, 1, 1), chrono::NaiveDate::MAX).apply_availability(member.clone()).unwrap_err();
+        assert_eq!(err.fields[0].field, "away.to");
+        let ok = patch(d(1970, 1, 1), d(2200, 12, 31)).apply_availability(member).unwrap();
+        assert_eq!(ok.away.len(), 1);
     }
 
     #[test]

@@ -252,6 +252,9 @@ impl TaskInput {
         if let Some(tz) = &self.timezone {
             checks.timezone("timezone", tz);
         }
+        if let Some(d) = self.start_date {
+            checks.date("startDate", d);
+        }
         if let Some(months) = &self.active_months {
             for m in months {
                 checks.range("activeMonths", (*m).into(), 1, 12);
@@ -688,9 +691,13 @@ impl Task {
         Ok(self)
     }
 
-    /// Moves the current occurrence to `until` (later than now, at most 30 days ahead).
+    /// Moves the current occurrence to `until` (later than now, at most 30 days ahead, in the
+    /// date window).
     pub fn snooze(mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, ApiError> {
         self.check_open()?;
+        let mut checks = Checks::new();
+        checks.instant("until", until);
+        checks.finish()?;
         if until <= now || until > now + chrono::Duration::days(MAX_SNOOZE_DAYS) {
             return Err(ApiError::validation(vec![
                 FieldError::new("until", FieldIssue::OutOfRange)
@@ -827,6 +834,29 @@ mod tests {
         let err =
             TaskInput { title: Some("Dish\res".into()), ..Default::default() }.apply(t, &ctx(&m), now()).unwrap_err();
         assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters);
+    }
+
+    #[test]
+    fn start_dates_and_snooze_targets_lie_in_the_date_window() {
+        let m = members();
+        for bad in [
+            NaiveDate::from_ymd_opt(1969, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(2201, 1, 1).unwrap(),
+            NaiveDate::MAX,
+        ] {
+            let input = TaskInput { start_date: Some(bad), ..daily() };
+            let err = input.create(&ctx(&m), "ana", now()).unwrap_err();
+            assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("startDate", FieldIssue::OutOfRange));
+            let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+            let err = TaskInput { start_date: Some(bad), ..Default::default() }.apply(t, &ctx(&m), now()).unwrap_err();
+            assert_eq!(err.fields[0].field, "startDate");
+        }
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let late = Utc.with_ymd_and_hms(2201, 1, 1, 0, 0, 0).unwrap();
+        // Even with a clock at the window's end, a target past it is refused (not overflowed).
+        let err = t.clone().snooze(late, late - chrono::Duration::days(1)).unwrap_err();
+        assert_eq!(err.fields[0].field, "until");
+        assert_eq!(err.fields[0].args[1], ("max", "2200-12-31".to_string()));
     }
 
     #[test]
