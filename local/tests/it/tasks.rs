@@ -537,3 +537,57 @@ async fn a_chore_that_needs_a_photo_is_not_completed_without_one() {
     done.assert_status(200);
     assert_eq!(done.body["completion"]["photo"], "photos/oven-2026-11-28.jpg");
 }
+
+#[tokio::test]
+async fn every_accepted_rule_has_a_next_occurrence_or_is_refused() {
+    let s = stack().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Rules").await;
+    let base = format!("/v1/households/{h}/tasks");
+    // The household's zone is UTC and chores are due at 09:00 by default; the explicit
+    // start dates are past, so each first occurrence is overdue and may be completed.
+    let cases = [
+        ("Gutters", json!({ "type": "interval", "every": 150, "unit": "months" }), "2026-01-15", "2038-07-15"),
+        ("Chimney", json!({ "type": "interval", "every": 20, "unit": "years" }), "2026-03-01", "2046-03-01"),
+    ];
+    for (title, rule, start, next) in cases {
+        let body = json!({ "title": title, "startDate": start, "recurrence": rule, "assignment": { "type": "fixed", "userId": owner.id } });
+        let task = create(&s, &owner, &h, body).await;
+        assert_eq!(task["nextDue"], format!("{start}T09:00:00Z"));
+        let done =
+            s.call(&owner, Method::POST, &format!("{base}/{}/complete", task["taskId"].as_str().unwrap()), None).await;
+        done.assert_status(200);
+        assert_eq!(done.body["task"]["nextDue"], format!("{next}T09:00:00Z"), "{title}");
+        assert_ne!(done.body["task"]["status"], "finished");
+    }
+    // Every 25 months from January reaches December only after 11 steps (22 years on).
+    let body = json!({ "title": "Attic", "startDate": "2026-01-10", "activeMonths": [12],
+        "recurrence": { "type": "monthlyByDay", "every": 25, "days": [10] } });
+    let task = create(&s, &owner, &h, body).await;
+    assert_eq!(task["nextDue"], "2048-12-10T09:00:00Z");
+    assert_eq!(task["status"], "upcoming");
+
+    // Every 6 months from January is only January and July: never in March.
+    let never = json!({ "title": "Never", "startDate": "2026-01-10", "activeMonths": [3],
+        "recurrence": { "type": "interval", "every": 6, "unit": "months" } });
+    let r = s.call(&owner, Method::POST, &base, Some(never)).await;
+    r.assert_problem(422, "request.validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "activeMonths");
+    assert_eq!(r.body["errors"][0]["code"], "no_occurrence");
+    let path = format!("{base}/{}", task["taskId"].as_str().unwrap());
+    let r = s
+        .call_with(
+            &owner,
+            Method::PATCH,
+            &path,
+            // Every 24 months from January: always January, never December.
+            Some(json!({ "recurrence": { "type": "monthlyByDay", "every": 24, "days": [10] } })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    r.assert_problem(422, "request.validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "activeMonths");
+    let list = s.call(&owner, Method::GET, &format!("{base}?status=finished"), None).await;
+    assert!(list.body["items"].as_array().unwrap().is_empty(), "a chore was created or left finished");
+    assert_eq!(s.call(&owner, Method::GET, &path, None).await.body["version"], 1);
+}

@@ -11,7 +11,7 @@ use super::assignment::{self, Assignment, Candidate, Strategy};
 use super::household::AwayRange;
 use super::recurrence::{self, Anchor, Rule, Schedule};
 use crate::platform::error::{ApiError, ErrorCode, FieldError, FieldIssue};
-use crate::platform::validate::Checks;
+use crate::platform::validate::{Checks, LAST_DATE};
 
 pub const TITLE_MAX: usize = 120;
 pub const DESCRIPTION_MAX: usize = 2000;
@@ -350,17 +350,28 @@ impl TaskInput {
             updated_at: now,
         };
         let schedule = task.schedule();
-        // An explicit start date is honoured even if it is past (the chore is then overdue);
-        // otherwise the first occurrence still ahead.
         let after = match explicit_start {
+            // An explicit start date is honoured even if it is past (the chore is then overdue).
             Some(d) => schedule.at(d) - chrono::Duration::seconds(1),
             None => now,
         };
-        task.next_due = schedule.first_after(after);
-        if task.next_due.is_none() && explicit_start.is_none() && task.recurrence == Rule::Once {
-            // A one-off chore whose time today has passed is due tomorrow.
-            task.start_date = start_date.succ_opt().unwrap_or(start_date);
-            task.next_due = task.schedule().first_after(now);
+        task.next_due = match explicit_start {
+            // A one-off chore without a start date: the first day (in season) whose due time
+            // is still ahead.
+            None if task.recurrence == Rule::Once => {
+                let days = Schedule { rule: Rule::Interval { every: 1, unit: recurrence::Unit::Days }, ..schedule };
+                let first = days.first_after(now);
+                if let Some(t) = first {
+                    task.start_date = t.with_timezone(&tz).date_naive();
+                }
+                first
+            }
+            // Otherwise the first occurrence from the start, or still ahead.
+            _ => schedule.first_after(after),
+        };
+        // Never created finished: a rule without an occurrence is refused.
+        if task.next_due.is_none() {
+            return Err(task.no_occurrence(after, explicit_start.is_some()));
         }
         task.assign_next(None, ctx.roster);
         Ok(task)
@@ -371,6 +382,7 @@ impl TaskInput {
         let mut checks = Checks::new();
         self.check(ctx, false, &mut checks);
         checks.finish()?;
+        let start_given = self.start_date.is_some();
         let reschedule = self.recurrence.is_some()
             || self.anchor.is_some()
             || self.due_time.is_some()
@@ -418,8 +430,17 @@ impl TaskInput {
         }
         if reschedule && !task.archived {
             let schedule = task.schedule();
-            task.next_due =
-                schedule.first_after((schedule.at(task.start_date) - chrono::Duration::seconds(1)).max(now));
+            let from_start = schedule.at(task.start_date) - chrono::Duration::seconds(1);
+            // A one-off chore is due on its start date (overdue if that has passed); a
+            // recurring one at its first occurrence still ahead. A finished chore stays
+            // finished unless the change gives it an occurrence ahead.
+            let after =
+                if task.recurrence == Rule::Once && task.next_due.is_some() { from_start } else { from_start.max(now) };
+            let next = schedule.first_after(after);
+            if next.is_none() && task.next_due.is_some() {
+                return Err(task.no_occurrence(after, start_given));
+            }
+            task.next_due = next;
         }
         if reassign {
             task.pending.clear();
@@ -548,6 +569,20 @@ impl Task {
             timezone: self.timezone.parse().unwrap_or(Tz::UTC),
             active_months: self.active_months.clone(),
         }
+    }
+
+    /// The 422 for a rule that has no occurrence after `after`, naming what to change: the
+    /// season when it excludes every occurrence, else the start date (when given) or the rule.
+    fn no_occurrence(&self, after: DateTime<Utc>, start_given: bool) -> ApiError {
+        let all_year = Schedule { active_months: Vec::new(), ..self.schedule() };
+        let field = if !self.active_months.is_empty() && all_year.first_after(after).is_some() {
+            "activeMonths"
+        } else if start_given {
+            "startDate"
+        } else {
+            "recurrence"
+        };
+        ApiError::validation(vec![FieldError::new(field, FieldIssue::NoOccurrence).with("max", LAST_DATE)])
     }
 
     /// Whether `user_id` is one of the people the current occurrence is for.
@@ -721,7 +756,7 @@ impl Task {
     fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>, roster: &[RosterEntry]) {
         let schedule = self.schedule();
         self.next_due = match (self.adaptive, recurrence::adaptive_interval(&self.recent_completions)) {
-            (true, Some(interval)) if self.recurrence != Rule::Once => Some(at + interval),
+            (true, Some(interval)) => schedule.adaptive_next(due, at, interval),
             _ => schedule.next_due(due, at),
         };
         self.subtasks.iter_mut().for_each(|s| s.done = false);
@@ -857,6 +892,96 @@ mod tests {
         let err = t.clone().snooze(late, late - chrono::Duration::days(1)).unwrap_err();
         assert_eq!(err.fields[0].field, "until");
         assert_eq!(err.fields[0].args[1], ("max", "2200-12-31".to_string()));
+    }
+
+    fn rule(every: u32, unit: recurrence::Unit) -> Option<Rule> {
+        Some(Rule::Interval { every, unit })
+    }
+
+    fn berlin(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        "Europe/Berlin".parse::<Tz>().unwrap().with_ymd_and_hms(y, m, d, h, 0, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn every_accepted_rule_is_created_with_an_occurrence_or_refused() {
+        use recurrence::Unit::{Months, Years};
+        let m = members();
+        // now() is 2 November 2026, 13:00 in Berlin: today's 08:00 has passed.
+        let t = TaskInput { recurrence: rule(150, Months), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.next_due, Some(berlin(2039, 5, 2, 8)), "150 months after today");
+        assert_eq!(t.state(), TaskState::Active);
+        let t = TaskInput { recurrence: rule(20, Years), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.next_due, Some(berlin(2046, 11, 2, 8)));
+        // Every 5 months from November: Nov, Apr, Sep, Feb, Jul, Dec, May, Oct, Mar (40 months on).
+        let seasonal = TaskInput { recurrence: rule(5, Months), active_months: Some(vec![3]), ..daily() };
+        assert_eq!(seasonal.create(&ctx(&m), "ana", now()).unwrap().next_due, Some(berlin(2030, 3, 2, 8)));
+        // A one-off chore in a June-only season, without a start date: 1 June.
+        let once = TaskInput { recurrence: Some(Rule::Once), active_months: Some(vec![6]), ..daily() };
+        let t = once.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(
+            (t.next_due, t.start_date),
+            (Some(berlin(2027, 6, 1, 8)), NaiveDate::from_ymd_opt(2027, 6, 1).unwrap())
+        );
+
+        let refused = |input: TaskInput| {
+            let err = input.create(&ctx(&m), "ana", now()).unwrap_err();
+            assert_eq!(err.status(), 422);
+            assert_eq!(err.fields[0].issue, FieldIssue::NoOccurrence);
+            err.fields[0].field.clone()
+        };
+        // Every 6 months from November is only November and May.
+        assert_eq!(
+            refused(TaskInput { recurrence: rule(6, Months), active_months: Some(vec![3, 4]), ..daily() }),
+            "activeMonths"
+        );
+        let yearly = Some(Rule::Yearly { month: 3, day: 5 });
+        assert_eq!(refused(TaskInput { recurrence: yearly, active_months: Some(vec![6]), ..daily() }), "activeMonths");
+        let late = NaiveDate::from_ymd_opt(2200, 12, 2);
+        let monthly = Some(Rule::MonthlyByDay { every: 1, days: vec![1] });
+        assert_eq!(refused(TaskInput { recurrence: monthly, start_date: late, ..daily() }), "startDate");
+        // Today's 08:00 has passed and the next is 300 years away, past the date window.
+        assert_eq!(refused(TaskInput { recurrence: rule(300, Years), ..daily() }), "recurrence");
+    }
+
+    #[test]
+    fn an_update_to_a_rule_that_never_fires_is_refused_and_a_due_one_off_stays_due() {
+        use recurrence::Unit::Months;
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let err = TaskInput { recurrence: rule(12, Months), active_months: Some(vec![5]), ..Default::default() }
+            .apply(t.clone(), &ctx(&m), now())
+            .unwrap_err();
+        assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("activeMonths", FieldIssue::NoOccurrence));
+        let ok = TaskInput { recurrence: rule(12, Months), active_months: Some(vec![11]), ..Default::default() }
+            .apply(t, &ctx(&m), now())
+            .unwrap();
+        assert_eq!(ok.next_due, Some(berlin(2027, 11, 2, 8)));
+
+        // A one-off chore due yesterday, edited: still due (overdue), never silently finished.
+        let once =
+            TaskInput { recurrence: Some(Rule::Once), start_date: NaiveDate::from_ymd_opt(2026, 11, 1), ..daily() }
+                .create(&ctx(&m), "ana", now())
+                .unwrap();
+        let moved =
+            TaskInput { due_time: Some("19:00".into()), ..Default::default() }.apply(once, &ctx(&m), now()).unwrap();
+        assert_eq!(moved.next_due, Some(berlin(2026, 11, 1, 19)));
+        assert_eq!(moved.state(), TaskState::Active);
+    }
+
+    #[test]
+    fn adaptive_chores_keep_their_local_time_and_season() {
+        let m = members();
+        let mut input = daily();
+        input.adaptive = Some(true);
+        input.active_months = Some(vec![11]);
+        let mut t = input.create(&ctx(&m), "ana", now()).unwrap();
+        // Done every 2 days lately, at 19:00: the next one 2 days after, at 08:00 local.
+        t.recent_completions = vec![berlin(2026, 10, 29, 19), berlin(2026, 10, 31, 19)];
+        let a = t.clone().complete("ana", berlin(2026, 11, 2, 19), &m).unwrap();
+        assert_eq!(a.task.next_due, Some(berlin(2026, 11, 4, 8)));
+        // Ending in December, out of season: next November.
+        let a = t.complete("ana", berlin(2026, 11, 29, 19), &m).unwrap();
+        assert_eq!(a.task.next_due, Some(berlin(2027, 11, 1, 8)));
     }
 
     #[test]

@@ -85,6 +85,7 @@ pub enum FieldIssue {
     InvalidLocale,
     InvalidValue,
     ControlCharacters,
+    NoOccurrence,
 }
 
 impl FieldIssue {
@@ -99,6 +100,7 @@ impl FieldIssue {
         FieldIssue::InvalidLocale,
         FieldIssue::InvalidValue,
         FieldIssue::ControlCharacters,
+        FieldIssue::NoOccurrence,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +115,7 @@ impl FieldIssue {
             FieldIssue::InvalidLocale => "invalid_locale",
             FieldIssue::InvalidValue => "invalid_value",
             FieldIssue::ControlCharacters => "control_characters",
+            FieldIssue::NoOccurrence => "no_occurrence",
         }
     }
 }
