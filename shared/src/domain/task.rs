@@ -98,6 +98,10 @@ pub struct Task {
     pub tallies: BTreeMap<String, MemberTally>,
     #[serde(default)]
     pub recent_completions: Vec<DateTime<Utc>>,
+    /// When the occurrence before the current one was due: how early the current one may be
+    /// completed counts from it ([`Task::opens_at`]).
+    #[serde(default)]
+    pub previous_due: Option<DateTime<Utc>>,
     pub created_by: String,
     pub version: u64,
     pub created_at: DateTime<Utc>,
@@ -344,6 +348,7 @@ impl TaskInput {
             occurrence: 0,
             tallies: BTreeMap::new(),
             recent_completions: Vec::new(),
+            previous_due: None,
             created_by: creator.to_string(),
             version: 1,
             created_at: now,
@@ -432,10 +437,14 @@ impl TaskInput {
             let schedule = task.schedule();
             let from_start = schedule.at(task.start_date) - chrono::Duration::seconds(1);
             // A one-off chore is due on its start date (overdue if that has passed); a
-            // recurring one at its first occurrence still ahead. A finished chore stays
-            // finished unless the change gives it an occurrence ahead.
-            let after =
-                if task.recurrence == Rule::Once && task.next_due.is_some() { from_start } else { from_start.max(now) };
+            // recurring one at its first occurrence still ahead, and after the one last
+            // completed or skipped (an edit does not bring a done occurrence back). A finished
+            // chore stays finished unless the change gives it an occurrence ahead.
+            let after = if task.recurrence == Rule::Once && task.next_due.is_some() {
+                from_start
+            } else {
+                from_start.max(now).max(task.previous_due.unwrap_or(from_start))
+            };
             let next = schedule.first_after(after);
             if next.is_none() && task.next_due.is_some() {
                 return Err(task.no_occurrence(after, start_given));
@@ -531,8 +540,10 @@ impl Completion {
 
 /// How long a completion or skip can be undone.
 pub const UNDO_WINDOW_MINUTES: i64 = 60;
-/// How far ahead an occurrence can be snoozed.
+/// How far past its due time (or now, if that is later) an occurrence can be snoozed.
 pub const MAX_SNOOZE_DAYS: i64 = 30;
+/// The most an occurrence can be completed before it is due (see [`Task::opens_at`]).
+pub const MAX_EARLY_DAYS: i64 = 7;
 
 /// What completing (or skipping) the current occurrence produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -651,10 +662,41 @@ impl Task {
         self.next_due.ok_or_else(|| ApiError::new(ErrorCode::TaskFinished))
     }
 
+    /// When the current occurrence may first be completed: half-way from the previous
+    /// occurrence to it, and at most [`MAX_EARLY_DAYS`] before it is due. A daily chore opens
+    /// 12 hours early, a weekly one 3½ days, a monthly or yearly one 7 days. For a chore's
+    /// first occurrence the spacing to the one after it stands in for the previous. `None`
+    /// (any time) for a one-off chore, or the last occurrence in the date window: nothing
+    /// follows them, so nothing can be collected ahead of time.
+    ///
+    /// So a member cannot collect points by completing future occurrences one after another:
+    /// after an early completion the next occurrence opens only half-way to it. Catching up
+    /// still works: an overdue occurrence is open, and so is the next one once it is overdue
+    /// or within its own window.
+    pub fn opens_at(&self) -> Option<DateTime<Utc>> {
+        let due = self.next_due?;
+        let gap = match self.previous_due.filter(|p| *p < due) {
+            Some(previous) => due - previous,
+            None => self.schedule().next_due(due, due)? - due,
+        };
+        Some(due - (gap / 2).min(chrono::Duration::days(MAX_EARLY_DAYS)))
+    }
+
     /// `by` completes the current occurrence at `at`: points, tallies, the next due date
-    /// and assignee. The caller has checked that `by` may do it.
+    /// and assignee. The caller has checked that `by` may do it. Refused before the
+    /// occurrence opens ([`Task::opens_at`]), and for an "everyone" chore by a member who
+    /// has already done their part.
     pub fn complete(mut self, by: &str, at: DateTime<Utc>, roster: &[RosterEntry]) -> Result<Advance, ApiError> {
         let due = self.check_open()?;
+        if let Some(opens) = self.opens_at()
+            && at < opens
+        {
+            return Err(ApiError::new(ErrorCode::TooEarly)
+                .with("opensAt", opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        }
+        if matches!(self.assignee, Assignment::Everyone { .. }) && !self.pending.iter().any(|u| u == by) {
+            return Err(ApiError::new(ErrorCode::TaskNotAssigned));
+        }
         let points = u32::from(self.effort) * POINTS_PER_EFFORT;
         self.tallies.entry(by.to_string()).or_default().completed += 1;
         self.recent_completions.push(at);
@@ -726,18 +768,20 @@ impl Task {
         Ok(self)
     }
 
-    /// Moves the current occurrence to `until` (later than now, at most 30 days ahead, in the
-    /// date window).
+    /// Postpones the current occurrence to `until`: later than its due time (or now, if it
+    /// is overdue), at most [`MAX_SNOOZE_DAYS`] past that, in the date window. Never earlier:
+    /// an occurrence moved ahead of its due time would come round again once completed.
     pub fn snooze(mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, ApiError> {
-        self.check_open()?;
+        let due = self.check_open()?;
         let mut checks = Checks::new();
         checks.instant("until", until);
         checks.finish()?;
-        if until <= now || until > now + chrono::Duration::days(MAX_SNOOZE_DAYS) {
+        let from = due.max(now);
+        if until <= from || until > from + chrono::Duration::days(MAX_SNOOZE_DAYS) {
             return Err(ApiError::validation(vec![
                 FieldError::new("until", FieldIssue::OutOfRange)
-                    .with("min", "now")
-                    .with("max", format!("now + {MAX_SNOOZE_DAYS} days")),
+                    .with("min", "the due time (or now, if later)")
+                    .with("max", format!("{MAX_SNOOZE_DAYS} days after it")),
             ]));
         }
         self.next_due = Some(until);
@@ -755,6 +799,7 @@ impl Task {
 
     fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>, roster: &[RosterEntry]) {
         let schedule = self.schedule();
+        self.previous_due = Some(due);
         self.next_due = match (self.adaptive, recurrence::adaptive_interval(&self.recent_completions)) {
             (true, Some(interval)) => schedule.adaptive_next(due, at, interval),
             _ => schedule.next_due(due, at),
@@ -975,13 +1020,97 @@ mod tests {
         input.adaptive = Some(true);
         input.active_months = Some(vec![11]);
         let mut t = input.create(&ctx(&m), "ana", now()).unwrap();
-        // Done every 2 days lately, at 19:00: the next one 2 days after, at 08:00 local.
+        // Done about every 2 days lately, in the evening (this time at 21:00, within the
+        // 12 hours before the 08:00 it is due): the next one 2 days after, at 08:00 local.
         t.recent_completions = vec![berlin(2026, 10, 29, 19), berlin(2026, 10, 31, 19)];
-        let a = t.clone().complete("ana", berlin(2026, 11, 2, 19), &m).unwrap();
+        let a = t.clone().complete("ana", berlin(2026, 11, 2, 21), &m).unwrap();
         assert_eq!(a.task.next_due, Some(berlin(2026, 11, 4, 8)));
         // Ending in December, out of season: next November.
         let a = t.complete("ana", berlin(2026, 11, 29, 19), &m).unwrap();
         assert_eq!(a.task.next_due, Some(berlin(2027, 11, 1, 8)));
+    }
+
+    #[test]
+    fn an_occurrence_opens_half_way_from_the_previous_one_so_points_cannot_be_farmed() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        // Due 3 November at 08:00; daily, so it opens 12 hours before: 2 November, 20:00.
+        assert_eq!(t.next_due, Some(berlin(2026, 11, 3, 8)));
+        assert_eq!(t.opens_at(), Some(berlin(2026, 11, 2, 20)));
+        let err = t.clone().complete("ana", berlin(2026, 11, 2, 19), &m).unwrap_err();
+        assert_eq!((err.code, err.status()), (ErrorCode::TooEarly, 409));
+        assert_eq!(err.args, [("opensAt", "2026-11-02T19:00:00Z".to_string())]);
+        let first = t.complete("ana", berlin(2026, 11, 2, 20), &m).unwrap();
+        assert_eq!(first.points, 30);
+        // The next one (4 November) opens half-way from 3 November: 3 November, 20:00.
+        let t = first.task;
+        assert_eq!((t.next_due, t.previous_due), (Some(berlin(2026, 11, 4, 8)), Some(berlin(2026, 11, 3, 8))));
+        assert_eq!(t.opens_at(), Some(berlin(2026, 11, 3, 20)));
+        // Completing it right after, or the next morning, is too early: no second helping.
+        for at in [berlin(2026, 11, 2, 20) + chrono::Duration::minutes(1), berlin(2026, 11, 3, 9)] {
+            assert_eq!(t.clone().complete("ben", at, &m).unwrap_err().code, ErrorCode::TooEarly);
+        }
+        assert!(t.complete("ben", berlin(2026, 11, 3, 20), &m).is_ok());
+    }
+
+    #[test]
+    fn catching_up_on_an_overdue_chore_still_works() {
+        let m = members();
+        // Started 31 October: the 08:00s of 31 October, 1 and 2 November are overdue at 13:00.
+        let mut t = TaskInput { start_date: NaiveDate::from_ymd_opt(2026, 10, 31), ..daily() }
+            .create(&ctx(&m), "ana", now())
+            .unwrap();
+        let mut dues = Vec::new();
+        for by in ["ana", "ben", "cy"] {
+            let a = t.complete(by, now(), &m).unwrap();
+            assert_eq!(a.points, 30);
+            dues.push(a.due);
+            t = a.task;
+        }
+        assert_eq!(dues, [berlin(2026, 10, 31, 8), berlin(2026, 11, 1, 8), berlin(2026, 11, 2, 8)]);
+        // Caught up: 3 November opens at 20:00 tonight.
+        assert_eq!(t.next_due, Some(berlin(2026, 11, 3, 8)));
+        assert_eq!(t.complete("ana", now(), &m).unwrap_err().code, ErrorCode::TooEarly);
+    }
+
+    #[test]
+    fn the_early_window_grows_with_the_period_up_to_a_week() {
+        let m = members();
+        let opens = |recurrence: Rule, start: (i32, u32, u32)| {
+            let start = NaiveDate::from_ymd_opt(start.0, start.1, start.2);
+            let t = TaskInput { recurrence: Some(recurrence), start_date: start, ..daily() }
+                .create(&ctx(&m), "ana", now())
+                .unwrap();
+            (t.next_due.unwrap(), t.opens_at())
+        };
+        use recurrence::Unit::{Hours, Months, Weeks};
+        // Weekly: 3½ days before Monday 9 November, 08:00.
+        assert_eq!(opens(Rule::Interval { every: 1, unit: Weeks }, (2026, 11, 9)).1, Some(berlin(2026, 11, 5, 20)));
+        // Monthly: half of 31 days is more than a week; 7 days before 1 December.
+        assert_eq!(opens(Rule::Interval { every: 1, unit: Months }, (2026, 12, 1)).1, Some(berlin(2026, 11, 24, 8)));
+        // Every 2 hours: one hour before.
+        let (due, open) = opens(Rule::Interval { every: 2, unit: Hours }, (2026, 11, 3));
+        assert_eq!(open, Some(due - chrono::Duration::hours(1)));
+        // A one-off chore: any time, nothing follows it.
+        assert_eq!(opens(Rule::Once, (2026, 11, 20)).1, None);
+    }
+
+    #[test]
+    fn snoozing_only_postpones_and_everyone_does_their_part_once() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        // Due 3 November 08:00: a snooze to this evening would bring it forward.
+        let err = t.clone().snooze(berlin(2026, 11, 2, 20), now()).unwrap_err();
+        assert_eq!(err.fields[0].field, "until");
+        assert!(t.clone().snooze(berlin(2026, 12, 3, 9), now()).is_err(), "more than 30 days after it");
+        assert_eq!(t.snooze(berlin(2026, 11, 4, 8), now()).unwrap().next_due, Some(berlin(2026, 11, 4, 8)));
+
+        let everyone = TaskInput { assignment: Some(Strategy::Everyone), ..daily() };
+        let t = everyone.create(&ctx(&m), "ana", now()).unwrap();
+        let due = t.next_due.unwrap();
+        let ana = t.complete("ana", due, &m).unwrap();
+        assert!(!ana.advanced);
+        assert_eq!(ana.task.clone().complete("ana", due, &m).unwrap_err().code, ErrorCode::TaskNotAssigned);
     }
 
     #[test]
@@ -1066,7 +1195,8 @@ mod tests {
         let t = t.set_subtask(2, true, now()).unwrap();
         assert!(t.subtasks[1].done && !t.subtasks[0].done);
         assert_eq!(t.clone().set_subtask(9, true, now()).unwrap_err().code, ErrorCode::SubtaskNotFound);
-        let next = t.complete("ana", now(), &m).unwrap().task;
+        let due = t.next_due.unwrap();
+        let next = t.complete("ana", due, &m).unwrap().task;
         assert!(next.subtasks.iter().all(|s| !s.done));
     }
 

@@ -58,6 +58,7 @@ error_codes! {
     TaskNotAssigned = ("task.not_assigned", 403),
     SubtaskNotFound = ("task.subtask_not_found", 404),
     OccurrenceChanged = ("task.occurrence_changed", 409),
+    TooEarly = ("task.too_early", 409),
     IdempotencyKeyReused = ("idempotency.key_reused", 422),
     CompletionNotFound = ("completion.not_found", 404),
     UndoWindowPassed = ("completion.undo_window_passed", 409),
