@@ -48,16 +48,16 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
         return Ok(replayed);
     }
-    let input: OccurrenceInput = if req.body.is_empty() { OccurrenceInput::default() } else { req.json()? };
+    let mut input: OccurrenceInput = if req.body.is_empty() { OccurrenceInput::default() } else { req.json()? };
     let mut checks = Checks::new();
-    if let Some(note) = &input.note {
-        checks.text("note", note, 0, 500);
+    if let Some(note) = &mut input.note {
+        checks.multiline("note", note, 0, 500);
     }
     if let Some(d) = input.duration_minutes {
         checks.range("durationMinutes", d.into(), 1, 24 * 60);
     }
-    if let Some(photo) = &input.photo {
-        checks.text("photo", photo, 1, 200);
+    if let Some(photo) = &mut input.photo {
+        checks.line("photo", photo, 1, 200);
     }
     let task = visible_task(&app, &req, &m).await?;
     if kind == CompletionKind::Completed && task.requires_photo && input.photo.is_none() {

@@ -79,14 +79,9 @@ pub(crate) async fn replay_or_conflict(app: &App, key: Option<&IdempotencyKey>, 
     app.store.replay_key(key, now).await?.ok_or_else(|| ApiError::new(ErrorCode::ConcurrentUpdate))
 }
 
+/// A date-time query parameter: RFC 3339 (else 400) inside the date window (else 422).
 pub(crate) fn time_param(req: &ApiRequest, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    req.query_param(name)
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| ApiError::invalid_parameter(name))
-        })
-        .transpose()
+    shared::platform::validate::instant_param(name, req.query_param(name))
 }
 
 fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {

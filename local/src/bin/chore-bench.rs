@@ -125,6 +125,9 @@ async fn main() -> Result<(), BoxError> {
             "title": format!("Chore {i}"),
             "recurrence": { "type": "interval", "every": 1 + (i % 7), "unit": "days" },
             "dueTime": format!("{:02}:00", 6 + i % 14),
+            // Started two weeks ago: overdue, so each may be completed (twice) at any time of
+            // day; a later occurrence opens only half-way from the previous one.
+            "startDate": now.date_naive() - Duration::days(14),
         }))?;
         let task = input.create(&ctx, &owner, now)?;
         app.store.create_task(&task, &audit(), None, now).await?.map_err(|e| format!("{e:?}"))?;

@@ -104,7 +104,9 @@ async fn every_event_runs_through_its_handler() {
     let members = [RosterEntry::new(OWNER), RosterEntry::new(MEMBER)];
     let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", roster: &members };
     let input: TaskInput = serde_json::from_value(
-        serde_json::json!({ "title": "Recycling", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true, "subtasks": ["Paper", "Glass"] }),
+        // Started a week ago: the occurrence of 24 November is overdue (completed, undone,
+        // skipped by the events) and the one of 1 December too, snoozed to 5 December.
+        serde_json::json!({ "title": "Recycling", "startDate": "2026-11-24", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true, "subtasks": ["Paper", "Glass"] }),
     )
     .unwrap();
     let mut task = input.create(&ctx, OWNER, now).unwrap();

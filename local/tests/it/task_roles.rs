@@ -49,7 +49,10 @@ const TABLE: &[(Call, [u16; 4])] = &[
 ];
 
 async fn fresh_chore(s: &TestStack, owner: &User, h: &str, approval: bool) -> (String, Value) {
-    let body = json!({ "title": "Cell", "recurrence": { "type": "interval", "every": 1, "unit": "days" },
+    // Started yesterday: the current occurrence is overdue, so it may be completed now at any
+    // time of day (a later one opens only half-way from the previous one).
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    let body = json!({ "title": "Cell", "startDate": yesterday, "recurrence": { "type": "interval", "every": 1, "unit": "days" },
         "assignment": { "type": "fixed", "userId": owner.id }, "requiresApproval": approval, "subtasks": ["one"] });
     let r = s.call(owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await;
     r.assert_status(201);

@@ -28,6 +28,15 @@ pub(crate) fn daily(title: &str, pool: &[&User]) -> Value {
     })
 }
 
+/// The chore started `days` ago (the household's zone is UTC): its first occurrences are
+/// overdue, so they may be completed now, whatever the time of day the test runs at. A chore
+/// due later opens for completion only half-way from its previous occurrence (12 hours before
+/// a daily one), so tests that complete a freshly created chore start it in the past.
+fn started_days_ago(mut body: Value, days: i64) -> Value {
+    body["startDate"] = json!(chrono::Utc::now().date_naive() - chrono::Duration::days(days));
+    body
+}
+
 /// A member's points, as the household's member list shows them.
 pub(crate) async fn points(s: &TestStack, viewer: &User, household: &str, member: &User) -> Value {
     let members = s.call(viewer, Method::GET, &format!("/v1/households/{household}/members"), None).await;
@@ -102,7 +111,7 @@ async fn chores_are_created_listed_updated_archived_and_restored() {
 async fn completing_awards_points_records_history_and_rotates_the_assignee() {
     let s = stack().await;
     let (h, owner, member, _child) = household_of_three(&s).await;
-    let task = create(&s, &owner, &h, daily("Trash", &[&owner, &member])).await;
+    let task = create(&s, &owner, &h, started_days_ago(daily("Trash", &[&owner, &member]), 1)).await;
     let id = task["taskId"].as_str().unwrap();
     let path = format!("/v1/households/{h}/tasks/{id}");
     // The member is not this occurrence's assignee.
@@ -143,7 +152,10 @@ async fn twenty_concurrent_completions_of_one_occurrence_give_exactly_one_succes
         &s,
         &owner,
         &h,
-        json!({ "title": "Race", "recurrence": { "type": "interval", "every": 1, "unit": "days" } }),
+        started_days_ago(
+            json!({ "title": "Race", "recurrence": { "type": "interval", "every": 1, "unit": "days" } }),
+            1,
+        ),
     )
     .await;
     let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
@@ -171,7 +183,10 @@ async fn an_idempotency_key_replays_the_first_response_and_writes_nothing_more()
     let s = stack().await;
     let owner = s.user("owner").await;
     let h = s.household(&owner, "Retry").await;
-    let body = json!({ "title": "Laundry", "recurrence": { "type": "interval", "every": 2, "unit": "days" } });
+    let body = started_days_ago(
+        json!({ "title": "Laundry", "recurrence": { "type": "interval", "every": 2, "unit": "days" } }),
+        1,
+    );
     let base = format!("/v1/households/{h}/tasks");
     let first =
         s.call_with(&owner, Method::POST, &base, Some(body.clone()), &[("idempotency-key", "k-create-1")]).await;
@@ -211,8 +226,8 @@ async fn roles_decide_who_sees_creates_edits_and_completes_chores() {
     let base = format!("/v1/households/{h}/tasks");
     s.call(&child, Method::POST, &base, Some(daily("Nope", &[&child]))).await.assert_problem(403, "auth.forbidden");
     let theirs = create(&s, &owner, &h, daily("Owner's", &[&owner])).await;
-    let childs = create(&s, &owner, &h, daily("Feed the cat", &[&child])).await;
-    let members = create(&s, &member, &h, daily("Member's", &[&member])).await;
+    let childs = create(&s, &owner, &h, started_days_ago(daily("Feed the cat", &[&child]), 1)).await;
+    let members = create(&s, &member, &h, started_days_ago(daily("Member's", &[&member]), 1)).await;
     let path = |t: &Value| format!("{base}/{}", t["taskId"].as_str().unwrap());
 
     // A child sees and completes only their own.
@@ -303,8 +318,8 @@ async fn bad_chores_are_refused_with_field_errors_and_nothing_is_written() {
 async fn history_undo_snooze_and_agenda() {
     let s = stack().await;
     let (h, owner, member, child) = household_of_three(&s).await;
-    let task = create(&s, &owner, &h, daily("Sweep", &[&owner, &member])).await;
-    let other = create(&s, &owner, &h, daily("Feed fish", &[&child])).await;
+    let task = create(&s, &owner, &h, started_days_ago(daily("Sweep", &[&owner, &member]), 1)).await;
+    let other = create(&s, &owner, &h, started_days_ago(daily("Feed fish", &[&child]), 1)).await;
     let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
     let done = s.call(&owner, Method::POST, &format!("{path}/complete"), None).await;
     done.assert_status(200);
@@ -391,7 +406,7 @@ async fn undo_after_the_window_is_refused_and_changes_nothing() {
     let s = crate::support::builder().clock(std::sync::Arc::new(clock.clone())).start().await;
     let owner = s.user("owner").await;
     let h = s.household(&owner, "Late").await;
-    let task = create(&s, &owner, &h, daily("Mop", &[&owner])).await;
+    let task = create(&s, &owner, &h, started_days_ago(daily("Mop", &[&owner]), 1)).await;
     let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
     let done = s.call(&owner, Method::POST, &format!("{path}/complete"), None).await;
     done.assert_status(200);
@@ -408,7 +423,8 @@ async fn undo_after_the_window_is_refused_and_changes_nothing() {
 async fn chores_that_need_approval_award_points_only_when_approved() {
     let s = stack().await;
     let (h, owner, member, _child) = household_of_three(&s).await;
-    let mut body = daily("Homework", &[&member]);
+    // Two occurrences are completed one after the other: both are overdue.
+    let mut body = started_days_ago(daily("Homework", &[&member]), 2);
     body["requiresApproval"] = json!(true);
     let task = create(&s, &owner, &h, body).await;
     let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
@@ -443,10 +459,13 @@ async fn chores_that_need_approval_award_points_only_when_approved() {
 
 #[tokio::test]
 async fn fair_share_weighs_household_effort_by_availability_and_skips_members_away() {
-    let s = stack().await;
+    // The functions' clock: 07:30 today, before the chores' first due times (08:00 and 09:00,
+    // UTC), so each may be completed; a day later for the second completion of one chore.
+    let today = chrono::Utc::now().date_naive();
+    let clock = shared::platform::clock::ManualClock::at(today.and_hms_opt(7, 30, 0).unwrap().and_utc());
+    let s = crate::support::builder().clock(std::sync::Arc::new(clock.clone())).start().await;
     let (h, ana, ben, cy) = household_of_three(&s).await;
     let member = |u: &User| format!("/v1/households/{h}/members/{}", u.id);
-    let today = chrono::Utc::now().date_naive();
     // Members set their own availability; not someone else's.
     s.call_with(&ben, Method::PATCH, &member(&cy), Some(json!({ "availability": 10 })), &[("if-match", "\"1\"")])
         .await
@@ -486,7 +505,11 @@ async fn fair_share_weighs_household_effort_by_availability_and_skips_members_aw
     r.assert_status(200);
     // ben: 2 at half time weighs 4 < ana's 5.
     assert_eq!(r.body["task"]["assignee"]["userId"], ben.id.as_str());
+    // Tomorrow's vacuuming is too early now; tomorrow morning it is not.
+    s.call(&ben, Method::POST, &path, None).await.assert_problem(409, "task.too_early");
+    clock.advance(chrono::Duration::days(1));
     let r = s.call(&ben, Method::POST, &path, None).await;
+    r.assert_status(200);
     // ben: 4 at half time weighs 8 > ana's 5.
     assert_eq!(r.body["task"]["assignee"]["userId"], ana.id.as_str());
 }
@@ -526,7 +549,7 @@ async fn a_chore_that_needs_a_photo_is_not_completed_without_one() {
     let s = stack().await;
     let owner = s.user("owner").await;
     let h = s.household(&owner, "Proof").await;
-    let mut body = daily("Clean the oven", &[&owner]);
+    let mut body = started_days_ago(daily("Clean the oven", &[&owner]), 1);
     body["requiresPhoto"] = json!(true);
     let task = create(&s, &owner, &h, body).await;
     let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
@@ -536,4 +559,104 @@ async fn a_chore_that_needs_a_photo_is_not_completed_without_one() {
     let done = s.call(&owner, Method::POST, &path, Some(json!({ "photo": "photos/oven-2026-11-28.jpg" }))).await;
     done.assert_status(200);
     assert_eq!(done.body["completion"]["photo"], "photos/oven-2026-11-28.jpg");
+}
+
+#[tokio::test]
+async fn every_accepted_rule_has_a_next_occurrence_or_is_refused() {
+    let s = stack().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Rules").await;
+    let base = format!("/v1/households/{h}/tasks");
+    // The household's zone is UTC and chores are due at 09:00 by default; the explicit
+    // start dates are past, so each first occurrence is overdue and may be completed.
+    let cases = [
+        ("Gutters", json!({ "type": "interval", "every": 150, "unit": "months" }), "2026-01-15", "2038-07-15"),
+        ("Chimney", json!({ "type": "interval", "every": 20, "unit": "years" }), "2026-03-01", "2046-03-01"),
+    ];
+    for (title, rule, start, next) in cases {
+        let body = json!({ "title": title, "startDate": start, "recurrence": rule, "assignment": { "type": "fixed", "userId": owner.id } });
+        let task = create(&s, &owner, &h, body).await;
+        assert_eq!(task["nextDue"], format!("{start}T09:00:00Z"));
+        let done =
+            s.call(&owner, Method::POST, &format!("{base}/{}/complete", task["taskId"].as_str().unwrap()), None).await;
+        done.assert_status(200);
+        assert_eq!(done.body["task"]["nextDue"], format!("{next}T09:00:00Z"), "{title}");
+        assert_ne!(done.body["task"]["status"], "finished");
+    }
+    // Every 25 months from January reaches December only after 11 steps (22 years on).
+    let body = json!({ "title": "Attic", "startDate": "2026-01-10", "activeMonths": [12],
+        "recurrence": { "type": "monthlyByDay", "every": 25, "days": [10] } });
+    let task = create(&s, &owner, &h, body).await;
+    assert_eq!(task["nextDue"], "2048-12-10T09:00:00Z");
+    assert_eq!(task["status"], "upcoming");
+
+    // Every 6 months from January is only January and July: never in March.
+    let never = json!({ "title": "Never", "startDate": "2026-01-10", "activeMonths": [3],
+        "recurrence": { "type": "interval", "every": 6, "unit": "months" } });
+    let r = s.call(&owner, Method::POST, &base, Some(never)).await;
+    r.assert_problem(422, "request.validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "activeMonths");
+    assert_eq!(r.body["errors"][0]["code"], "no_occurrence");
+    let path = format!("{base}/{}", task["taskId"].as_str().unwrap());
+    let r = s
+        .call_with(
+            &owner,
+            Method::PATCH,
+            &path,
+            // Every 24 months from January: always January, never December.
+            Some(json!({ "recurrence": { "type": "monthlyByDay", "every": 24, "days": [10] } })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    r.assert_problem(422, "request.validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "activeMonths");
+    let list = s.call(&owner, Method::GET, &format!("{base}?status=finished"), None).await;
+    assert!(list.body["items"].as_array().unwrap().is_empty(), "a chore was created or left finished");
+    assert_eq!(s.call(&owner, Method::GET, &path, None).await.body["version"], 1);
+}
+
+#[tokio::test]
+async fn points_cannot_be_farmed_by_completing_future_occurrences_but_overdue_ones_catch_up() {
+    // The functions' clock: noon (UTC, the household's zone) today.
+    let today = chrono::Utc::now().date_naive();
+    let at = |day: chrono::NaiveDate, hour: u32| day.and_hms_opt(hour, 0, 0).unwrap().and_utc();
+    let clock = shared::platform::clock::ManualClock::at(at(today, 12));
+    let s = crate::support::builder().clock(std::sync::Arc::new(clock.clone())).start().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "No farming").await;
+    let days = |n: i64| today + chrono::Duration::days(n);
+    // Started three days ago at 08:00 (effort 2, 20 points): four occurrences are overdue.
+    let task = create(
+        &s,
+        &owner,
+        &h,
+        json!({ "title": "Dishes", "startDate": days(-3), "dueTime": "08:00",
+        "recurrence": { "type": "interval", "every": 1, "unit": "days" },
+        "assignment": { "type": "fixed", "userId": owner.id } }),
+    )
+    .await;
+    let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
+    let due = |r: &crate::support::Reply| {
+        r.body["completion"]["due"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+    };
+    for n in -3..=0 {
+        let r = s.call(&owner, Method::POST, &path, None).await;
+        r.assert_status(200);
+        assert_eq!(due(&r), at(days(n), 8), "catching up on the overdue ones, oldest first");
+    }
+    // Tomorrow's opens half a day before it is due: at 20:00 tonight, not now.
+    let r = s.call(&owner, Method::POST, &path, None).await;
+    r.assert_problem(409, "task.too_early");
+    assert!(r.body["detail"].as_str().unwrap().contains(&format!("{}T20:00:00Z", today)), "{:#}", r.body);
+    clock.set(at(today, 20));
+    let r = s.call(&owner, Method::POST, &path, None).await;
+    r.assert_status(200);
+    assert_eq!(due(&r), at(days(1), 8));
+    // Twice in a row: the day after tomorrow's opens tomorrow at 20:00.
+    s.call(&owner, Method::POST, &path, None).await.assert_problem(409, "task.too_early");
+    let de = s.call_with(&owner, Method::POST, &path, None, &[("accept-language", "de")]).await;
+    assert_eq!(de.body["title"], "Zu früh");
+    assert_eq!(points(&s, &owner, &h, &owner).await, 5 * 20);
+    let history = s.call(&owner, Method::GET, &format!("/v1/households/{h}/completions"), None).await;
+    assert_eq!(history.body["items"].as_array().unwrap().len(), 5);
 }

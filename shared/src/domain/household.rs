@@ -83,14 +83,14 @@ pub struct NewHousehold {
 impl NewHousehold {
     /// The household and its owner, validated.
     pub fn create(
-        self,
+        mut self,
         owner_id: &str,
         owner_name: &str,
         default_timezone: &str,
         now: DateTime<Utc>,
     ) -> Result<(Household, Member), ApiError> {
         let mut checks = Checks::new();
-        checks.text("name", &self.name, 1, NAME_MAX);
+        checks.line("name", &mut self.name, 1, NAME_MAX);
         if let Some(tz) = &self.timezone {
             checks.timezone("timezone", tz);
         }
@@ -98,7 +98,7 @@ impl NewHousehold {
         let household_id = ulid::Ulid::new().to_string();
         let household = Household {
             household_id: household_id.clone(),
-            name: self.name.trim().to_string(),
+            name: self.name,
             timezone: self.timezone.unwrap_or_else(|| default_timezone.to_string()),
             owner_id: owner_id.to_string(),
             member_count: 1,
@@ -131,17 +131,17 @@ pub struct HouseholdPatch {
 }
 
 impl HouseholdPatch {
-    pub fn apply(self, mut h: Household, now: DateTime<Utc>) -> Result<Household, ApiError> {
+    pub fn apply(mut self, mut h: Household, now: DateTime<Utc>) -> Result<Household, ApiError> {
         let mut checks = Checks::new();
-        if let Some(name) = &self.name {
-            checks.text("name", name, 1, NAME_MAX);
+        if let Some(name) = &mut self.name {
+            checks.line("name", name, 1, NAME_MAX);
         }
         if let Some(tz) = &self.timezone {
             checks.timezone("timezone", tz);
         }
         checks.finish()?;
         if let Some(name) = self.name {
-            h.name = name.trim().to_string();
+            h.name = name;
         }
         if let Some(tz) = self.timezone {
             h.timezone = tz;
@@ -172,6 +172,10 @@ impl MemberPatch {
         }
         if let Some(away) = &self.away {
             checks.range("away", away.len() as i64, 0, MAX_AWAY_RANGES as i64);
+            for r in away {
+                checks.date("away.from", r.from);
+                checks.date("away.to", r.to);
+            }
             if away.iter().any(|r| r.from > r.to) {
                 checks.push(
                     crate::platform::error::FieldError::new("away", crate::platform::error::FieldIssue::InvalidValue)
@@ -222,5 +226,33 @@ mod tests {
         assert_eq!(err.fields[0].issue, FieldIssue::TooLong);
         let patched = HouseholdPatch { name: None, timezone: Some("America/New_York".into()) }.apply(h, now).unwrap();
         assert_eq!((patched.timezone.as_str(), patched.version), ("America/New_York", 2));
+    }
+
+    #[test]
+    fn away_dates_lie_in_the_date_window() {
+        let now = Utc::now();
+        let (_, member) = NewHousehold { name: "x".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let patch = |from, to| MemberPatch { role: None, availability: None, away: Some(vec![AwayRange { from, to }]) };
+        let err = patch(d(1969, 12, 31), d(2026, 1, 1)).apply_availability(member.clone()).unwrap_err();
+        assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("away.from", FieldIssue::OutOfRange));
+        let err = patch(d(2026, 1, 1), chrono::NaiveDate::MAX).apply_availability(member.clone()).unwrap_err();
+        assert_eq!(err.fields[0].field, "away.to");
+        let ok = patch(d(1970, 1, 1), d(2200, 12, 31)).apply_availability(member).unwrap();
+        assert_eq!(ok.away.len(), 1);
+    }
+
+    #[test]
+    fn names_are_stored_trimmed_and_refuse_control_characters() {
+        let now = Utc::now();
+        let err = NewHousehold { name: "\u{13}\u{2026}\u{1d}".into(), timezone: None }
+            .create("u1", "M", "UTC", now)
+            .unwrap_err();
+        assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("name", FieldIssue::ControlCharacters));
+        let (h, _) = NewHousehold { name: "Home".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
+        let err = HouseholdPatch { name: Some("Flat\n3B".into()), timezone: None }.apply(h.clone(), now).unwrap_err();
+        assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters);
+        let patched = HouseholdPatch { name: Some("\t Flat 3B  ".into()), timezone: None }.apply(h, now).unwrap();
+        assert_eq!(patched.name, "Flat 3B");
     }
 }

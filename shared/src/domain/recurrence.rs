@@ -10,19 +10,25 @@
 //!
 //! A monthly chore on the 29th–31st falls on the last day of shorter months and returns to
 //! its day afterwards; a yearly chore on 29 February falls on 28 February in other years.
+//!
+//! The next date is computed from the rule, not searched for day by day, so "every 150
+//! months" costs what "every day" costs; out-of-season stretches are jumped a month at a
+//! time, so a season reached only in a later cycle is found. Occurrences lie in the date
+//! window (`platform::validate::LAST_DATE`): a chore whose next occurrence would fall later
+//! ends, and a rule with no occurrence at all is refused when a chore is created or changed.
 
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday,
+    DateTime, Datelike, Days, Duration, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::platform::error::{ApiError, FieldError, FieldIssue};
-use crate::platform::validate::Checks;
+use crate::platform::validate::{Checks, LAST_DATE};
 
-/// Upper bounds that keep every search finite and every rule meaningful.
+/// The largest `every` of any rule.
 pub const MAX_EVERY: u32 = 366;
-const SEARCH_DAYS: i64 = 366 * 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,10 +149,26 @@ fn month_index(d: NaiveDate) -> i64 {
     i64::from(d.year()) * 12 + i64::from(d.month0())
 }
 
+/// The year and month (1–12) of a month index; `None` past the date window.
+fn month_of(index: i64) -> Option<(i32, u32)> {
+    let year = i32::try_from(index.div_euclid(12)).ok()?;
+    (year <= LAST_DATE.year()).then_some((year, index.rem_euclid(12) as u32 + 1))
+}
+
+/// The Monday every week index counts from.
+const EPOCH_MONDAY: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 5) {
+    Some(d) => d,
+    None => panic!("a Monday"),
+};
+
 /// Monday-based week number since the epoch, for every-N-weeks phases.
 fn week_index(d: NaiveDate) -> i64 {
-    let monday = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
-    (monday - NaiveDate::from_ymd_opt(1970, 1, 5).expect("a Monday")).num_days().div_euclid(7)
+    (d - EPOCH_MONDAY).num_days().div_euclid(7)
+}
+
+/// The smallest `k >= 0` with `from + k * step >= target`.
+fn steps_to(from: i64, target: i64, step: i64) -> i64 {
+    if target <= from { 0 } else { (target - from + step - 1) / step }
 }
 
 fn clamp_day(year: i32, month: u32, day: i64) -> u32 {
@@ -154,57 +176,117 @@ fn clamp_day(year: i32, month: u32, day: i64) -> u32 {
     if day == -1 { last } else { (day as u32).min(last) }
 }
 
+/// The date of the nth (1–4, or -1 for the last) `weekday` of a month.
+fn nth_weekday(year: i32, month: u32, nth: Nth, weekday: Weekday) -> Option<NaiveDate> {
+    if nth == -1 {
+        let last = NaiveDate::from_ymd_opt(year, month, days_in_month(year, month))?;
+        let back = (7 + last.weekday().num_days_from_monday() - weekday.num_days_from_monday()) % 7;
+        last.checked_sub_days(Days::new(u64::from(back)))
+    } else {
+        NaiveDate::from_weekday_of_month_opt(year, month, weekday, u8::try_from(nth).ok()?)
+    }
+}
+
+/// Upper bound on the passes of a search; each pass moves at least a month forward, so the
+/// date window ends every search long before (it holds about 2,800 months).
+const MAX_PASSES: usize = 4000;
+
 impl Schedule {
     fn in_season(&self, d: NaiveDate) -> bool {
         self.active_months.is_empty() || self.active_months.contains(&d.month())
     }
 
-    /// Whether a local date is an occurrence date of the rule (ignoring the season).
-    fn matches(&self, d: NaiveDate) -> bool {
-        if d < self.start {
-            return false;
+    /// The first day of the first active month after the month of `d`.
+    fn next_season_start(&self, d: NaiveDate) -> Option<NaiveDate> {
+        let first = NaiveDate::from_ymd_opt(d.year(), d.month(), 1)?;
+        (1..=12).filter_map(|k| first.checked_add_months(Months::new(k))).find(|m| self.in_season(*m))
+    }
+
+    /// The first date on or after `d` (and the start) that the rule falls on, ignoring the
+    /// season and the time of day: computed, not searched, so any `every` costs the same.
+    /// `None` past the date window.
+    fn next_date_from(&self, d: NaiveDate) -> Option<NaiveDate> {
+        let d = d.max(self.start);
+        if d > LAST_DATE {
+            return None;
         }
-        match &self.rule {
-            Rule::Once => d == self.start,
+        let every_days = |n: i64| {
+            let k = steps_to(0, (d - self.start).num_days(), n);
+            self.start.checked_add_days(Days::new(u64::try_from(k * n).ok()?))
+        };
+        let found = match &self.rule {
+            Rule::Once => (d == self.start).then_some(d),
             Rule::Interval { every, unit } => {
                 let n = i64::from(*every);
                 match unit {
-                    Unit::Hours => true,
-                    Unit::Days => (d - self.start).num_days() % n == 0,
-                    Unit::Weeks => (d - self.start).num_days() % (7 * n) == 0,
-                    Unit::Months => {
-                        let k = month_index(d) - month_index(self.start);
-                        k % n == 0 && d.day() == clamp_day(d.year(), d.month(), i64::from(self.start.day()))
-                    }
+                    Unit::Hours => Some(d),
+                    Unit::Days => every_days(n),
+                    Unit::Weeks => every_days(7 * n),
+                    Unit::Months => self.every_nth_month(d, n, |y, m| vec![clamp_day(y, m, self.start.day().into())]),
                     Unit::Years => {
-                        let k = i64::from(d.year() - self.start.year());
-                        k % n == 0
-                            && d.month() == self.start.month()
-                            && d.day() == clamp_day(d.year(), d.month(), i64::from(self.start.day()))
+                        self.every_nth_month(d, 12 * n, |y, m| vec![clamp_day(y, m, self.start.day().into())])
                     }
                 }
             }
             Rule::Weekly { every, weekdays } => {
-                weekdays.contains(&d.weekday()) && (week_index(d) - week_index(self.start)) % i64::from(*every) == 0
-            }
-            Rule::MonthlyByDay { every, days } => {
-                (month_index(d) - month_index(self.start)) % i64::from(*every) == 0
-                    && days.iter().any(|day| clamp_day(d.year(), d.month(), i64::from(*day)) == d.day())
-            }
-            Rule::MonthlyByWeekday { every, nth, weekday } => {
-                if (month_index(d) - month_index(self.start)) % i64::from(*every) != 0 || d.weekday() != *weekday {
-                    return false;
+                let n = i64::from(*every);
+                let first_week = week_index(self.start);
+                let k = steps_to(first_week, week_index(d), n);
+                let mut offsets: Vec<u64> = weekdays.iter().map(|w| u64::from(w.num_days_from_monday())).collect();
+                offsets.sort_unstable();
+                // The first chosen week may have all its days before `d`; the next one never has.
+                let mut found = None;
+                for week in [first_week + k * n, first_week + (k + 1) * n] {
+                    let monday = EPOCH_MONDAY.checked_add_days(Days::new(u64::try_from(week * 7).ok()?))?;
+                    found = offsets.iter().filter_map(|o| monday.checked_add_days(Days::new(*o))).find(|x| *x >= d);
+                    if found.is_some() {
+                        break;
+                    }
                 }
-                if *nth == -1 {
-                    d.day() + 7 > days_in_month(d.year(), d.month())
-                } else {
-                    (d.day() - 1) / 7 + 1 == *nth as u32
-                }
+                found
             }
-            Rule::Yearly { month, day } => {
-                d.month() == *month && d.day() == clamp_day(d.year(), *month, i64::from(*day))
+            Rule::MonthlyByDay { every, days } => self.every_nth_month(d, i64::from(*every), |y, m| {
+                let mut ds: Vec<u32> = days.iter().map(|day| clamp_day(y, m, i64::from(*day))).collect();
+                ds.sort_unstable();
+                ds
+            }),
+            Rule::MonthlyByWeekday { every, nth, weekday } => self.every_nth_month(d, i64::from(*every), |y, m| {
+                nth_weekday(y, m, *nth, *weekday).map(|x| x.day()).into_iter().collect()
+            }),
+            Rule::Yearly { month, day } => (d.year()..=d.year() + 1)
+                .filter_map(|y| NaiveDate::from_ymd_opt(y, *month, clamp_day(y, *month, i64::from(*day))))
+                .find(|x| *x >= d),
+        };
+        found.filter(|x| *x <= LAST_DATE)
+    }
+
+    /// The first date on or after `d` in the months `start + k * n` (k >= 0), on the days
+    /// (ascending) that `days_of` gives for a month.
+    fn every_nth_month(&self, d: NaiveDate, n: i64, days_of: impl Fn(i32, u32) -> Vec<u32>) -> Option<NaiveDate> {
+        let first = month_index(self.start);
+        let k = steps_to(first, month_index(d), n);
+        // If every day of the first chosen month is before `d`, the next chosen month is after it.
+        for index in [first + k * n, first + (k + 1) * n] {
+            let (y, m) = month_of(index)?;
+            let found =
+                days_of(y, m).into_iter().filter_map(|day| NaiveDate::from_ymd_opt(y, m, day)).find(|x| *x >= d);
+            if found.is_some() {
+                return found;
             }
         }
+        None
+    }
+
+    /// The first occurrence date on or after `d`, in season.
+    fn next_in_season(&self, mut d: NaiveDate) -> Option<NaiveDate> {
+        for _ in 0..MAX_PASSES {
+            let found = self.next_date_from(d)?;
+            if self.in_season(found) {
+                return Some(found);
+            }
+            d = self.next_season_start(found)?;
+        }
+        None
     }
 
     /// The instant of a local date at the chore's time of day (gaps and overlaps resolved
@@ -217,48 +299,61 @@ impl Schedule {
         t.with_timezone(&self.timezone).date_naive()
     }
 
-    /// The first occurrence strictly after `after`, in season.
+    /// The first occurrence strictly after `after`, in season and in the date window; `None`
+    /// if there is none. Bounded for every rule the API accepts: dates are computed from the
+    /// rule, and out-of-season stretches are jumped a month at a time.
     pub fn first_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if let Rule::Interval { every, unit: Unit::Hours } = self.rule {
-            let first = self.at(self.start);
-            if first > after {
-                return Some(first);
-            }
-            let step = Duration::hours(i64::from(every));
-            let k = (after - first).num_seconds() / step.num_seconds() + 1;
-            let mut t = first + step * k as i32;
-            for _ in 0..(24 * 366) {
-                if self.in_season(self.local_date(t)) {
-                    return Some(t);
-                }
-                t += step;
-            }
-            return None;
+            return self.hourly_after(after, every);
         }
-        let mut d = self.local_date(after).max(self.start) - Duration::days(1);
-        for _ in 0..SEARCH_DAYS {
-            d += Duration::days(1);
-            if self.matches(d) && self.in_season(d) {
-                let t = self.at(d);
-                if t > after {
-                    return Some(t);
-                }
+        let mut d = self.local_date(after).max(self.start);
+        // A date's occurrence can be at or before `after` only on `after`'s own date.
+        for _ in 0..3 {
+            let found = self.next_in_season(d)?;
+            let t = self.at(found);
+            if t > after {
+                return Some(t);
             }
+            d = found.succ_opt()?;
+        }
+        None
+    }
+
+    /// Hourly chores run on elapsed time from the first due instant.
+    fn hourly_after(&self, after: DateTime<Utc>, every: u32) -> Option<DateTime<Utc>> {
+        let first = self.at(self.start);
+        let step = i64::from(every) * 3600;
+        let mut from = after;
+        for _ in 0..MAX_PASSES {
+            let k = if first > from { 0 } else { (from - first).num_seconds() / step + 1 };
+            let t = first + Duration::seconds(k.checked_mul(step)?);
+            let d = self.local_date(t);
+            if d > LAST_DATE {
+                return None;
+            }
+            if self.in_season(d) {
+                return Some(t);
+            }
+            let next = self.next_season_start(d)?;
+            from = local_instant(self.timezone, next.and_time(NaiveTime::MIN)) - Duration::seconds(1);
         }
         None
     }
 
     /// The next due instant after an occurrence that was due at `due` and completed (or
-    /// skipped) at `done`. `None`: the chore does not recur.
+    /// skipped) at `done`. `None`: the chore does not recur (or no occurrence is left in the
+    /// date window).
     pub fn next_due(&self, due: DateTime<Utc>, done: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match (self.anchor, &self.rule) {
             (_, Rule::Once) => None,
             (Anchor::Fixed, _) => self.first_after(due),
             (Anchor::Rolling, Rule::Interval { every, unit }) => {
-                let n = *every;
+                // Counted from the completion, but never from before the occurrence's own due
+                // time: an early completion must not bring the same occurrence back.
+                let from = done.max(due);
                 let next = match unit {
-                    Unit::Hours => done + Duration::hours(i64::from(n)),
-                    _ => self.at(add_interval(self.local_date(done), n, *unit)),
+                    Unit::Hours => from + Duration::hours(i64::from(*every)),
+                    _ => self.at(add_interval(self.local_date(from), *every, *unit)?),
                 };
                 self.season_forward(next)
             }
@@ -267,19 +362,34 @@ impl Schedule {
         }
     }
 
-    /// Moves an instant forward to the first day of the next active month, if needed.
-    fn season_forward(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut d = self.local_date(t);
-        if self.in_season(d) {
-            return Some(t);
-        }
-        for _ in 0..12 {
-            d = NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("first of month") + Months::new(1);
-            if self.in_season(d) {
-                return Some(self.at(d));
+    /// The next due instant of an adaptive chore, `interval` (learned from completions)
+    /// after the completion `done`, placed like every other occurrence: on the local date the
+    /// interval ends, at the chore's time of day (hourly rules: elapsed time), moved into the
+    /// season, after both `due` and `done`. The interval is never shorter than half the
+    /// rule's own spacing after `due`, so completing early cannot shrink it towards nothing.
+    /// `None` where the rule itself has no next occurrence.
+    pub fn adaptive_next(&self, due: DateTime<Utc>, done: DateTime<Utc>, interval: Duration) -> Option<DateTime<Utc>> {
+        let rule_next = self.next_due(due, due)?;
+        let target = (done + interval).max(due + (rule_next - due) / 2);
+        let t = match self.rule {
+            Rule::Interval { unit: Unit::Hours, .. } => target,
+            _ => {
+                let mut d = self.local_date(target);
+                while self.at(d) <= due.max(done) {
+                    d = d.succ_opt()?;
+                }
+                self.at(d)
             }
-        }
-        None
+        };
+        self.season_forward(t)
+    }
+
+    /// Moves an instant forward to the first day of the next active month, if needed; `None`
+    /// past the date window.
+    fn season_forward(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let d = self.local_date(t);
+        let t = if self.in_season(d) { t } else { self.at(self.next_season_start(d)?) };
+        (self.local_date(t) <= LAST_DATE).then_some(t)
     }
 
     /// Occurrences with `from <= t < to`, at most `limit`, starting from `first_due`.
@@ -305,13 +415,13 @@ impl Schedule {
     }
 }
 
-fn add_interval(d: NaiveDate, n: u32, unit: Unit) -> NaiveDate {
+fn add_interval(d: NaiveDate, n: u32, unit: Unit) -> Option<NaiveDate> {
     match unit {
-        Unit::Hours => d,
-        Unit::Days => d + Duration::days(i64::from(n)),
-        Unit::Weeks => d + Duration::days(7 * i64::from(n)),
-        Unit::Months => d + Months::new(n),
-        Unit::Years => d + Months::new(12 * n),
+        Unit::Hours => Some(d),
+        Unit::Days => d.checked_add_days(Days::new(u64::from(n))),
+        Unit::Weeks => d.checked_add_days(Days::new(7 * u64::from(n))),
+        Unit::Months => d.checked_add_months(Months::new(n)),
+        Unit::Years => d.checked_add_months(Months::new(12 * n)),
     }
 }
 
@@ -490,6 +600,99 @@ mod tests {
         assert_eq!(json, Rule::MonthlyByWeekday { every: 1, nth: -1, weekday: Weekday::Fri });
     }
 
+    /// The first local date (from `first`) of each of the next `n` occurrences, by `first_after`.
+    fn dates_from(s: &Schedule, first: NaiveDate, n: usize) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        let mut after = s.at(first) - Duration::seconds(1);
+        while out.len() < n {
+            let Some(t) = s.first_after(after) else { break };
+            out.push(local(t).date());
+            after = t;
+        }
+        out
+    }
+
+    #[test]
+    fn long_periods_fire_however_far_their_next_occurrence_is() {
+        // Every 150 months = 12 years 6 months; yearly every 20; every 366 weeks (2,562 days).
+        let s = schedule(Rule::Interval { every: 150, unit: Unit::Months }, d(2026, 1, 15), 9, 0);
+        assert_eq!(dates_from(&s, d(2026, 1, 15), 3), [d(2026, 1, 15), d(2038, 7, 15), d(2051, 1, 15)]);
+        let s = schedule(Rule::Interval { every: 20, unit: Unit::Years }, d(2026, 3, 1), 9, 0);
+        assert_eq!(dates_from(&s, d(2026, 3, 1), 2), [d(2026, 3, 1), d(2046, 3, 1)]);
+        let s = schedule(Rule::Weekly { every: 366, weekdays: vec![Weekday::Mon] }, d(2026, 1, 5), 9, 0);
+        assert_eq!(dates_from(&s, d(2026, 1, 5), 2), [d(2026, 1, 5), d(2033, 1, 10)]);
+        let s = schedule(Rule::MonthlyByWeekday { every: 100, nth: -1, weekday: Weekday::Fri }, d(2026, 1, 1), 9, 0);
+        assert_eq!(dates_from(&s, d(2026, 1, 1), 2), [d(2026, 1, 30), d(2034, 5, 26)]);
+        let s = schedule(Rule::Interval { every: 366, unit: Unit::Days }, d(2026, 1, 1), 9, 0);
+        assert_eq!(dates_from(&s, d(2026, 1, 1), 2), [d(2026, 1, 1), d(2027, 1, 2)]);
+    }
+
+    #[test]
+    fn seasons_reached_only_in_a_later_cycle_are_found_and_unreachable_ones_give_none() {
+        // Every 5 months from January: Jan, Jun, Nov, Apr, Sep, Feb, Jul, Dec, May, Oct, Mar
+        // (the 11th, 50 months on).
+        let mut s = schedule(Rule::Interval { every: 5, unit: Unit::Months }, d(2026, 1, 10), 9, 0);
+        s.active_months = vec![3];
+        assert_eq!(dates_from(&s, d(2026, 1, 10), 2), [d(2030, 3, 10), d(2035, 3, 10)]);
+        // Every 25 months from January reaches December after 11 steps: 275 months, 22 years on.
+        let mut s = schedule(Rule::MonthlyByDay { every: 25, days: vec![10] }, d(2026, 1, 10), 9, 0);
+        s.active_months = vec![12];
+        assert_eq!(dates_from(&s, d(2026, 1, 10), 1), [d(2048, 12, 10)]);
+        // Every 6 months from January is only ever January and July.
+        let mut s = schedule(Rule::Interval { every: 6, unit: Unit::Months }, d(2026, 1, 10), 9, 0);
+        s.active_months = vec![3, 4, 5];
+        assert_eq!(s.first_after(s.at(d(2026, 1, 1))), None);
+        let mut s = schedule(Rule::Yearly { month: 3, day: 5 }, d(2026, 1, 1), 9, 0);
+        s.active_months = vec![6];
+        assert_eq!(s.first_after(s.at(d(2026, 1, 1))), None);
+        // An hourly chore in a June-only season: the first hour of June, local time.
+        let mut s = schedule(Rule::Interval { every: 1, unit: Unit::Hours }, d(2026, 11, 2), 8, 0);
+        s.active_months = vec![6];
+        assert_eq!(s.first_after(s.at(d(2026, 11, 2))), Some(Utc.with_ymd_and_hms(2027, 5, 31, 22, 0, 0).unwrap()));
+    }
+
+    #[test]
+    fn no_occurrence_is_scheduled_past_the_date_window() {
+        let s = schedule(Rule::MonthlyByDay { every: 1, days: vec![1] }, d(2200, 12, 2), 9, 0);
+        assert_eq!(s.first_after(s.at(d(2200, 12, 2))), None, "the next 1st is in 2201");
+        let daily = schedule(Rule::Interval { every: 1, unit: Unit::Days }, d(2200, 12, 30), 9, 0);
+        assert_eq!(dates_from(&daily, d(2200, 12, 30), 5), [d(2200, 12, 30), d(2200, 12, 31)]);
+        let last = daily.at(d(2200, 12, 31));
+        assert_eq!(daily.next_due(last, last), None);
+        let mut rolling = schedule(Rule::Interval { every: 366, unit: Unit::Years }, d(2200, 1, 1), 9, 0);
+        rolling.anchor = Anchor::Rolling;
+        assert_eq!(rolling.next_due(rolling.at(d(2200, 1, 1)), rolling.at(d(2200, 1, 1))), None);
+    }
+
+    #[test]
+    fn an_early_rolling_completion_counts_from_the_due_time() {
+        // Due tomorrow at 08:00, done tonight at 21:00: the next one is the day after
+        // tomorrow, not tomorrow's 08:00 again.
+        let mut s = schedule(Rule::Interval { every: 1, unit: Unit::Days }, d(2026, 11, 2), 8, 0);
+        s.anchor = Anchor::Rolling;
+        let due = s.at(d(2026, 11, 3));
+        let done = berlin().with_ymd_and_hms(2026, 11, 2, 21, 0, 0).unwrap().with_timezone(&Utc);
+        assert_eq!(local(s.next_due(due, done).unwrap()), d(2026, 11, 4).and_hms_opt(8, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn adaptive_keeps_the_local_time_and_the_season() {
+        let mut s = schedule(Rule::Interval { every: 1, unit: Unit::Days }, d(2026, 3, 1), 8, 0);
+        s.active_months = (4..=10).collect();
+        let at = |y, m, day, h| berlin().with_ymd_and_hms(y, m, day, h, 0, 0).unwrap().with_timezone(&Utc);
+        // Learned 3 days, done at 19:00 on 10 June: 13 June, at 08:00 local.
+        let next = s.adaptive_next(at(2026, 6, 10, 8), at(2026, 6, 10, 19), Duration::days(3)).unwrap();
+        assert_eq!(local(next), d(2026, 6, 13).and_hms_opt(8, 0, 0).unwrap());
+        // Ending on 2 November, out of season: 1 April, 08:00 local (summer time again).
+        let next = s.adaptive_next(at(2026, 10, 30, 8), at(2026, 10, 30, 18), Duration::days(3)).unwrap();
+        assert_eq!(next, Utc.with_ymd_and_hms(2027, 4, 1, 6, 0, 0).unwrap());
+        // A learned hour is no shorter than half the rule's day: the next day, not today.
+        let next = s.adaptive_next(at(2026, 6, 10, 8), at(2026, 6, 10, 7), Duration::hours(1)).unwrap();
+        assert_eq!(local(next), d(2026, 6, 11).and_hms_opt(8, 0, 0).unwrap());
+        let once = schedule(Rule::Once, d(2026, 6, 10), 8, 0);
+        assert_eq!(once.adaptive_next(at(2026, 6, 10, 8), at(2026, 6, 10, 8), Duration::days(1)), None);
+    }
+
     #[test]
     fn adaptive_interval_leans_towards_the_latest_gaps() {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap();
@@ -533,6 +736,95 @@ mod tests {
             }),
             (1u32..=12, 1u32..=28).prop_map(|(month, day)| Rule::Yearly { month, day }),
         ]
+    }
+
+    /// The oracle: whether a local date is an occurrence date (ignoring the season), checked
+    /// one date at a time, the way the scheduler used to search, independent of the
+    /// arithmetic in `next_date_from`.
+    fn slow_matches(s: &Schedule, d: NaiveDate) -> bool {
+        if d < s.start {
+            return false;
+        }
+        let months = |every: i64| (month_index(d) - month_index(s.start)) % every == 0;
+        match &s.rule {
+            Rule::Once => d == s.start,
+            Rule::Interval { every, unit } => {
+                let n = i64::from(*every);
+                match unit {
+                    Unit::Hours => true,
+                    Unit::Days => (d - s.start).num_days() % n == 0,
+                    Unit::Weeks => (d - s.start).num_days() % (7 * n) == 0,
+                    Unit::Months => months(n) && d.day() == clamp_day(d.year(), d.month(), s.start.day().into()),
+                    Unit::Years => months(12 * n) && d.day() == clamp_day(d.year(), d.month(), s.start.day().into()),
+                }
+            }
+            Rule::Weekly { every, weekdays } => {
+                weekdays.contains(&d.weekday()) && (week_index(d) - week_index(s.start)) % i64::from(*every) == 0
+            }
+            Rule::MonthlyByDay { every, days } => {
+                months(i64::from(*every))
+                    && days.iter().any(|day| clamp_day(d.year(), d.month(), i64::from(*day)) == d.day())
+            }
+            Rule::MonthlyByWeekday { every, nth, weekday } => {
+                months(i64::from(*every))
+                    && d.weekday() == *weekday
+                    && if *nth == -1 {
+                        d.day() + 7 > days_in_month(d.year(), d.month())
+                    } else {
+                        (d.day() - 1) / 7 + 1 == *nth as u32
+                    }
+            }
+            Rule::Yearly { month, day } => {
+                d.month() == *month && d.day() == clamp_day(d.year(), *month, i64::from(*day))
+            }
+        }
+    }
+
+    /// Any rule the API accepts, `every` up to its maximum.
+    fn any_rule() -> impl Strategy<Value = Rule> {
+        prop_oneof![
+            (1u32..=MAX_EVERY, prop::sample::select(vec![Unit::Days, Unit::Weeks, Unit::Months, Unit::Years]))
+                .prop_map(|(every, unit)| Rule::Interval { every, unit }),
+            (1u32..=MAX_EVERY, weekdays()).prop_map(|(every, weekdays)| Rule::Weekly { every, weekdays }),
+            (1u32..=MAX_EVERY, prop::collection::vec(prop_oneof![Just(-1i8), 1i8..=31], 1..4))
+                .prop_map(|(every, days)| Rule::MonthlyByDay { every, days }),
+            (1u32..=MAX_EVERY, prop_oneof![Just(-1i8), 1i8..=4], (0u8..7)).prop_map(|(every, nth, w)| {
+                Rule::MonthlyByWeekday { every, nth, weekday: Weekday::try_from(w).unwrap() }
+            }),
+            (1u32..=12, 1u32..=29).prop_map(|(month, day)| Rule::Yearly { month, day }),
+            Just(Rule::Once),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The computed next occurrence is the one a date-by-date scan finds: for long
+        /// periods and seasons reached only in later cycles too, and `None` only where the
+        /// scan finds nothing up to the end of the date window.
+        #[test]
+        fn first_after_agrees_with_a_date_by_date_scan(
+            rule in any_rule(),
+            start_days in 0i64..(365 * 40),
+            after_days in 0i64..(365 * 30),
+            season in prop::option::of(prop::collection::btree_set(1u32..=12, 1..4)),
+        ) {
+            let start = d(1990, 1, 1) + Duration::days(start_days);
+            let mut s = schedule(rule, start, 9, 30);
+            s.active_months = season.map(|m| m.into_iter().collect()).unwrap_or_default();
+            let after = s.at(start) + Duration::days(after_days) - Duration::hours(12);
+            let fast = s.first_after(after);
+            let mut day = s.local_date(after).max(start);
+            let mut slow = None;
+            while day <= LAST_DATE {
+                if slow_matches(&s, day) && s.in_season(day) && s.at(day) > after {
+                    slow = Some(s.at(day));
+                    break;
+                }
+                day = day.succ_opt().unwrap();
+            }
+            prop_assert_eq!(fast, slow);
+        }
     }
 
     proptest! {

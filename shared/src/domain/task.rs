@@ -11,7 +11,7 @@ use super::assignment::{self, Assignment, Candidate, Strategy};
 use super::household::AwayRange;
 use super::recurrence::{self, Anchor, Rule, Schedule};
 use crate::platform::error::{ApiError, ErrorCode, FieldError, FieldIssue};
-use crate::platform::validate::Checks;
+use crate::platform::validate::{Checks, LAST_DATE};
 
 pub const TITLE_MAX: usize = 120;
 pub const DESCRIPTION_MAX: usize = 2000;
@@ -98,6 +98,10 @@ pub struct Task {
     pub tallies: BTreeMap<String, MemberTally>,
     #[serde(default)]
     pub recent_completions: Vec<DateTime<Utc>>,
+    /// When the occurrence before the current one was due: how early the current one may be
+    /// completed counts from it ([`Task::opens_at`]).
+    #[serde(default)]
+    pub previous_due: Option<DateTime<Utc>>,
     pub created_by: String,
     pub version: u64,
     pub created_at: DateTime<Utc>,
@@ -209,27 +213,28 @@ fn parse_time(s: &str) -> Option<NaiveTime> {
 }
 
 impl TaskInput {
-    fn check(&self, ctx: &HouseholdContext<'_>, creating: bool, checks: &mut Checks) {
+    /// Checks every field; text fields are trimmed in place (stored as checked).
+    fn check(&mut self, ctx: &HouseholdContext<'_>, creating: bool, checks: &mut Checks) {
         if creating && self.title.is_none() {
             checks.push(FieldError::new("title", FieldIssue::Required));
         }
         if creating && self.recurrence.is_none() {
             checks.push(FieldError::new("recurrence", FieldIssue::Required));
         }
-        if let Some(t) = &self.title {
-            checks.text("title", t, 1, TITLE_MAX);
+        if let Some(t) = &mut self.title {
+            checks.line("title", t, 1, TITLE_MAX);
         }
-        if let Some(d) = &self.description {
-            checks.text("description", d, 0, DESCRIPTION_MAX);
+        if let Some(d) = &mut self.description {
+            checks.multiline("description", d, 0, DESCRIPTION_MAX);
         }
-        if let Some(labels) = &self.labels {
+        if let Some(labels) = &mut self.labels {
             checks.range("labels", labels.len() as i64, 0, MAX_LABELS as i64);
             for l in labels {
-                checks.text("labels", l, 1, 30);
+                checks.line("labels", l, 1, 30);
             }
         }
-        if let Some(a) = &self.area {
-            checks.text("area", a, 1, 60);
+        if let Some(a) = &mut self.area {
+            checks.line("area", a, 1, 60);
         }
         if let Some(p) = self.priority {
             checks.range("priority", p.into(), 1, 4);
@@ -250,6 +255,9 @@ impl TaskInput {
         }
         if let Some(tz) = &self.timezone {
             checks.timezone("timezone", tz);
+        }
+        if let Some(d) = self.start_date {
+            checks.date("startDate", d);
         }
         if let Some(months) = &self.active_months {
             for m in months {
@@ -289,16 +297,16 @@ impl TaskInput {
                 checks.range("reminderOffsets", (*m).into(), 0, 7 * 24 * 60);
             }
         }
-        if let Some(s) = &self.subtasks {
+        if let Some(s) = &mut self.subtasks {
             checks.range("subtasks", s.len() as i64, 0, MAX_SUBTASKS as i64);
             for t in s {
-                checks.text("subtasks", t, 1, TITLE_MAX);
+                checks.line("subtasks", t, 1, TITLE_MAX);
             }
         }
     }
 
     /// A new task, due at its first occurrence after `now` (or on its start date).
-    pub fn create(self, ctx: &HouseholdContext<'_>, creator: &str, now: DateTime<Utc>) -> Result<Task, ApiError> {
+    pub fn create(mut self, ctx: &HouseholdContext<'_>, creator: &str, now: DateTime<Utc>) -> Result<Task, ApiError> {
         let mut checks = Checks::new();
         self.check(ctx, true, &mut checks);
         checks.finish()?;
@@ -312,7 +320,7 @@ impl TaskInput {
         let mut task = Task {
             task_id: ulid::Ulid::new().to_string(),
             household_id: ctx.household_id.to_string(),
-            title: self.title.unwrap_or_default().trim().to_string(),
+            title: self.title.unwrap_or_default(),
             description: self.description,
             labels: self.labels.unwrap_or_default(),
             area: self.area,
@@ -340,33 +348,46 @@ impl TaskInput {
             occurrence: 0,
             tallies: BTreeMap::new(),
             recent_completions: Vec::new(),
+            previous_due: None,
             created_by: creator.to_string(),
             version: 1,
             created_at: now,
             updated_at: now,
         };
         let schedule = task.schedule();
-        // An explicit start date is honoured even if it is past (the chore is then overdue);
-        // otherwise the first occurrence still ahead.
         let after = match explicit_start {
+            // An explicit start date is honoured even if it is past (the chore is then overdue).
             Some(d) => schedule.at(d) - chrono::Duration::seconds(1),
             None => now,
         };
-        task.next_due = schedule.first_after(after);
-        if task.next_due.is_none() && explicit_start.is_none() && task.recurrence == Rule::Once {
-            // A one-off chore whose time today has passed is due tomorrow.
-            task.start_date = start_date.succ_opt().unwrap_or(start_date);
-            task.next_due = task.schedule().first_after(now);
+        task.next_due = match explicit_start {
+            // A one-off chore without a start date: the first day (in season) whose due time
+            // is still ahead.
+            None if task.recurrence == Rule::Once => {
+                let days = Schedule { rule: Rule::Interval { every: 1, unit: recurrence::Unit::Days }, ..schedule };
+                let first = days.first_after(now);
+                if let Some(t) = first {
+                    task.start_date = t.with_timezone(&tz).date_naive();
+                }
+                first
+            }
+            // Otherwise the first occurrence from the start, or still ahead.
+            _ => schedule.first_after(after),
+        };
+        // Never created finished: a rule without an occurrence is refused.
+        if task.next_due.is_none() {
+            return Err(task.no_occurrence(after, explicit_start.is_some()));
         }
         task.assign_next(None, ctx.roster);
         Ok(task)
     }
 
     /// Applies an update; a changed rule, time, zone or start reschedules the occurrence.
-    pub fn apply(self, mut task: Task, ctx: &HouseholdContext<'_>, now: DateTime<Utc>) -> Result<Task, ApiError> {
+    pub fn apply(mut self, mut task: Task, ctx: &HouseholdContext<'_>, now: DateTime<Utc>) -> Result<Task, ApiError> {
         let mut checks = Checks::new();
         self.check(ctx, false, &mut checks);
         checks.finish()?;
+        let start_given = self.start_date.is_some();
         let reschedule = self.recurrence.is_some()
             || self.anchor.is_some()
             || self.due_time.is_some()
@@ -382,7 +403,7 @@ impl TaskInput {
             };
         }
         if let Some(t) = self.title {
-            task.title = t.trim().to_string();
+            task.title = t;
         }
         if self.description.is_some() {
             task.description = self.description;
@@ -414,8 +435,21 @@ impl TaskInput {
         }
         if reschedule && !task.archived {
             let schedule = task.schedule();
-            task.next_due =
-                schedule.first_after((schedule.at(task.start_date) - chrono::Duration::seconds(1)).max(now));
+            let from_start = schedule.at(task.start_date) - chrono::Duration::seconds(1);
+            // A one-off chore is due on its start date (overdue if that has passed); a
+            // recurring one at its first occurrence still ahead, and after the one last
+            // completed or skipped (an edit does not bring a done occurrence back). A finished
+            // chore stays finished unless the change gives it an occurrence ahead.
+            let after = if task.recurrence == Rule::Once && task.next_due.is_some() {
+                from_start
+            } else {
+                from_start.max(now).max(task.previous_due.unwrap_or(from_start))
+            };
+            let next = schedule.first_after(after);
+            if next.is_none() && task.next_due.is_some() {
+                return Err(task.no_occurrence(after, start_given));
+            }
+            task.next_due = next;
         }
         if reassign {
             task.pending.clear();
@@ -433,11 +467,7 @@ impl TaskInput {
 }
 
 fn subtasks(titles: Vec<String>) -> Vec<Subtask> {
-    titles
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| Subtask { id: i as u32 + 1, title: t.trim().to_string(), done: false })
-        .collect()
+    titles.into_iter().enumerate().map(|(i, title)| Subtask { id: i as u32 + 1, title, done: false }).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -510,8 +540,10 @@ impl Completion {
 
 /// How long a completion or skip can be undone.
 pub const UNDO_WINDOW_MINUTES: i64 = 60;
-/// How far ahead an occurrence can be snoozed.
+/// How far past its due time (or now, if that is later) an occurrence can be snoozed.
 pub const MAX_SNOOZE_DAYS: i64 = 30;
+/// The most an occurrence can be completed before it is due (see [`Task::opens_at`]).
+pub const MAX_EARLY_DAYS: i64 = 7;
 
 /// What completing (or skipping) the current occurrence produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -548,6 +580,20 @@ impl Task {
             timezone: self.timezone.parse().unwrap_or(Tz::UTC),
             active_months: self.active_months.clone(),
         }
+    }
+
+    /// The 422 for a rule that has no occurrence after `after`, naming what to change: the
+    /// season when it excludes every occurrence, else the start date (when given) or the rule.
+    fn no_occurrence(&self, after: DateTime<Utc>, start_given: bool) -> ApiError {
+        let all_year = Schedule { active_months: Vec::new(), ..self.schedule() };
+        let field = if !self.active_months.is_empty() && all_year.first_after(after).is_some() {
+            "activeMonths"
+        } else if start_given {
+            "startDate"
+        } else {
+            "recurrence"
+        };
+        ApiError::validation(vec![FieldError::new(field, FieldIssue::NoOccurrence).with("max", LAST_DATE)])
     }
 
     /// The people the current occurrence is for: its one assignee, the `anyone` pool, the
@@ -622,10 +668,41 @@ impl Task {
         self.next_due.ok_or_else(|| ApiError::new(ErrorCode::TaskFinished))
     }
 
+    /// When the current occurrence may first be completed: half-way from the previous
+    /// occurrence to it, and at most [`MAX_EARLY_DAYS`] before it is due. A daily chore opens
+    /// 12 hours early, a weekly one 3½ days, a monthly or yearly one 7 days. For a chore's
+    /// first occurrence the spacing to the one after it stands in for the previous. `None`
+    /// (any time) for a one-off chore, or the last occurrence in the date window: nothing
+    /// follows them, so nothing can be collected ahead of time.
+    ///
+    /// So a member cannot collect points by completing future occurrences one after another:
+    /// after an early completion the next occurrence opens only half-way to it. Catching up
+    /// still works: an overdue occurrence is open, and so is the next one once it is overdue
+    /// or within its own window.
+    pub fn opens_at(&self) -> Option<DateTime<Utc>> {
+        let due = self.next_due?;
+        let gap = match self.previous_due.filter(|p| *p < due) {
+            Some(previous) => due - previous,
+            None => self.schedule().next_due(due, due)? - due,
+        };
+        Some(due - (gap / 2).min(chrono::Duration::days(MAX_EARLY_DAYS)))
+    }
+
     /// `by` completes the current occurrence at `at`: points, tallies, the next due date
-    /// and assignee. The caller has checked that `by` may do it.
+    /// and assignee. The caller has checked that `by` may do it. Refused before the
+    /// occurrence opens ([`Task::opens_at`]), and for an "everyone" chore by a member who
+    /// has already done their part.
     pub fn complete(mut self, by: &str, at: DateTime<Utc>, roster: &[RosterEntry]) -> Result<Advance, ApiError> {
         let due = self.check_open()?;
+        if let Some(opens) = self.opens_at()
+            && at < opens
+        {
+            return Err(ApiError::new(ErrorCode::TooEarly)
+                .with("opensAt", opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+        }
+        if matches!(self.assignee, Assignment::Everyone { .. }) && !self.pending.iter().any(|u| u == by) {
+            return Err(ApiError::new(ErrorCode::TaskNotAssigned));
+        }
         let points = u32::from(self.effort) * POINTS_PER_EFFORT;
         self.tallies.entry(by.to_string()).or_default().completed += 1;
         self.recent_completions.push(at);
@@ -697,14 +774,20 @@ impl Task {
         Ok(self)
     }
 
-    /// Moves the current occurrence to `until` (later than now, at most 30 days ahead).
+    /// Postpones the current occurrence to `until`: later than its due time (or now, if it
+    /// is overdue), at most [`MAX_SNOOZE_DAYS`] past that, in the date window. Never earlier:
+    /// an occurrence moved ahead of its due time would come round again once completed.
     pub fn snooze(mut self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, ApiError> {
-        self.check_open()?;
-        if until <= now || until > now + chrono::Duration::days(MAX_SNOOZE_DAYS) {
+        let due = self.check_open()?;
+        let mut checks = Checks::new();
+        checks.instant("until", until);
+        checks.finish()?;
+        let from = due.max(now);
+        if until <= from || until > from + chrono::Duration::days(MAX_SNOOZE_DAYS) {
             return Err(ApiError::validation(vec![
                 FieldError::new("until", FieldIssue::OutOfRange)
-                    .with("min", "now")
-                    .with("max", format!("now + {MAX_SNOOZE_DAYS} days")),
+                    .with("min", "the due time (or now, if later)")
+                    .with("max", format!("{MAX_SNOOZE_DAYS} days after it")),
             ]));
         }
         self.next_due = Some(until);
@@ -722,8 +805,9 @@ impl Task {
 
     fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>, roster: &[RosterEntry]) {
         let schedule = self.schedule();
+        self.previous_due = Some(due);
         self.next_due = match (self.adaptive, recurrence::adaptive_interval(&self.recent_completions)) {
-            (true, Some(interval)) if self.recurrence != Rule::Once => Some(at + interval),
+            (true, Some(interval)) => schedule.adaptive_next(due, at, interval),
             _ => schedule.next_due(due, at),
         };
         self.subtasks.iter_mut().for_each(|s| s.done = false);
@@ -797,6 +881,242 @@ mod tests {
         }
         let missing = TaskInput::default().create(&ctx(&m), "ana", now()).unwrap_err();
         assert_eq!(missing.fields.len(), 2);
+    }
+
+    #[test]
+    fn text_fields_are_stored_trimmed_and_single_lines_refuse_control_characters() {
+        let m = members();
+        let mut input = daily();
+        input.title = Some("  Dishes \t".into());
+        input.description = Some("\n Plates first,\r\n\tthen pans. ".into());
+        input.labels = Some(vec![" kitchen ".into()]);
+        input.area = Some(" Kitchen".into());
+        input.subtasks = Some(vec![" Plates ".into()]);
+        let t = input.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.title, "Dishes");
+        assert_eq!(t.description.as_deref(), Some("Plates first,\n\tthen pans."));
+        assert_eq!(t.labels, ["kitchen"]);
+        assert_eq!(t.area.as_deref(), Some("Kitchen"));
+        assert_eq!(t.subtasks[0].title, "Plates");
+
+        let bad = TaskInput {
+            title: Some("\u{13}\u{2026}\u{1d}".into()),
+            description: Some("ok\u{7}".into()),
+            labels: Some(vec!["a\nb".into()]),
+            area: Some("x\ty".into()),
+            subtasks: Some(vec!["\u{0}".into()]),
+            ..daily()
+        };
+        let err = bad.create(&ctx(&m), "ana", now()).unwrap_err();
+        let fields: Vec<_> =
+            err.fields.iter().filter(|f| f.issue == FieldIssue::ControlCharacters).map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["title", "description", "labels", "area", "subtasks"]);
+
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let renamed = TaskInput { title: Some(" Dishes & pans ".into()), ..Default::default() }
+            .apply(t.clone(), &ctx(&m), now())
+            .unwrap();
+        assert_eq!(renamed.title, "Dishes & pans");
+        let err =
+            TaskInput { title: Some("Dish\res".into()), ..Default::default() }.apply(t, &ctx(&m), now()).unwrap_err();
+        assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters);
+    }
+
+    #[test]
+    fn start_dates_and_snooze_targets_lie_in_the_date_window() {
+        let m = members();
+        for bad in [
+            NaiveDate::from_ymd_opt(1969, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(2201, 1, 1).unwrap(),
+            NaiveDate::MAX,
+        ] {
+            let input = TaskInput { start_date: Some(bad), ..daily() };
+            let err = input.create(&ctx(&m), "ana", now()).unwrap_err();
+            assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("startDate", FieldIssue::OutOfRange));
+            let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+            let err = TaskInput { start_date: Some(bad), ..Default::default() }.apply(t, &ctx(&m), now()).unwrap_err();
+            assert_eq!(err.fields[0].field, "startDate");
+        }
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let late = Utc.with_ymd_and_hms(2201, 1, 1, 0, 0, 0).unwrap();
+        // Even with a clock at the window's end, a target past it is refused (not overflowed).
+        let err = t.clone().snooze(late, late - chrono::Duration::days(1)).unwrap_err();
+        assert_eq!(err.fields[0].field, "until");
+        assert_eq!(err.fields[0].args[1], ("max", "2200-12-31".to_string()));
+    }
+
+    fn rule(every: u32, unit: recurrence::Unit) -> Option<Rule> {
+        Some(Rule::Interval { every, unit })
+    }
+
+    fn berlin(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        "Europe/Berlin".parse::<Tz>().unwrap().with_ymd_and_hms(y, m, d, h, 0, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn every_accepted_rule_is_created_with_an_occurrence_or_refused() {
+        use recurrence::Unit::{Months, Years};
+        let m = members();
+        // now() is 2 November 2026, 13:00 in Berlin: today's 08:00 has passed.
+        let t = TaskInput { recurrence: rule(150, Months), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.next_due, Some(berlin(2039, 5, 2, 8)), "150 months after today");
+        assert_eq!(t.state(), TaskState::Active);
+        let t = TaskInput { recurrence: rule(20, Years), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(t.next_due, Some(berlin(2046, 11, 2, 8)));
+        // Every 5 months from November: Nov, Apr, Sep, Feb, Jul, Dec, May, Oct, Mar (40 months on).
+        let seasonal = TaskInput { recurrence: rule(5, Months), active_months: Some(vec![3]), ..daily() };
+        assert_eq!(seasonal.create(&ctx(&m), "ana", now()).unwrap().next_due, Some(berlin(2030, 3, 2, 8)));
+        // A one-off chore in a June-only season, without a start date: 1 June.
+        let once = TaskInput { recurrence: Some(Rule::Once), active_months: Some(vec![6]), ..daily() };
+        let t = once.create(&ctx(&m), "ana", now()).unwrap();
+        assert_eq!(
+            (t.next_due, t.start_date),
+            (Some(berlin(2027, 6, 1, 8)), NaiveDate::from_ymd_opt(2027, 6, 1).unwrap())
+        );
+
+        let refused = |input: TaskInput| {
+            let err = input.create(&ctx(&m), "ana", now()).unwrap_err();
+            assert_eq!(err.status(), 422);
+            assert_eq!(err.fields[0].issue, FieldIssue::NoOccurrence);
+            err.fields[0].field.clone()
+        };
+        // Every 6 months from November is only November and May.
+        assert_eq!(
+            refused(TaskInput { recurrence: rule(6, Months), active_months: Some(vec![3, 4]), ..daily() }),
+            "activeMonths"
+        );
+        let yearly = Some(Rule::Yearly { month: 3, day: 5 });
+        assert_eq!(refused(TaskInput { recurrence: yearly, active_months: Some(vec![6]), ..daily() }), "activeMonths");
+        let late = NaiveDate::from_ymd_opt(2200, 12, 2);
+        let monthly = Some(Rule::MonthlyByDay { every: 1, days: vec![1] });
+        assert_eq!(refused(TaskInput { recurrence: monthly, start_date: late, ..daily() }), "startDate");
+        // Today's 08:00 has passed and the next is 300 years away, past the date window.
+        assert_eq!(refused(TaskInput { recurrence: rule(300, Years), ..daily() }), "recurrence");
+    }
+
+    #[test]
+    fn an_update_to_a_rule_that_never_fires_is_refused_and_a_due_one_off_stays_due() {
+        use recurrence::Unit::Months;
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let err = TaskInput { recurrence: rule(12, Months), active_months: Some(vec![5]), ..Default::default() }
+            .apply(t.clone(), &ctx(&m), now())
+            .unwrap_err();
+        assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("activeMonths", FieldIssue::NoOccurrence));
+        let ok = TaskInput { recurrence: rule(12, Months), active_months: Some(vec![11]), ..Default::default() }
+            .apply(t, &ctx(&m), now())
+            .unwrap();
+        assert_eq!(ok.next_due, Some(berlin(2027, 11, 2, 8)));
+
+        // A one-off chore due yesterday, edited: still due (overdue), never silently finished.
+        let once =
+            TaskInput { recurrence: Some(Rule::Once), start_date: NaiveDate::from_ymd_opt(2026, 11, 1), ..daily() }
+                .create(&ctx(&m), "ana", now())
+                .unwrap();
+        let moved =
+            TaskInput { due_time: Some("19:00".into()), ..Default::default() }.apply(once, &ctx(&m), now()).unwrap();
+        assert_eq!(moved.next_due, Some(berlin(2026, 11, 1, 19)));
+        assert_eq!(moved.state(), TaskState::Active);
+    }
+
+    #[test]
+    fn adaptive_chores_keep_their_local_time_and_season() {
+        let m = members();
+        let mut input = daily();
+        input.adaptive = Some(true);
+        input.active_months = Some(vec![11]);
+        let mut t = input.create(&ctx(&m), "ana", now()).unwrap();
+        // Done about every 2 days lately, in the evening (this time at 21:00, within the
+        // 12 hours before the 08:00 it is due): the next one 2 days after, at 08:00 local.
+        t.recent_completions = vec![berlin(2026, 10, 29, 19), berlin(2026, 10, 31, 19)];
+        let a = t.clone().complete("ana", berlin(2026, 11, 2, 21), &m).unwrap();
+        assert_eq!(a.task.next_due, Some(berlin(2026, 11, 4, 8)));
+        // Ending in December, out of season: next November.
+        let a = t.complete("ana", berlin(2026, 11, 29, 19), &m).unwrap();
+        assert_eq!(a.task.next_due, Some(berlin(2027, 11, 1, 8)));
+    }
+
+    #[test]
+    fn an_occurrence_opens_half_way_from_the_previous_one_so_points_cannot_be_farmed() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        // Due 3 November at 08:00; daily, so it opens 12 hours before: 2 November, 20:00.
+        assert_eq!(t.next_due, Some(berlin(2026, 11, 3, 8)));
+        assert_eq!(t.opens_at(), Some(berlin(2026, 11, 2, 20)));
+        let err = t.clone().complete("ana", berlin(2026, 11, 2, 19), &m).unwrap_err();
+        assert_eq!((err.code, err.status()), (ErrorCode::TooEarly, 409));
+        assert_eq!(err.args, [("opensAt", "2026-11-02T19:00:00Z".to_string())]);
+        let first = t.complete("ana", berlin(2026, 11, 2, 20), &m).unwrap();
+        assert_eq!(first.points, 30);
+        // The next one (4 November) opens half-way from 3 November: 3 November, 20:00.
+        let t = first.task;
+        assert_eq!((t.next_due, t.previous_due), (Some(berlin(2026, 11, 4, 8)), Some(berlin(2026, 11, 3, 8))));
+        assert_eq!(t.opens_at(), Some(berlin(2026, 11, 3, 20)));
+        // Completing it right after, or the next morning, is too early: no second helping.
+        for at in [berlin(2026, 11, 2, 20) + chrono::Duration::minutes(1), berlin(2026, 11, 3, 9)] {
+            assert_eq!(t.clone().complete("ben", at, &m).unwrap_err().code, ErrorCode::TooEarly);
+        }
+        assert!(t.complete("ben", berlin(2026, 11, 3, 20), &m).is_ok());
+    }
+
+    #[test]
+    fn catching_up_on_an_overdue_chore_still_works() {
+        let m = members();
+        // Started 31 October: the 08:00s of 31 October, 1 and 2 November are overdue at 13:00.
+        let mut t = TaskInput { start_date: NaiveDate::from_ymd_opt(2026, 10, 31), ..daily() }
+            .create(&ctx(&m), "ana", now())
+            .unwrap();
+        let mut dues = Vec::new();
+        for by in ["ana", "ben", "cy"] {
+            let a = t.complete(by, now(), &m).unwrap();
+            assert_eq!(a.points, 30);
+            dues.push(a.due);
+            t = a.task;
+        }
+        assert_eq!(dues, [berlin(2026, 10, 31, 8), berlin(2026, 11, 1, 8), berlin(2026, 11, 2, 8)]);
+        // Caught up: 3 November opens at 20:00 tonight.
+        assert_eq!(t.next_due, Some(berlin(2026, 11, 3, 8)));
+        assert_eq!(t.complete("ana", now(), &m).unwrap_err().code, ErrorCode::TooEarly);
+    }
+
+    #[test]
+    fn the_early_window_grows_with_the_period_up_to_a_week() {
+        let m = members();
+        let opens = |recurrence: Rule, start: (i32, u32, u32)| {
+            let start = NaiveDate::from_ymd_opt(start.0, start.1, start.2);
+            let t = TaskInput { recurrence: Some(recurrence), start_date: start, ..daily() }
+                .create(&ctx(&m), "ana", now())
+                .unwrap();
+            (t.next_due.unwrap(), t.opens_at())
+        };
+        use recurrence::Unit::{Hours, Months, Weeks};
+        // Weekly: 3½ days before Monday 9 November, 08:00.
+        assert_eq!(opens(Rule::Interval { every: 1, unit: Weeks }, (2026, 11, 9)).1, Some(berlin(2026, 11, 5, 20)));
+        // Monthly: half of 31 days is more than a week; 7 days before 1 December.
+        assert_eq!(opens(Rule::Interval { every: 1, unit: Months }, (2026, 12, 1)).1, Some(berlin(2026, 11, 24, 8)));
+        // Every 2 hours: one hour before.
+        let (due, open) = opens(Rule::Interval { every: 2, unit: Hours }, (2026, 11, 3));
+        assert_eq!(open, Some(due - chrono::Duration::hours(1)));
+        // A one-off chore: any time, nothing follows it.
+        assert_eq!(opens(Rule::Once, (2026, 11, 20)).1, None);
+    }
+
+    #[test]
+    fn snoozing_only_postpones_and_everyone_does_their_part_once() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        // Due 3 November 08:00: a snooze to this evening would bring it forward.
+        let err = t.clone().snooze(berlin(2026, 11, 2, 20), now()).unwrap_err();
+        assert_eq!(err.fields[0].field, "until");
+        assert!(t.clone().snooze(berlin(2026, 12, 3, 9), now()).is_err(), "more than 30 days after it");
+        assert_eq!(t.snooze(berlin(2026, 11, 4, 8), now()).unwrap().next_due, Some(berlin(2026, 11, 4, 8)));
+
+        let everyone = TaskInput { assignment: Some(Strategy::Everyone), ..daily() };
+        let t = everyone.create(&ctx(&m), "ana", now()).unwrap();
+        let due = t.next_due.unwrap();
+        let ana = t.complete("ana", due, &m).unwrap();
+        assert!(!ana.advanced);
+        assert_eq!(ana.task.clone().complete("ana", due, &m).unwrap_err().code, ErrorCode::TaskNotAssigned);
     }
 
     #[test]
@@ -881,7 +1201,8 @@ mod tests {
         let t = t.set_subtask(2, true, now()).unwrap();
         assert!(t.subtasks[1].done && !t.subtasks[0].done);
         assert_eq!(t.clone().set_subtask(9, true, now()).unwrap_err().code, ErrorCode::SubtaskNotFound);
-        let next = t.complete("ana", now(), &m).unwrap().task;
+        let due = t.next_due.unwrap();
+        let next = t.complete("ana", due, &m).unwrap().task;
         assert!(next.subtasks.iter().all(|s| !s.done));
     }
 

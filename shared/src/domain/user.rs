@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::platform::error::{ApiError, FieldError, FieldIssue};
 use crate::platform::i18n::Locale;
-use crate::platform::validate::Checks;
+use crate::platform::validate::{Checks, clean_line};
 
 pub const DISPLAY_NAME_MAX: usize = 80;
 
@@ -50,9 +50,11 @@ impl UserProfile {
             .name_hint
             .clone()
             .or_else(|| principal.email.as_ref().and_then(|e| e.split('@').next().map(str::to_string)))
-            .filter(|n| !n.trim().is_empty())
+            .map(|n| clean_line(&n))
+            .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "New gardener".to_string());
-        let display_name: String = display_name.chars().take(DISPLAY_NAME_MAX).collect();
+        let display_name: String =
+            display_name.chars().take(DISPLAY_NAME_MAX).collect::<String>().trim_end().to_string();
         UserProfile {
             user_id: principal.user_id.clone(),
             display_name,
@@ -87,10 +89,10 @@ pub struct ProfilePatch {
 
 impl ProfilePatch {
     /// The updated profile, or every field error at once.
-    pub fn apply(self, mut profile: UserProfile, now: DateTime<Utc>) -> Result<UserProfile, ApiError> {
+    pub fn apply(mut self, mut profile: UserProfile, now: DateTime<Utc>) -> Result<UserProfile, ApiError> {
         let mut checks = Checks::new();
-        if let Some(name) = &self.display_name {
-            checks.text("displayName", name, 1, DISPLAY_NAME_MAX);
+        if let Some(name) = &mut self.display_name {
+            checks.line("displayName", name, 1, DISPLAY_NAME_MAX);
         }
         if let Some(tz) = &self.timezone {
             checks.timezone("timezone", tz);
@@ -103,7 +105,7 @@ impl ProfilePatch {
         }
         checks.finish()?;
         if let Some(name) = self.display_name {
-            profile.display_name = name.trim().to_string();
+            profile.display_name = name;
         }
         if let Some(locale) = self.locale {
             profile.locale = locale;
@@ -136,6 +138,9 @@ mod tests {
         let now = Utc::now();
         assert_eq!(UserProfile::first_seen(&principal(Some("ana"), None), now).display_name, "ana");
         assert_eq!(UserProfile::first_seen(&principal(None, Some("bo@x.org")), now).display_name, "bo");
+        // A name claim is outside our validation: control characters are dropped, not stored.
+        assert_eq!(UserProfile::first_seen(&principal(Some(" Ana\u{13}\nLee "), None), now).display_name, "AnaLee");
+        assert_eq!(UserProfile::first_seen(&principal(Some("\u{7}"), None), now).display_name, "New gardener");
         let p = UserProfile::first_seen(&principal(None, None), now);
         assert_eq!(p.display_name, "New gardener");
         assert_eq!((p.locale.as_str(), p.timezone.as_str(), p.version), ("en", "UTC", 1));
@@ -154,6 +159,10 @@ mod tests {
         let err = bad.apply(p.clone(), now).unwrap_err();
         let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["displayName", "timezone", "locale"]);
+        let err = ProfilePatch { display_name: Some("Ana\u{1b}[2J".into()), ..Default::default() }
+            .apply(p.clone(), now)
+            .unwrap_err();
+        assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters);
 
         let good = ProfilePatch {
             display_name: Some(" Ana G ".into()),

@@ -59,6 +59,7 @@ error_codes! {
     TaskNotAssigned = ("task.not_assigned", 403),
     SubtaskNotFound = ("task.subtask_not_found", 404),
     OccurrenceChanged = ("task.occurrence_changed", 409),
+    TooEarly = ("task.too_early", 409),
     IdempotencyKeyReused = ("idempotency.key_reused", 422),
     CompletionNotFound = ("completion.not_found", 404),
     UndoWindowPassed = ("completion.undo_window_passed", 409),
@@ -86,6 +87,8 @@ pub enum FieldIssue {
     InvalidTimezone,
     InvalidLocale,
     InvalidValue,
+    ControlCharacters,
+    NoOccurrence,
 }
 
 impl FieldIssue {
@@ -99,6 +102,8 @@ impl FieldIssue {
         FieldIssue::InvalidTimezone,
         FieldIssue::InvalidLocale,
         FieldIssue::InvalidValue,
+        FieldIssue::ControlCharacters,
+        FieldIssue::NoOccurrence,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -112,6 +117,8 @@ impl FieldIssue {
             FieldIssue::InvalidTimezone => "invalid_timezone",
             FieldIssue::InvalidLocale => "invalid_locale",
             FieldIssue::InvalidValue => "invalid_value",
+            FieldIssue::ControlCharacters => "control_characters",
+            FieldIssue::NoOccurrence => "no_occurrence",
         }
     }
 }

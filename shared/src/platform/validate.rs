@@ -1,6 +1,7 @@
 //! Input validation: JSON bodies into typed requests with field-level errors, and the
 //! small checks (lengths, time zones, ids) every handler shares.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ErrorCode, FieldError, FieldIssue};
@@ -57,6 +58,42 @@ fn join(parent: &str, name: &str) -> String {
     if parent.is_empty() { name.to_string() } else { format!("{parent}.{name}") }
 }
 
+/// The window every date the API takes or schedules lies in, inclusive: start dates, snooze
+/// targets, away ranges, date-time query parameters (agenda, history, list filters), and the
+/// due dates the scheduler computes (a chore whose next occurrence would fall later ends).
+/// Inputs outside it are a 422; inside it no date arithmetic can overflow.
+pub const FIRST_DATE: NaiveDate = date(1970, 1, 1);
+pub const LAST_DATE: NaiveDate = date(2200, 12, 31);
+
+const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(year, month, day) {
+        Some(d) => d,
+        None => panic!("a valid date"),
+    }
+}
+
+/// Whether a date lies in [`FIRST_DATE`]`..=`[`LAST_DATE`].
+pub fn in_date_window(d: NaiveDate) -> bool {
+    (FIRST_DATE..=LAST_DATE).contains(&d)
+}
+
+fn out_of_window(field: &str) -> FieldError {
+    FieldError::new(field, FieldIssue::OutOfRange).with("min", FIRST_DATE).with("max", LAST_DATE)
+}
+
+/// A date-time query parameter (RFC 3339): unparseable is a 400; outside the date window
+/// (its UTC date) a 422 naming the parameter.
+pub fn instant_param(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(v) = value else { return Ok(None) };
+    let t = DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ApiError::invalid_parameter(name))?;
+    let mut checks = Checks::new();
+    checks.instant(name, t);
+    checks.finish()?;
+    Ok(Some(t))
+}
+
 /// Collects field errors so a response reports all of them at once.
 #[derive(Default, Debug)]
 pub struct Checks(Vec<FieldError>);
@@ -70,14 +107,48 @@ impl Checks {
         self.0.push(e);
     }
 
-    /// A trimmed text of `min..=max` characters.
-    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        let n = value.trim().chars().count();
+    /// A single-line text (names, titles, labels, references): trims `value` in place (what
+    /// is stored is the trimmed text), then checks it has `min..=max` characters and no
+    /// control characters or line breaks.
+    pub fn line(&mut self, field: &str, value: &mut String, min: usize, max: usize) {
+        self.text(field, value, min, max, forbidden_in_line);
+    }
+
+    /// A multi-line text (descriptions, notes): like [`Checks::line`], but line feeds and tabs
+    /// may stay (a `\r\n` becomes `\n`); every other control character is refused.
+    pub fn multiline(&mut self, field: &str, value: &mut String, min: usize, max: usize) {
+        if value.contains('\r') {
+            *value = value.replace("\r\n", "\n");
+        }
+        self.text(field, value, min, max, |c| c.is_control() && c != '\n' && c != '\t');
+    }
+
+    fn text(&mut self, field: &str, value: &mut String, min: usize, max: usize, forbidden: fn(char) -> bool) {
+        let trimmed = value.trim();
+        if trimmed.len() != value.len() {
+            *value = trimmed.to_string();
+        }
+        let n = value.chars().count();
         if n < min {
             self.push(FieldError::new(field, FieldIssue::TooShort).with("min", min));
         } else if n > max {
             self.push(FieldError::new(field, FieldIssue::TooLong).with("max", max));
         }
+        if value.chars().any(forbidden) {
+            self.push(FieldError::new(field, FieldIssue::ControlCharacters));
+        }
+    }
+
+    /// A date in the window ([`FIRST_DATE`]`..=`[`LAST_DATE`]).
+    pub fn date(&mut self, field: &str, value: NaiveDate) {
+        if !in_date_window(value) {
+            self.push(out_of_window(field));
+        }
+    }
+
+    /// An instant whose UTC date is in the window.
+    pub fn instant(&mut self, field: &str, value: DateTime<Utc>) {
+        self.date(field, value.date_naive());
     }
 
     pub fn timezone(&mut self, field: &str, value: &str) {
@@ -95,6 +166,18 @@ impl Checks {
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
     }
+}
+
+/// Characters a single-line text may not hold: control characters (C0, DEL, C1, which
+/// include tab, CR and LF) and the Unicode line and paragraph separators.
+fn forbidden_in_line(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// A single line made from text we did not get as input (e.g. a token's name claim): the
+/// characters [`Checks::line`] refuses are dropped, the rest trimmed.
+pub fn clean_line(value: &str) -> String {
+    value.chars().filter(|c| !forbidden_in_line(*c)).collect::<String>().trim().to_string()
 }
 
 /// Path ids are ULIDs; anything else is a 400 before any lookup happens.
@@ -166,13 +249,77 @@ mod tests {
     #[test]
     fn checks_collect_every_problem() {
         let mut c = Checks::new();
-        c.text("name", "  ", 1, 10);
+        c.line("name", &mut "  ".to_string(), 1, 10);
         c.timezone("timezone", "Mars/Olympus");
         c.timezone("ok", "Europe/Berlin");
         c.range("maxUses", 0, 1, 100);
         let err = c.finish().unwrap_err();
         let issues: Vec<_> = err.fields.iter().map(|f| f.issue).collect();
         assert_eq!(issues, vec![FieldIssue::TooShort, FieldIssue::InvalidTimezone, FieldIssue::OutOfRange]);
+    }
+
+    #[test]
+    fn text_is_trimmed_in_place_and_single_lines_refuse_control_characters() {
+        let mut c = Checks::new();
+        let mut name = "  Flat 3B \t".to_string();
+        c.line("name", &mut name, 1, 10);
+        assert_eq!(name, "Flat 3B");
+        assert!(c.finish().is_ok());
+
+        // Length counts the trimmed characters: 11 with spaces around, 10 without.
+        let mut c = Checks::new();
+        let mut exact = format!(" {} ", "é".repeat(10));
+        c.line("name", &mut exact, 1, 10);
+        assert!(c.finish().is_ok());
+
+        for bad in
+            ["\u{13}\u{2026}\u{1d}", "two\nlines", "tab\there", "bell\u{7}", "del\u{7f}", "n\u{85}el", "ls\u{2028}x"]
+        {
+            let mut c = Checks::new();
+            c.line("name", &mut bad.to_string(), 1, 80);
+            let err = c.finish().unwrap_err();
+            assert_eq!(err.status(), 422);
+            assert_eq!(err.fields[0].field, "name", "{bad:?}");
+            assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters, "{bad:?}");
+        }
+
+        let mut note = " first line\r\n\tsecond line\n ".to_string();
+        let mut c = Checks::new();
+        c.multiline("note", &mut note, 0, 500);
+        assert!(c.finish().is_ok());
+        assert_eq!(note, "first line\n\tsecond line");
+        for bad in ["a\rb", "a\u{0}b", "a\u{1b}[31mred"] {
+            let mut c = Checks::new();
+            c.multiline("note", &mut bad.to_string(), 0, 500);
+            assert_eq!(c.finish().unwrap_err().fields[0].issue, FieldIssue::ControlCharacters, "{bad:?}");
+        }
+        assert_eq!(clean_line(" Ana\u{13}\n Lee "), "Ana Lee");
+    }
+
+    #[test]
+    fn dates_are_bounded_to_the_window() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        let mut c = Checks::new();
+        c.date("startDate", d(1970, 1, 1));
+        c.date("startDate", d(2200, 12, 31));
+        c.instant("until", "2200-12-31T23:59:59Z".parse().unwrap());
+        assert!(c.finish().is_ok());
+        for bad in [d(1969, 12, 31), d(2201, 1, 1), NaiveDate::MAX, NaiveDate::MIN] {
+            let mut c = Checks::new();
+            c.date("startDate", bad);
+            let err = c.finish().unwrap_err();
+            assert_eq!(err.status(), 422);
+            assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("startDate", FieldIssue::OutOfRange));
+            assert_eq!(err.fields[0].args, [("min", "1970-01-01".to_string()), ("max", "2200-12-31".to_string())]);
+        }
+        assert_eq!(instant_param("from", None).unwrap(), None);
+        assert!(instant_param("from", Some("2026-12-01T00:00:00+01:00")).unwrap().is_some());
+        assert_eq!(instant_param("from", Some("tomorrow")).unwrap_err().status(), 400);
+        for bad in ["9999-12-31T00:00:00Z", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z", "2200-12-31T23:00:00-02:00"]
+        {
+            let err = instant_param("from", Some(bad)).unwrap_err();
+            assert_eq!((err.status(), err.fields[0].field.as_str()), (422, "from"), "{bad}");
+        }
     }
 
     #[test]
