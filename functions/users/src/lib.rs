@@ -4,7 +4,7 @@ use shared::domain::audit::AuditEntry;
 use shared::domain::user::{ProfilePatch, UserProfile};
 use shared::lambda::Route;
 use shared::store::StoreError;
-use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode, handler};
+use shared::{ApiRequest, ApiResponse, ApiResult, App, handler};
 
 pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/v1/me", function: "GetMeFunction", authenticated: true, handler: handler!(get_me) },
@@ -27,9 +27,6 @@ pub async fn get_me(app: App, req: ApiRequest) -> ApiResult {
 /// `PATCH /v1/me` with `If-Match`: display name, locale, time zone, notification preferences.
 pub async fn patch_me(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
-    if req.if_match().is_none() {
-        return Err(ApiError::new(ErrorCode::PreconditionRequired));
-    }
     let patch: ProfilePatch = req.json()?;
     let now = app.now();
     let current = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;

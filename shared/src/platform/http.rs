@@ -80,11 +80,12 @@ impl ApiRequest {
         Ok((limit, start))
     }
 
-    /// The `If-Match` precondition, if the request has one (a blank header is none).
+    /// The `If-Match` precondition, if the request has one. A blank header names no
+    /// version: nothing matches it.
     pub fn if_match(&self) -> Option<IfMatch> {
         let raw = self.header("if-match")?.trim();
         if raw.is_empty() {
-            return None;
+            return Some(IfMatch::Versions(Vec::new()));
         }
         if raw == "*" {
             return Some(IfMatch::Any);
@@ -93,10 +94,12 @@ impl ApiRequest {
         Some(IfMatch::Versions(raw.split(',').map(parse_etag).collect()))
     }
 
-    /// For changes that need `If-Match`: 428 without one, 412 unless it names `current`.
+    /// For changes that need `If-Match`: 428 without one (or a blank one), 412 unless it
+    /// names `current`.
     pub fn require_if_match(&self, current: u64) -> Result<(), ApiError> {
         match self.if_match() {
             None => Err(ApiError::new(ErrorCode::PreconditionRequired)),
+            Some(IfMatch::Versions(v)) if v.is_empty() => Err(ApiError::new(ErrorCode::PreconditionRequired)),
             Some(m) if !m.matches(current) => Err(ApiError::new(ErrorCode::PreconditionFailed)),
             Some(_) => Ok(()),
         }
