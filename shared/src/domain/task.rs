@@ -739,7 +739,16 @@ impl Task {
     ) -> Vec<(DateTime<Utc>, Assignment)> {
         let mut out = Vec::new();
         let mut task = self.clone();
-        // Bounded: a chore due every hour over 62 days is under 1,500 steps.
+        // Jump to the range first, so the work depends on the range, not on how long the
+        // chore has been overdue (or how far ahead the range starts): the first occurrence
+        // the rule has in the range, with the current assignee. Bounded after that: a chore
+        // due every hour over 62 days is under 1,500 steps.
+        if let Some(due) = task.next_due
+            && due < from
+            && !matches!(task.recurrence, Rule::Once)
+        {
+            task.next_due = task.schedule().first_after(from - chrono::Duration::milliseconds(1));
+        }
         for _ in 0..2000 {
             let Some(due) = task.next_due.filter(|d| *d < to) else { break };
             if task.archived || task.paused || out.len() >= limit {
@@ -1172,6 +1181,36 @@ mod tests {
         m[2].away.clear();
         let t = t.skip(now(), &m).unwrap().task;
         assert_eq!(t.assignee, Assignment::Member { user_id: "cy".into() }, "cy's effort is older than the window");
+    }
+
+    #[test]
+    fn the_forecast_of_a_chore_overdue_for_a_year_starts_at_the_range() {
+        let m = members();
+        // Hourly, due since a year before the range: 8,760 occurrences lie in between.
+        let hourly = TaskInput {
+            recurrence: Some(Rule::Interval { every: 1, unit: recurrence::Unit::Hours }),
+            start_date: NaiveDate::from_ymd_opt(2025, 11, 2),
+            ..daily()
+        };
+        let t = hourly.create(&ctx(&m), "ana", Utc.with_ymd_and_hms(2025, 11, 1, 12, 0, 0).unwrap()).unwrap();
+        assert!(t.next_due.unwrap() < now() - chrono::Duration::days(360));
+        let from = Utc.with_ymd_and_hms(2026, 11, 2, 12, 30, 0).unwrap();
+        let f = t.forecast(from, from + chrono::Duration::days(2), 200, &m);
+        // Every hour of the two days, on the hour the rule keeps (08:00 Berlin = 07:00 UTC
+        // plus whole hours): 13:00 UTC first, 48 in all.
+        assert_eq!(f.len(), 48);
+        assert_eq!(f[0].0, Utc.with_ymd_and_hms(2026, 11, 2, 13, 0, 0).unwrap());
+        assert_eq!(f[47].0, Utc.with_ymd_and_hms(2026, 11, 4, 12, 0, 0).unwrap());
+        // A daily chore overdue for a year: one occurrence a day at 08:00 Berlin.
+        let old = TaskInput { start_date: NaiveDate::from_ymd_opt(2025, 11, 2), ..daily() };
+        let t = old.create(&ctx(&m), "ana", Utc.with_ymd_and_hms(2025, 11, 1, 12, 0, 0).unwrap()).unwrap();
+        let f = t.forecast(from, from + chrono::Duration::days(3), 200, &m);
+        let days: Vec<_> = f.iter().map(|(d, _)| *d).collect();
+        assert_eq!(
+            days,
+            [3, 4, 5].map(|d| Utc.with_ymd_and_hms(2026, 11, d, 7, 0, 0).unwrap()),
+            "08:00 in Berlin is 07:00 UTC in November"
+        );
     }
 
     #[test]
