@@ -61,9 +61,11 @@ pub fn compare(template: &Template, usage: &[Usage]) -> BTreeMap<String, Functio
 pub fn render(reports: &BTreeMap<String, FunctionReport>) -> String {
     let short = |r: &str| r.replace(&format!("us-east-1:{}:", super::ACCOUNT), "…:");
     let mut out = String::new();
-    let (mut missing, mut unused) = (0, 0);
+    let (mut missing, mut unused, mut idle) = (0, 0, 0);
     for (function, r) in reports {
-        if r.used.is_empty() && r.missing.is_empty() && r.unused.is_empty() {
+        // A function the run never called says nothing about its policy.
+        if r.used.is_empty() && r.missing.is_empty() {
+            idle += 1;
             continue;
         }
         out.push_str(&format!("{function}\n"));
@@ -76,7 +78,7 @@ pub fn render(reports: &BTreeMap<String, FunctionReport>) -> String {
         unused += r.unused.len();
     }
     out.push_str(&format!(
-        "IAM usage: {} functions, {missing} missing grant(s) (denied calls), {unused} unused grant(s)\n",
+        "IAM usage: {} functions ({idle} not called in this run), {missing} missing grant(s) (denied calls), {unused} unused grant(s)\n",
         reports.len()
     ));
     out
