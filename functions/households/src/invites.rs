@@ -18,7 +18,7 @@ use crate::households::HouseholdView;
 /// Open invites a household may have at once.
 pub const MAX_LIVE_INVITES: usize = 20;
 
-/// Unknown invite codes a user may try: 10 per 15 minutes. With 50-bit codes and at most
+/// Invite codes a user may try: 10 per 15 minutes (a real user accepts one or two). With 50-bit codes and at most
 /// 20 open invites per household, a guess hits any invite with odds of about
 /// (open invites everywhere) / 2^50.
 pub const INVITE_GUESSES: RateLimit = RateLimit { action: "invite-guess", limit: 10, seconds: 900 };
@@ -95,9 +95,9 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         return Ok(replayed);
     }
     let not_found = || ApiError::new(ErrorCode::InviteNotFound);
-    // Guessing codes is slowed per user: after too many unknown codes, a 429 until the
-    // window ends.
-    if app.store.rate_count(&INVITE_GUESSES, &principal.user_id, now).await? >= INVITE_GUESSES.limit {
+    // Guessing codes is slowed per user: every attempt counts, atomically, and past the
+    // limit a 429 until the window ends.
+    if !app.store.rate_take(&INVITE_GUESSES, &principal.user_id, now).await? {
         return Err(ApiError::rate_limited(INVITE_GUESSES.retry_after(now)));
     }
     let found = match req.path_param("code").and_then(normalize_code) {
@@ -105,7 +105,6 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
         None => None,
     };
     let Some(invite) = found else {
-        app.store.rate_add(&INVITE_GUESSES, &principal.user_id, now).await?;
         return Err(not_found());
     };
     let code = invite.code.clone();

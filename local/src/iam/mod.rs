@@ -279,13 +279,13 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -416,6 +416,8 @@ mod tests {
         assert!(glob("s3:Get?bject", "s3:GetObject") && !glob("s3:Get?bject", "s3:GetObjects"));
         assert!(glob("*", "") && glob("x/*/y", "x/a/b/y") && !glob("x/*/y", "x/a/b/z"));
         assert!(!glob("table/T", "table/T/index/I"));
+        // A `*` in the text is an ordinary character; in the pattern always a wildcard.
+        assert!(glob("a*b", "a*xb") && glob("a*", "a*"));
     }
 
     #[test]

@@ -43,12 +43,15 @@ async fn reversed_or_impossible_ranges_are_client_errors_or_empty_pages_never_50
 
 #[tokio::test]
 async fn approve_and_undo_race_exactly_one_wins_and_points_follow_the_winners() {
-    let s = stack().await;
+    // Each chore's first occurrence (yesterday 08:00) is overdue and pays.
+    let s = crate::tasks::stack_at_half_past_seven().await;
+    let yesterday = json!(chrono::Utc::now().date_naive() - chrono::Duration::days(1));
     let (h, owner, member, _child) = household_of_three(&s).await;
     let completions = format!("/v1/households/{h}/completions");
     let mut approvals_won = 0;
     for round in 0..6 {
         let mut body = daily(&format!("Homework {round}"), &[&member]);
+        body["startDate"] = yesterday.clone();
         body["requiresApproval"] = json!(true);
         body["effort"] = json!(2);
         let task = create(&s, &owner, &h, body).await;
@@ -78,6 +81,7 @@ async fn approve_and_undo_race_exactly_one_wins_and_points_follow_the_winners() 
     }
     // One after the other, the same holds: a reviewed completion is final.
     let mut body = daily("Reviewed", &[&member]);
+    body["startDate"] = yesterday.clone();
     body["requiresApproval"] = json!(true);
     let task = create(&s, &owner, &h, body).await;
     let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
@@ -162,6 +166,13 @@ async fn guessing_invite_codes_is_rate_limited_per_user() {
     assert!((1..=900).contains(&wait), "Retry-After {wait}");
     // Other users are not affected.
     s.call(&ben, Method::POST, &format!("/v1/invites/{code}/accept"), None).await.assert_status(201);
+
+    // Twenty guesses at once: the limit still holds.
+    let eve = s.user("eve").await;
+    let paths: Vec<String> = (0..20).map(|i| format!("/v1/invites/{:0>10}/accept", i * 104729)).collect();
+    let replies = futures::future::join_all(paths.iter().map(|p| s.call(&eve, Method::POST, p, None))).await;
+    let count = |status: u16| replies.iter().filter(|r| r.status.as_u16() == status).count();
+    assert_eq!((count(404), count(429)), (10, 10));
 }
 
 #[tokio::test]

@@ -107,9 +107,18 @@ async fn chores_are_created_listed_updated_archived_and_restored() {
     assert_eq!(active.body["items"].as_array().unwrap().len(), 2);
 }
 
+/// A stack whose functions' clock reads 07:30 UTC today: a daily 08:00 chore started
+/// yesterday then has exactly one overdue occurrence, which pays (only the latest due
+/// occurrence does), whatever the time of day the test runs at.
+pub(crate) async fn stack_at_half_past_seven() -> crate::support::TestStack {
+    let today = chrono::Utc::now().date_naive();
+    let clock = shared::platform::clock::ManualClock::at(today.and_hms_opt(7, 30, 0).unwrap().and_utc());
+    crate::support::builder().clock(std::sync::Arc::new(clock)).start().await
+}
+
 #[tokio::test]
 async fn completing_awards_points_records_history_and_rotates_the_assignee() {
-    let s = stack().await;
+    let s = stack_at_half_past_seven().await;
     let (h, owner, member, _child) = household_of_three(&s).await;
     let task = create(&s, &owner, &h, started_days_ago(daily("Trash", &[&owner, &member]), 1)).await;
     let id = task["taskId"].as_str().unwrap();
@@ -421,10 +430,11 @@ async fn undo_after_the_window_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn chores_that_need_approval_award_points_only_when_approved() {
-    let s = stack().await;
+    // Yesterday's 08:00 is overdue and today's (open since 20:00 yesterday) not yet: both
+    // may be completed, and each pays, since neither was missed.
+    let s = stack_at_half_past_seven().await;
     let (h, owner, member, _child) = household_of_three(&s).await;
-    // Two occurrences are completed one after the other: both are overdue.
-    let mut body = started_days_ago(daily("Homework", &[&member]), 2);
+    let mut body = started_days_ago(daily("Homework", &[&member]), 1);
     body["requiresApproval"] = json!(true);
     let task = create(&s, &owner, &h, body).await;
     let path = format!("/v1/households/{h}/tasks/{}", task["taskId"].as_str().unwrap());
@@ -656,7 +666,9 @@ async fn points_cannot_be_farmed_by_completing_future_occurrences_but_overdue_on
     s.call(&owner, Method::POST, &path, None).await.assert_problem(409, "task.too_early");
     let de = s.call_with(&owner, Method::POST, &path, None, &[("accept-language", "de")]).await;
     assert_eq!(de.body["title"], "Zu früh");
-    assert_eq!(points(&s, &owner, &h, &owner).await, 5 * 20);
+    // Points: of the four caught up on, only today's (its successor not yet due); then
+    // tomorrow's. The three missed before today earn nothing.
+    assert_eq!(points(&s, &owner, &h, &owner).await, 2 * 20);
     let history = s.call(&owner, Method::GET, &format!("/v1/households/{h}/completions"), None).await;
     assert_eq!(history.body["items"].as_array().unwrap().len(), 5);
 }

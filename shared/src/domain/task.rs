@@ -703,7 +703,11 @@ impl Task {
         if matches!(self.assignee, Assignment::Everyone { .. }) && !self.pending.iter().any(|u| u == by) {
             return Err(ApiError::new(ErrorCode::TaskNotAssigned));
         }
-        let points = u32::from(self.effort) * POINTS_PER_EFFORT;
+        // Only the latest due occurrence pays: one missed so long that its successor is due
+        // too is caught up on (history, rotation) for nothing, so a back-dated or
+        // long-forgotten chore cannot be farmed one completion after another.
+        let caught_up = self.schedule().next_due(due, at).is_some_and(|next| next <= at);
+        let points = if caught_up { 0 } else { u32::from(self.effort) * POINTS_PER_EFFORT };
         self.tallies.entry(by.to_string()).or_default().completed += 1;
         self.recent_completions.push(at);
         let excess = self.recent_completions.len().saturating_sub(RECENT_COMPLETIONS);
@@ -1075,13 +1079,15 @@ mod tests {
         let mut t = TaskInput { start_date: NaiveDate::from_ymd_opt(2026, 10, 31), ..daily() }
             .create(&ctx(&m), "ana", now())
             .unwrap();
-        let mut dues = Vec::new();
+        let (mut dues, mut paid) = (Vec::new(), Vec::new());
         for by in ["ana", "ben", "cy"] {
             let a = t.complete(by, now(), &m).unwrap();
-            assert_eq!(a.points, 30);
+            paid.push(a.points);
             dues.push(a.due);
             t = a.task;
         }
+        // Only the latest due occurrence pays (the two before it were missed).
+        assert_eq!(paid, [0, 0, 30]);
         assert_eq!(dues, [berlin(2026, 10, 31, 8), berlin(2026, 11, 1, 8), berlin(2026, 11, 2, 8)]);
         // Caught up: 3 November opens at 20:00 tonight.
         assert_eq!(t.next_due, Some(berlin(2026, 11, 3, 8)));
@@ -1181,6 +1187,23 @@ mod tests {
         m[2].away.clear();
         let t = t.skip(now(), &m).unwrap().task;
         assert_eq!(t.assignee, Assignment::Member { user_id: "cy".into() }, "cy's effort is older than the window");
+    }
+
+    #[test]
+    fn catching_up_on_missed_occurrences_pays_only_for_the_latest() {
+        let m = members();
+        // Daily at 08:00 Berlin (07:00 UTC), started ten days before now() (2 Nov, 12:00 UTC).
+        let back_dated = TaskInput { start_date: NaiveDate::from_ymd_opt(2026, 10, 23), ..daily() };
+        let mut t = back_dated.create(&ctx(&m), "ana", Utc.with_ymd_and_hms(2026, 10, 22, 12, 0, 0).unwrap()).unwrap();
+        let mut paid = Vec::new();
+        while t.next_due.is_some_and(|d| d <= now()) {
+            let a = t.complete("ana", now(), &m).unwrap();
+            paid.push(a.points);
+            t = a.task;
+        }
+        // 23 Oct .. 1 Nov were each followed by a due occurrence: nothing. 2 Nov (its
+        // successor is due tomorrow) pays effort 3 x 10.
+        assert_eq!(paid, [vec![0; 10], vec![30]].concat());
     }
 
     #[test]

@@ -69,6 +69,8 @@ impl Store {
             key(keys::household(&feed.household_id), keys::META),
             Expr::new("#status = :active").name("#status", "status").value(":active", super::s("active")),
         );
+        // Still a member: a removal that commits first leaves no feed behind.
+        tx.check(key(keys::household(&feed.household_id), keys::member(&feed.user_id)), exists());
         tx.audit(keys::household(&feed.household_id), audit)?;
         tx.commit(self, None)
             .await
@@ -83,10 +85,26 @@ impl Store {
     }
 
     /// Adds the deletion of `feed` (both items) to a transaction: revoking, and a member
-    /// leaving or being removed.
+    /// leaving or being removed. The pointer must still name it: a rotation that committed
+    /// meanwhile fails the transaction rather than leaving its new feed orphaned.
     pub(crate) fn delete_feed(&self, tx: &mut Tx, feed: &Feed) {
         tx.delete(key(keys::feed(&feed.token_hash), keys::META), None);
-        tx.delete(key(keys::household(&feed.household_id), keys::feed_of(&feed.user_id)), None);
+        tx.delete(
+            key(keys::household(&feed.household_id), keys::feed_of(&feed.user_id)),
+            Some(
+                Expr::new("#hash = :read")
+                    .name("#hash", "tokenHash")
+                    .value(":read", super::s(feed.token_hash.as_str())),
+            ),
+        );
+    }
+
+    /// For a member removal that read no feed: a rotation must not slip in between.
+    pub(crate) fn no_feed(&self, tx: &mut Tx, household_id: &str, user_id: &str) {
+        tx.check(
+            key(keys::household(household_id), keys::feed_of(user_id)),
+            Expr::new("attribute_not_exists(#pk)").name("#pk", keys::PK),
+        );
     }
 }
 

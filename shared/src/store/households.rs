@@ -314,8 +314,9 @@ impl Store {
         // Their calendar feed goes with them (the feed also checks membership on every read).
         let feed = self.feed_of(&member.household_id, &member.user_id).await?;
         let mut tx = Tx::new(self);
-        if let Some(feed) = &feed {
-            self.delete_feed(&mut tx, feed);
+        match &feed {
+            Some(feed) => self.delete_feed(&mut tx, feed),
+            None => self.no_feed(&mut tx, &member.household_id, &member.user_id),
         }
         tx.delete(key(pk.clone(), keys::member(&member.user_id)), Some(version_is(member.version)));
         tx.delete(key(keys::user(&member.user_id), keys::household(&member.household_id)), None);

@@ -368,9 +368,21 @@ impl Tx {
             .map(|_| ())
             .map_err(|e| match e {
                 SdkError::ServiceError(ref se) => match se.err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => StoreError::Cancelled(
-                        c.cancellation_reasons().iter().map(|r| r.code().map(str::to_string)).collect(),
-                    ),
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        let reasons: Vec<Option<String>> =
+                            c.cancellation_reasons().iter().map(|r| r.code().map(str::to_string)).collect();
+                        let any = |codes: &[&str]| reasons.iter().flatten().any(|r| codes.contains(&r.as_str()));
+                        // Throttling inside a transaction comes as a cancellation, which the
+                        // SDK does not retry: a 503 to retry, never a 409 conflict. A
+                        // validation failure (an item too large) is our fault: a 500.
+                        if any(&["ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"]) {
+                            StoreError::Unavailable(format!("transaction throttled: {reasons:?}"))
+                        } else if any(&["ValidationError"]) {
+                            StoreError::Other(format!("transaction invalid: {reasons:?}"))
+                        } else {
+                            StoreError::Cancelled(reasons)
+                        }
+                    }
                     _ => classify(e),
                 },
                 other => classify(other),

@@ -1,5 +1,5 @@
 //! Fixed-window rate limits per user: a counter item per user, action and window, expiring
-//! with the window (TTL). One GetItem to check, one UpdateItem to count.
+//! with the window (TTL). One conditional UpdateItem counts and checks at once.
 
 use chrono::{DateTime, Utc};
 
@@ -25,36 +25,29 @@ impl RateLimit {
 }
 
 impl Store {
-    /// How many events `user_id` has counted in the current window.
-    pub async fn rate_count(&self, rate: &RateLimit, user_id: &str, now: DateTime<Utc>) -> Result<u32, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::rate_window(rate.action, rate.window_start(now)))))
-            .projection_expression("#n")
-            .expression_attribute_names("#n", "count")
-            .send()
-            .await
-            .map_err(super::classify)?;
-        Ok(out.item.and_then(|i| i.get("count")?.as_n().ok()?.parse().ok()).unwrap_or(0))
-    }
-
-    /// Counts one event for `user_id` in the current window.
-    pub async fn rate_add(&self, rate: &RateLimit, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Counts one attempt of `user_id` in the current window, atomically: `false` (and
+    /// nothing counted) once the window holds `limit` attempts, so parallel requests cannot
+    /// all slip under the limit.
+    pub async fn rate_take(&self, rate: &RateLimit, user_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let start = rate.window_start(now);
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::rate_window(rate.action, start))))
             .update_expression("ADD #n :one SET expiresAtEpoch = :expires")
+            .condition_expression("attribute_not_exists(#n) OR #n < :limit")
             .expression_attribute_names("#n", "count")
             .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(rate.limit))
             .expression_attribute_values(":expires", n(start + rate.seconds))
             .send()
-            .await
-            .map_err(super::classify)?;
-        Ok(())
+            .await;
+        match result.map_err(super::classify) {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
