@@ -101,10 +101,13 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         tracing::error!(function = route.function, "route without a function in template.yaml");
         return problem(ErrorCode::Internal);
     };
-    // Lambda stops a function at its Timeout; API Gateway then answers 502 itself.
+    // Lambda stops a function at its Timeout; API Gateway then answers 502 itself. A
+    // handler that computes without yielding is not interrupted here, so its time is
+    // checked once it returns too.
+    let started = std::time::Instant::now();
     match tokio::time::timeout(function.timeout, handle(&function.app, request, route.handler)).await {
-        Ok(response) => into_axum(response),
-        Err(_) => {
+        Ok(response) if started.elapsed() <= function.timeout => into_axum(response),
+        _ => {
             tracing::error!(function = route.function, timeout = ?function.timeout, "Task timed out");
             gw.gateway_response("DEFAULT_5XX", StatusCode::BAD_GATEWAY, &correlation_id)
         }

@@ -61,15 +61,16 @@ pub async fn poll_once(
         .collect();
     let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).map_err(|e| e.to_string())?;
     // Past its Timeout, Lambda stops the function and the whole batch comes back later.
+    let started = std::time::Instant::now();
     let failed: Vec<&str> =
         match tokio::time::timeout(function.timeout, (worker.handler)(function.app.clone(), event)).await {
-            Ok(response) => response
+            Ok(response) if started.elapsed() <= function.timeout => response
                 .batch_item_failures
                 .iter()
                 .filter_map(|f| messages.iter().find(|m| m.message_id() == Some(f.item_identifier.as_str())))
                 .filter_map(|m| m.message_id())
                 .collect(),
-            Err(_) => {
+            _ => {
                 tracing::error!(worker = worker.function, timeout = ?function.timeout, "Task timed out");
                 messages.iter().filter_map(|m| m.message_id()).collect()
             }

@@ -3,11 +3,11 @@ use serde::Serialize;
 use shared::auth::{Action, policy};
 use shared::domain::assignment::Assignment;
 use shared::domain::audit::AuditEntry;
-use shared::domain::task::{Approval, TaskState};
+use shared::domain::task::Approval;
 use shared::platform::pagination::{CursorRule, Page};
 use shared::platform::validate::{ulid_param, user_id_param};
 use shared::store::keys;
-use shared::store::tasks::{CompletionRecord, HistoryFilter, TaskRange, TaskWriteConflict};
+use shared::store::tasks::{CompletionRecord, HistoryFilter, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
 use crate::tasks::{TaskView, time_param};
@@ -116,35 +116,22 @@ pub async fn agenda(app: App, req: ApiRequest) -> ApiResult {
     // Children see the occurrences that are theirs: their turns in a rotation as forecast,
     // and every occurrence of a pool they are in.
     let own = policy::sees_only_own_chores(m.member.role).then_some(m.member.user_id.as_str());
-    let range = TaskRange::State { state: TaskState::Active, after: None, before: Some(to) };
-    let members = crate::roster(&app, &m.household.household_id).await?;
-    let mut entries = Vec::new();
-    let mut start = None;
-    // Bounded: the household's active chores, a page of 100 at a time, at most 10 pages.
-    for _ in 0..10 {
-        let (tasks, next) = app.store.list_tasks(&m.household.household_id, &range, None, 100, start).await?;
-        for task in tasks {
-            for (due, assignee) in task.forecast(from, to, 200, &members) {
-                if own.is_some_and(|me| !assignee.includes(me)) {
-                    continue;
-                }
-                entries.push(AgendaEntry {
-                    task_id: task.task_id.clone(),
-                    title: task.title.clone(),
-                    due,
-                    effort: task.effort,
-                    assignee,
-                    forecast: Some(due) != task.next_due,
-                });
+    let (chores, occurrences) = crate::household_forecast(&app, &m.household.household_id, from, to, own).await?;
+    let entries: Vec<AgendaEntry> = occurrences
+        .into_iter()
+        .take(MAX_AGENDA_ENTRIES)
+        .map(|(i, due, assignee)| {
+            let task = &chores[i];
+            AgendaEntry {
+                task_id: task.task_id.clone(),
+                title: task.title.clone(),
+                due,
+                effort: task.effort,
+                assignee,
+                forecast: Some(due) != task.next_due,
             }
-        }
-        match next {
-            Some(n) => start = Some(n),
-            None => break,
-        }
-    }
-    entries.sort_by(|a, b| a.due.cmp(&b.due).then_with(|| a.task_id.cmp(&b.task_id)));
-    entries.truncate(MAX_AGENDA_ENTRIES);
+        })
+        .collect();
     Ok(ApiResponse::ok(&serde_json::json!({ "from": from, "to": to, "items": entries })))
 }
 

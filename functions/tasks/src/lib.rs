@@ -11,10 +11,12 @@ pub use occurrences::*;
 pub use tasks::*;
 
 use shared::auth::policy;
-use shared::domain::task::{HouseholdContext, RosterEntry, Task};
+use shared::domain::assignment::Assignment;
+use shared::domain::task::{HouseholdContext, RosterEntry, Task, TaskState};
 use shared::lambda::Route;
 use shared::platform::validate::ulid_param;
 use shared::store::households::Membership;
+use shared::store::tasks::TaskRange;
 use shared::{ApiError, ApiRequest, App, ErrorCode, handler};
 
 const TASKS: &str = "/v1/households/{householdId}/tasks";
@@ -167,6 +169,53 @@ pub(crate) async fn visible_task(app: &App, req: &ApiRequest, m: &Membership) ->
 /// checked against them.
 pub(crate) async fn roster(app: &App, household_id: &str) -> Result<Vec<RosterEntry>, ApiError> {
     Ok(app.store.roster(household_id).await?.into_iter().map(RosterEntry::from).collect())
+}
+
+/// At most this many occurrences are simulated for one agenda or calendar request, across
+/// all of the household's chores: its work is bounded whatever the household's size.
+pub const MAX_FORECAST_STEPS: usize = 20_000;
+
+/// The household's active chores due before `to` and their forecast occurrences in
+/// `[from, to)` (only `user`'s, when given), soonest first: `(index into the chores, due,
+/// assignee)`. One Query per 100 chores (at most 10), and at most [`MAX_FORECAST_STEPS`]
+/// occurrences simulated.
+pub(crate) async fn household_forecast(
+    app: &App,
+    household_id: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    user: Option<&str>,
+) -> Result<(Vec<Task>, Vec<(usize, chrono::DateTime<chrono::Utc>, Assignment)>), ApiError> {
+    let range = TaskRange::State { state: TaskState::Active, after: None, before: Some(to) };
+    let members = roster(app, household_id).await?;
+    let (mut chores, mut occurrences) = (Vec::new(), Vec::new());
+    let mut budget = MAX_FORECAST_STEPS;
+    let mut start = None;
+    for _ in 0..10 {
+        let (tasks, next) = app.store.list_tasks(household_id, &range, None, 100, start).await?;
+        for task in tasks {
+            let forecast = task.forecast(from, to, budget.min(200), &members);
+            budget -= forecast.len();
+            let index = chores.len();
+            occurrences.extend(
+                forecast
+                    .into_iter()
+                    .filter(|(_, assignee)| user.is_none_or(|me| assignee.includes(me)))
+                    .map(|(due, assignee)| (index, due, assignee)),
+            );
+            chores.push(task);
+            if budget == 0 {
+                tracing::warn!(household_id, "forecast budget spent");
+                break;
+            }
+        }
+        match next {
+            Some(n) if budget > 0 => start = Some(n),
+            _ => break,
+        }
+    }
+    occurrences.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| chores[a.0].task_id.cmp(&chores[b.0].task_id)));
+    Ok((chores, occurrences))
 }
 
 /// What a chore is validated against: the household's id, zone and members.

@@ -33,10 +33,10 @@ async fn reversed_or_impossible_ranges_are_client_errors_or_empty_pages_never_50
     r.assert_status(200);
     assert_eq!(r.body["items"], json!([]));
 
-    // A real cursor, replayed with a range it does not lie in.
+    // A real cursor, replayed with a range whose end it lies past.
     let page = s.call(&owner, Method::GET, &format!("{tasks}?limit=1"), None).await;
     let cursor = page.body["nextCursor"].as_str().expect("a second page").to_string();
-    s.call(&owner, Method::GET, &format!("{tasks}?limit=1&cursor={cursor}&dueAfter=2100-01-01T00:00:00Z"), None)
+    s.call(&owner, Method::GET, &format!("{tasks}?limit=1&cursor={cursor}&dueBefore=2000-01-01T00:00:00Z"), None)
         .await
         .assert_problem(400, "pagination.invalid_cursor");
 }

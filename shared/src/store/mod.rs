@@ -218,18 +218,27 @@ pub(crate) struct KeyRange<'a> {
 }
 
 impl KeyRange<'_> {
-    /// `Ok(false)` when the range is empty and no Query is needed.
-    pub(crate) fn check(&self, start: Option<&PageKey>) -> Result<bool, StoreError> {
+    /// Where a Query over the range starts: `Ok(None)` when the range is empty and no Query
+    /// is needed. A cursor past the range's end is not this range's (400); one before its
+    /// start is a range whose start moved on since the previous page (`status=upcoming`
+    /// starts now): the page continues from the start.
+    pub(crate) fn start(&self, start: Option<PageKey>) -> Result<Option<Option<PageKey>>, StoreError> {
         if self.low > self.high {
-            return Ok(false);
+            return Ok(None);
         }
-        if let Some(key) = start {
-            let at = key.get(self.sort_key).map(String::as_str).unwrap_or_default();
-            if at < self.low || at > self.high {
-                return Err(StoreError::CursorOutOfRange);
+        match start {
+            Some(key) => {
+                let at = key.get(self.sort_key).map(String::as_str).unwrap_or_default();
+                if at > self.high {
+                    Err(StoreError::CursorOutOfRange)
+                } else if at < self.low {
+                    Ok(Some(None))
+                } else {
+                    Ok(Some(Some(key)))
+                }
             }
+            None => Ok(Some(None)),
         }
-        Ok(true)
     }
 }
 

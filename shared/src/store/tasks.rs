@@ -310,9 +310,9 @@ impl Store {
         let HistoryFilter { from, to, user_id, task_id } = *filter;
         let (low, high) =
             (format!("{}{}", keys::DONE_PREFIX, rfc3339(from)), format!("{}{}", keys::DONE_PREFIX, rfc3339(to)));
-        if !(KeyRange { sort_key: keys::SK, low: &low, high: &high }).check(start.as_ref())? {
+        let Some(start) = (KeyRange { sort_key: keys::SK, low: &low, high: &high }).start(start)? else {
             return Ok((vec![], None));
-        }
+        };
         let mut filters = vec!["undone = :false"];
         let mut query = self
             .client
@@ -360,9 +360,9 @@ impl Store {
         let prefix = keys::task_state_prefix(state.key());
         let low = format!("{prefix}{}", time(after).unwrap_or_default());
         let high = format!("{prefix}{}", time(before).unwrap_or_else(|| "~".into()));
-        if !(KeyRange { sort_key: keys::GSI1SK, low: &low, high: &high }).check(start.as_ref())? {
+        let Some(start) = (KeyRange { sort_key: keys::GSI1SK, low: &low, high: &high }).start(start)? else {
             return Ok((vec![], None));
-        }
+        };
         let mut filters = Vec::new();
         if label.is_some() {
             filters.push("contains(#labels, :label)");
