@@ -10,6 +10,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use base64::Engine;
+use lambda_http::RequestExt;
 use serde_json::{Value, json};
 use shared::auth::jwt::JwtVerifier;
 use shared::lambda::Route;
@@ -75,6 +76,10 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         None
     };
 
+    let Some(function) = gw.functions.get(route.function) else {
+        tracing::error!(function = route.function, "route without a function in template.yaml");
+        return problem(ErrorCode::Internal);
+    };
     let body = match to_bytes(body, GATEWAY_MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return problem(ErrorCode::BodyTooLarge),
@@ -91,15 +96,12 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         &gw.stage,
     );
     let request = match lambda_http::request::from_str(&event.to_string()) {
-        Ok(r) => r,
+        // The invocation's deadline, as Lambda gives it: now plus the function's Timeout.
+        Ok(r) => r.with_lambda_context(lambda_context(function.timeout)),
         Err(e) => {
             tracing::error!(error = %e, "could not build the proxy event");
             return problem(ErrorCode::Internal);
         }
-    };
-    let Some(function) = gw.functions.get(route.function) else {
-        tracing::error!(function = route.function, "route without a function in template.yaml");
-        return problem(ErrorCode::Internal);
     };
     // Lambda stops a function at its Timeout; API Gateway then answers 502 itself. A
     // handler that computes without yielding is not interrupted here, so its time is
@@ -219,6 +221,13 @@ pub fn proxy_event(
         "body": body,
         "isBase64Encoded": is_base64,
     })
+}
+
+fn lambda_context(timeout: std::time::Duration) -> lambda_http::Context {
+    let mut context = lambda_http::Context::default();
+    context.request_id = ulid::Ulid::new().to_string();
+    context.deadline = (chrono::Utc::now() + timeout).timestamp_millis() as u64;
+    context
 }
 
 fn preflight(origin: &str) -> Response<Body> {

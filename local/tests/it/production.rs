@@ -176,3 +176,58 @@ async fn a_stopped_dynamodb_gives_503_with_retry_after_within_the_function_timeo
 
     assert_eq!(r.body["code"], "gateway.failure");
 }
+
+/// A TCP proxy to `upstream` that holds every chunk of the answers for `delay`: a
+/// DynamoDB that answers each call, slowly (a brownout, not an outage).
+async fn slow_proxy(upstream: String, delay: Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.trim_start_matches("http://").to_string();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let n = match server_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    tokio::time::sleep(delay).await;
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_slow_dynamodb_call_after_call_gives_503_before_the_function_times_out() {
+    let s = stack().await;
+    let (h, owner, _member, _child) = crate::tasks::household_of_three(&s).await;
+    let mut body = crate::tasks::daily("Slow", &[&owner]);
+    body["startDate"] = json!(chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+    let task = crate::tasks::create(&s, &owner, &h, body).await;
+    let path = format!("/v1/households/{h}/tasks/{}/complete", task["taskId"].as_str().unwrap());
+
+    // Every answer 2.5 s late: each call succeeds within its 3 s attempt, but completing
+    // (membership, chore, members, transaction) would take about 10 s, the function's Timeout.
+    let slow = builder()
+        .dynamodb(&slow_proxy(provisioned().await.endpoints.dynamodb, Duration::from_millis(2500)).await)
+        .start()
+        .await;
+    let started = Instant::now();
+    let r = slow.call(&owner, Method::POST, &path, None).await;
+    let took = started.elapsed();
+    r.assert_problem(503, "dependency.unavailable");
+    assert!(r.header("retry-after").is_some());
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+}

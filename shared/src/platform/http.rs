@@ -226,9 +226,18 @@ where
     let instance = request.raw_http_path().to_string();
     let cors = app.config.cors_allow_origin.clone();
 
+    let budget = request.lambda_context_ref().and_then(|c| answer_budget(c.deadline, std::time::SystemTime::now()));
     let outcome = async {
         let api_request = into_api_request(request, correlation_id.clone(), locale)?;
-        AssertUnwindSafe(handler(app.clone(), api_request)).catch_unwind().await.unwrap_or_else(|_| {
+        let run = AssertUnwindSafe(handler(app.clone(), api_request)).catch_unwind();
+        let ran = match budget {
+            Some(budget) => tokio::time::timeout(budget, run).await.unwrap_or_else(|_| {
+                tracing::warn!(?budget, "the function's deadline is near: answering 503");
+                Ok(Err(ApiError::unavailable()))
+            }),
+            None => run.await,
+        };
+        ran.unwrap_or_else(|_| {
             tracing::error!("handler panicked");
             Err(ApiError::new(ErrorCode::Internal))
         })
@@ -252,6 +261,19 @@ where
         }
     };
     with_common_headers(response, &correlation_id, &cors)
+}
+
+/// How long before its Lambda deadline a request gives up with our 503 (a slow dependency,
+/// call after call): never API Gateway's 502 for a timed-out function.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// The time a handler may take, given the invocation's deadline (ms since the epoch):
+/// `None` (no limit of ours) when there is no deadline or too little time for the margin to
+/// leave a useful budget (functions with a `Timeout` under 3 s).
+pub fn answer_budget(deadline_ms: u64, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+    let remaining = std::time::Duration::from_millis(deadline_ms.checked_sub(now_ms)?);
+    (remaining >= std::time::Duration::from_secs(3)).then(|| remaining - DEADLINE_MARGIN)
 }
 
 fn into_api_request(request: Request, correlation_id: String, locale: Locale) -> Result<ApiRequest, ApiError> {
@@ -345,5 +367,16 @@ mod tests {
         assert_eq!(parse_etag("W/\"3\""), Some(3));
         assert_eq!(parse_etag("3"), None);
         assert_eq!(parse_etag("\"x\""), None);
+    }
+
+    #[test]
+    fn a_request_answers_one_and_a_half_seconds_before_its_deadline() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let deadline = |secs: f64| (1_000_000.0 * 1000.0 + secs * 1000.0) as u64;
+        // A 10 s function: 8.5 s for the handler.
+        assert_eq!(super::answer_budget(deadline(10.0), now), Some(std::time::Duration::from_millis(8500)));
+        // Under 3 s left, or past the deadline: no limit of ours (Lambda's own applies).
+        assert_eq!(super::answer_budget(deadline(2.9), now), None);
+        assert_eq!(super::answer_budget(deadline(-1.0), now), None);
     }
 }
