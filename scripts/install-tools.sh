@@ -72,7 +72,7 @@ install_arm64_target() {
 what="${1:-stack}"
 case "$what" in
   stack) need java "Java 17, for DynamoDB Local"; install_dynamodb_local; install_moto ;;
-  sam) install_sam; install_cargo_lambda ;;
+  sam) install_sam; install_cargo_lambda; install_arm64_target ;;
   all) install_dynamodb_local; install_moto; install_sam; install_cargo_lambda; install_arm64_target ;;
   *) die "usage: $0 [stack|sam|all]" ;;
 esac

@@ -2,23 +2,10 @@
 //! function's handler against the local stack, it gets the answer a user would expect.
 
 use chrono::{TimeZone, Utc};
-use shared::auth::Role;
-use shared::domain::audit::AuditEntry;
-use shared::domain::household::{Member, NewHousehold};
-use shared::domain::invite::Invite;
-use shared::domain::task::{HouseholdContext, RosterEntry, TaskInput};
+use local::events::{EXAMPLE_COMPLETION, EXAMPLE_FEED_TOKEN, HOUSEHOLD, event_file};
 use shared::platform::clock::ManualClock;
 
 use crate::support::{stack, template};
-
-const OWNER: &str = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69";
-const MEMBER: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
-const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
-/// The completion id in events/UndoCompletionFunction.json; the test puts in the real one.
-const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
-/// Likewise the token in events/CalendarFeedFunction.json.
-const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 
 /// The order the events run in, and the status each must get.
 const EXPECTED: &[(&str, u16)] = &[
@@ -57,25 +44,6 @@ const EXPECTED: &[(&str, u16)] = &[
     ("DeleteHouseholdFunction", 204),
 ];
 
-/// `events/<LogicalId>.json`: one realistic event per function.
-fn event_file(function: &str) -> std::path::PathBuf {
-    local::template::workspace_root().join("events").join(format!("{function}.json"))
-}
-
-fn invite(code: &str, now: chrono::DateTime<Utc>) -> Invite {
-    Invite {
-        code: code.into(),
-        household_id: HOUSEHOLD.into(),
-        role: Role::Member,
-        created_by: OWNER.into(),
-        created_at: now,
-        expires_at: now + chrono::Duration::days(365 * 20),
-        max_uses: 1,
-        uses: 0,
-        revoked: false,
-    }
-}
-
 #[tokio::test]
 async fn every_event_runs_through_its_handler() {
     let s = stack().await;
@@ -85,33 +53,8 @@ async fn every_event_runs_through_its_handler() {
     // Each event runs as its function: its own policy and environment.
     let app_of = |function: &str| shared::App { clock: clock.clone(), ..s.stack.function_app(function) };
     let setup = shared::App { clock: clock.clone(), ..s.stack.app.clone() };
-    let store = &setup.store;
-    let audit = || AuditEntry::new(OWNER, "test.setup", "setup".into(), "events-test", now);
-
-    // The world the events describe: Ana's household with one member and two invites.
-    let new: NewHousehold =
-        serde_json::from_value(serde_json::json!({ "name": "Events", "timezone": "Europe/Berlin" })).unwrap();
-    let (mut household, mut owner) = new.create(OWNER, "Ana", "UTC", now).unwrap();
-    household.household_id = HOUSEHOLD.into();
-    owner.household_id = HOUSEHOLD.into();
-    store.create_household(&household, &owner, &audit(), None).await.unwrap();
-    let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
-    let seat = invite("MEMBERS234", now);
-    store.create_invite(&seat, &audit(), None).await.unwrap();
-    store.accept_invite(&seat, &member, 50, &audit(), None).await.unwrap().unwrap();
-    store.create_invite(&invite("GARDEN2345", now), &audit(), None).await.unwrap();
-    store.create_invite(&invite("QRSTVW2345", now), &audit(), None).await.unwrap();
-    let members = [RosterEntry::new(OWNER), RosterEntry::new(MEMBER)];
-    let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", roster: &members };
-    let input: TaskInput = serde_json::from_value(
-        // Started a week ago: the occurrence of 24 November is overdue (completed, undone,
-        // skipped by the events) and the one of 1 December too, snoozed to 5 December.
-        serde_json::json!({ "title": "Recycling", "startDate": "2026-11-24", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true, "subtasks": ["Paper", "Glass"] }),
-    )
-    .unwrap();
-    let mut task = input.create(&ctx, OWNER, now).unwrap();
-    task.task_id = TASK.into();
-    store.create_task(&task, &audit(), None, now).await.unwrap().unwrap();
+    // The world the events describe: Ana's household with one member, two invites, a chore.
+    local::events::seed(&setup.store, now).await.unwrap();
 
     let routes = local::routes::routes();
     let functions = template().functions();

@@ -154,7 +154,7 @@ async fn completing_awards_points_records_history_and_rotates_the_assignee() {
 
 #[tokio::test]
 async fn twenty_concurrent_completions_of_one_occurrence_give_exactly_one_success() {
-    let s = stack().await;
+    let s = stack_at_half_past_seven().await;
     let owner = s.user("owner").await;
     let h = s.household(&owner, "Race").await;
     let task = create(

@@ -1,0 +1,71 @@
+//! The world `events/*.json` describe: Ana's household (one member, Ben, and open invites)
+//! with one chore. The events test and the cold-start benchmark both seed it.
+
+use chrono::{DateTime, Utc};
+use shared::auth::Role;
+use shared::domain::audit::AuditEntry;
+use shared::domain::household::{Member, NewHousehold};
+use shared::domain::invite::Invite;
+use shared::domain::task::{HouseholdContext, RosterEntry, TaskInput};
+use shared::store::Store;
+
+/// Ana, the owner, who calls most events.
+pub const OWNER: &str = "5f0c6b2e-4a1d-4c8e-9b7a-1e2d3c4b5a69";
+/// Ben, a member.
+pub const MEMBER: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+pub const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
+pub const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
+/// The completion id in the completion events; a caller puts in the real one.
+pub const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
+/// Likewise the token in events/CalendarFeedFunction.json.
+pub const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
+
+/// `events/<LogicalId>.json`: one realistic event per function.
+pub fn event_file(function: &str) -> std::path::PathBuf {
+    crate::template::workspace_root().join("events").join(format!("{function}.json"))
+}
+
+fn invite(code: &str, now: DateTime<Utc>) -> Invite {
+    Invite {
+        code: code.into(),
+        household_id: HOUSEHOLD.into(),
+        role: Role::Member,
+        created_by: OWNER.into(),
+        created_at: now,
+        expires_at: now + chrono::Duration::days(365 * 20),
+        max_uses: 1,
+        uses: 0,
+        revoked: false,
+    }
+}
+
+/// Seeds the world at `now`: the household with Ana (owner) and Ben (member), two open
+/// invites (`GARDEN2345`, `QRSTVW2345`) and the weekly chore "Recycling" (approval required,
+/// two subtasks).
+pub async fn seed(store: &Store, now: DateTime<Utc>) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Debug| format!("seeding the events' world: {e:?}");
+    let audit = || AuditEntry::new(OWNER, "test.setup", "setup".into(), "events-test", now);
+    let new: NewHousehold =
+        serde_json::from_value(serde_json::json!({ "name": "Events", "timezone": "Europe/Berlin" }))
+            .map_err(|x| e(&x))?;
+    let (mut household, mut owner) = new.create(OWNER, "Ana", "UTC", now).map_err(|x| e(&x))?;
+    household.household_id = HOUSEHOLD.into();
+    owner.household_id = HOUSEHOLD.into();
+    store.create_household(&household, &owner, &audit(), None).await.map_err(|x| e(&x))?;
+    let member = Member { user_id: MEMBER.into(), display_name: "Ben".into(), role: Role::Member, ..owner.clone() };
+    let seat = invite("MEMBERS234", now);
+    store.create_invite(&seat, &audit(), None).await.map_err(|x| e(&x))?;
+    store.accept_invite(&seat, &member, 50, &audit(), None).await.map_err(|x| e(&x))?.map_err(|x| e(&x))?;
+    store.create_invite(&invite("GARDEN2345", now), &audit(), None).await.map_err(|x| e(&x))?;
+    store.create_invite(&invite("QRSTVW2345", now), &audit(), None).await.map_err(|x| e(&x))?;
+    let members = [RosterEntry::new(OWNER), RosterEntry::new(MEMBER)];
+    let ctx = HouseholdContext { household_id: HOUSEHOLD, timezone: "Europe/Berlin", roster: &members };
+    let input: TaskInput = serde_json::from_value(
+        serde_json::json!({ "title": "Recycling", "startDate": "2026-11-24", "recurrence": { "type": "interval", "every": 1, "unit": "weeks" }, "requiresApproval": true, "subtasks": ["Paper", "Glass"] }),
+    )
+    .map_err(|x| e(&x))?;
+    let mut task = input.create(&ctx, OWNER, now).map_err(|x| e(&x))?;
+    task.task_id = TASK.into();
+    store.create_task(&task, &audit(), None, now).await.map_err(|x| e(&x))?.map_err(|x| e(&x))?;
+    Ok(())
+}
