@@ -25,11 +25,18 @@ pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
     let now = app.now();
     let key = IdempotencyKey::from_request(&req)?;
-    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
+    // Checked first: a bad request writes nothing, not even the caller's profile.
+    let body: NewHousehold = req.json()?;
+    // The profile (for the owner's display name) is read beside a replay: one round trip
+    // of wall time; a replay's answer still comes first.
+    let (replayed, profile) = tokio::join!(
+        app.store.replay_key(key.as_ref(), now),
+        app.store.get_or_create_profile(UserProfile::first_seen(principal, now))
+    );
+    if let Some(replayed) = replayed? {
         return Ok(replayed);
     }
-    let body: NewHousehold = req.json()?;
-    let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
+    let profile = profile?;
     let (household, owner) = body.create(&principal.user_id, &profile.display_name, &profile.timezone, now)?;
     let audit = AuditEntry::new(
         &principal.user_id,

@@ -51,9 +51,9 @@ pub async fn list_completions(app: App, req: ApiRequest) -> ApiResult {
 /// `POST /v1/households/{householdId}/completions/{completionId}/undo`: within the undo
 /// window, puts the chore back as it was (due date, assignee) and takes the points back.
 pub async fn undo_completion(app: App, req: ApiRequest) -> ApiResult {
-    let m = app.membership(&req, Action::ViewTasks).await?;
     let now = app.now();
-    let (id, record) = completion_in_path(&app, &req, &m.household.household_id).await?;
+    let (m, completion) = app.membership_with(&req, Action::ViewTasks, completion_in_path(&app, &req)).await?;
+    let (id, record) = completion?;
     let c = &record.completion;
     let involved = c.user_id == m.member.user_id || c.recorded_by == m.member.user_id;
     if !involved && !policy::allows(m.member.role, Action::ManageTasks) {
@@ -148,9 +148,9 @@ pub async fn reject_completion(app: App, req: ApiRequest) -> ApiResult {
 }
 
 async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
-    let m = app.membership(&req, Action::ManageTasks).await?;
     let now = app.now();
-    let (id, record) = completion_in_path(&app, &req, &m.household.household_id).await?;
+    let (m, completion) = app.membership_with(&req, Action::ManageTasks, completion_in_path(&app, &req)).await?;
+    let (id, record) = completion?;
     if record.completion.approval != Some(Approval::Pending) || record.undone {
         return Err(ApiError::new(ErrorCode::NotPendingApproval));
     }
@@ -179,15 +179,12 @@ async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
 }
 
 /// The completion in the path and its stored record.
-async fn completion_in_path(
-    app: &App,
-    req: &ApiRequest,
-    household_id: &str,
-) -> Result<(String, CompletionRecord), ApiError> {
+async fn completion_in_path(app: &App, req: &ApiRequest) -> Result<(String, CompletionRecord), ApiError> {
+    let household_id = ulid_param("householdId", req.path_param("householdId"))?;
     let id = ulid_param("completionId", req.path_param("completionId"))?;
     let record = app
         .store
-        .get_completion(household_id, &id)
+        .get_completion(&household_id, &id)
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::CompletionNotFound))?;
     Ok((id, record))

@@ -150,25 +150,42 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// The task in the path, as the caller may see it: a child sees only chores assigned to
-/// them, and anything else is the same 404 as a chore that does not exist.
-pub(crate) async fn visible_task(app: &App, req: &ApiRequest, m: &Membership) -> Result<Task, ApiError> {
-    let task_id = ulid_param("taskId", req.path_param("taskId"))?;
-    let task = app
-        .store
-        .get_task(&m.household.household_id, &task_id)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::TaskNotFound))?;
-    if policy::sees_only_own_chores(m.member.role) && !task.is_assigned_to(&m.member.user_id) {
-        return Err(ApiError::new(ErrorCode::TaskNotFound));
+/// The chore in the path as read, before the caller's membership is known; see
+/// [`PathTask::visible`].
+pub(crate) struct PathTask(Result<Option<Task>, ApiError>);
+
+/// Reads the chore in the path (a read that can run beside the membership's, see
+/// [`App::membership_with`]).
+pub(crate) async fn path_task(app: &App, req: &ApiRequest) -> PathTask {
+    let read = async {
+        let household_id = ulid_param("householdId", req.path_param("householdId"))?;
+        let task_id = ulid_param("taskId", req.path_param("taskId"))?;
+        Ok(app.store.get_task(&household_id, &task_id).await?)
+    };
+    PathTask(read.await)
+}
+
+impl PathTask {
+    /// The chore, as the member may see it: a child sees only chores assigned to them (or
+    /// their pools), and anything else is the same 404 as a chore that does not exist.
+    pub(crate) fn visible(self, m: &Membership) -> Result<Task, ApiError> {
+        let task = self.0?.ok_or_else(|| ApiError::new(ErrorCode::TaskNotFound))?;
+        if policy::sees_only_own_chores(m.member.role) && !task.is_assigned_to(&m.member.user_id) {
+            return Err(ApiError::new(ErrorCode::TaskNotFound));
+        }
+        Ok(task)
     }
-    Ok(task)
 }
 
 /// Every member (bounded by the member limit) as assignment weighs them; pools are
 /// checked against them.
 pub(crate) async fn roster(app: &App, household_id: &str) -> Result<Vec<RosterEntry>, ApiError> {
     Ok(app.store.roster(household_id).await?.into_iter().map(RosterEntry::from).collect())
+}
+
+/// [`roster`] of the household in the path (a read that can run beside the membership's).
+pub(crate) async fn path_roster(app: &App, req: &ApiRequest) -> Result<Vec<RosterEntry>, ApiError> {
+    roster(app, &ulid_param("householdId", req.path_param("householdId"))?).await
 }
 
 /// At most this many occurrences are simulated for one agenda or calendar request, across

@@ -10,7 +10,7 @@ use shared::store::tasks::{Idempotent, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
 use crate::tasks::{TaskView, replay_or_conflict, save};
-use crate::visible_task;
+use crate::{PathTask, path_roster, path_task};
 
 /// `POST …/complete` and `…/skip` bodies (both optional).
 #[derive(Debug, Default, Deserialize)]
@@ -42,10 +42,18 @@ pub async fn skip_task(app: App, req: ApiRequest) -> ApiResult {
 }
 
 async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
-    let m = app.membership(&req, Action::ViewTasks).await?;
     let now = app.now();
-    let key = IdempotencyKey::from_request(&req)?;
-    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
+    // The chore, a replay and the roster are read beside the membership: one round trip
+    // of wall time instead of four in a row.
+    let key = IdempotencyKey::from_request(&req);
+    let replay = app.store.replay_key(key.as_ref().ok().and_then(Option::as_ref), now);
+    let (m, (replayed, task, members)) = app
+        .membership_with(&req, Action::ViewTasks, async {
+            tokio::join!(replay, path_task(&app, &req), path_roster(&app, &req))
+        })
+        .await?;
+    let key = key?;
+    if let Some(replayed) = replayed? {
         return Ok(replayed);
     }
     let mut input: OccurrenceInput = if req.body.is_empty() { OccurrenceInput::default() } else { req.json()? };
@@ -59,7 +67,7 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     if let Some(photo) = &mut input.photo {
         checks.line("photo", photo, 1, 200);
     }
-    let task = visible_task(&app, &req, &m).await?;
+    let task = task.visible(&m)?;
     if kind == CompletionKind::Completed && task.requires_photo && input.photo.is_none() {
         checks.push(FieldError::new("photo", FieldIssue::Required));
     }
@@ -90,7 +98,7 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     }
     let previous = task.clone();
     let title = task.title.clone();
-    let members = crate::roster(&app, &m.household.household_id).await?;
+    let members = members?;
     let advance = match kind {
         CompletionKind::Completed => task.complete(&credited, now, &members)?,
         CompletionKind::Skipped => task.skip(now, &members)?,
@@ -138,8 +146,8 @@ pub struct SnoozeInput {
 
 /// The chore in the path, for a change to its current occurrence: by its assignee (or a
 /// pool member) or an owner/admin, and at the version `If-Match` names, when sent.
-async fn occurrence_of(app: &App, req: &ApiRequest, m: &Membership) -> Result<Task, ApiError> {
-    let task = visible_task(app, req, m).await?;
+fn occurrence_of(req: &ApiRequest, m: &Membership, task: PathTask) -> Result<Task, ApiError> {
+    let task = task.visible(m)?;
     if !policy::allows(m.member.role, Action::ManageTasks) && !task.is_assigned_to(&m.member.user_id) {
         return Err(ApiError::new(ErrorCode::TaskNotAssigned));
     }
@@ -150,9 +158,9 @@ async fn occurrence_of(app: &App, req: &ApiRequest, m: &Membership) -> Result<Ta
 /// `POST /v1/households/{householdId}/tasks/{taskId}/snooze` `{"until": "…"}`: moves this
 /// occurrence (the schedule after it is unchanged). The assignee or an owner/admin.
 pub async fn snooze_task(app: App, req: ApiRequest) -> ApiResult {
-    let m = app.membership(&req, Action::ViewTasks).await?;
+    let (m, task) = app.membership_with(&req, Action::ViewTasks, path_task(&app, &req)).await?;
     let input: SnoozeInput = req.json()?;
-    let task = occurrence_of(&app, &req, &m).await?;
+    let task = occurrence_of(&req, &m, task)?;
     let snoozed = task.snooze(input.until, app.now())?;
     save(&app, &req, &m.member.user_id, "task.snooze", snoozed).await
 }
@@ -166,13 +174,13 @@ pub struct SubtaskInput {
 /// `PUT /v1/households/{householdId}/tasks/{taskId}/subtasks/{subtaskId}` `{"done": true}`:
 /// ticks a checklist item of the current occurrence (the list resets on completion).
 pub async fn update_subtask(app: App, req: ApiRequest) -> ApiResult {
-    let m = app.membership(&req, Action::ViewTasks).await?;
+    let (m, task) = app.membership_with(&req, Action::ViewTasks, path_task(&app, &req)).await?;
     let input: SubtaskInput = req.json()?;
     let subtask_id: u32 = req
         .path_param("subtaskId")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ApiError::invalid_parameter("subtaskId"))?;
-    let task = occurrence_of(&app, &req, &m).await?;
+    let task = occurrence_of(&req, &m, task)?;
     let updated = task.set_subtask(subtask_id, input.done, app.now())?;
     save(&app, &req, &m.member.user_id, "task.subtask", updated).await
 }

@@ -10,7 +10,7 @@ use shared::store::keys;
 use shared::store::tasks::{Idempotent, TaskRange, TaskWriteConflict};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
-use crate::{household_context, roster, visible_task};
+use crate::{PathTask, household_context, path_roster, path_task};
 
 /// A chore as the API shows it: the stored chore plus where it stands now.
 #[derive(Serialize)]
@@ -52,14 +52,17 @@ pub(crate) fn task_response(task: Task, now: DateTime<Utc>) -> ApiResponse {
 
 /// `POST /v1/households/{householdId}/tasks` (owner, admin, member), with `Idempotency-Key`.
 pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
-    let m = app.membership(&req, Action::CreateTask).await?;
     let now = app.now();
-    let key = IdempotencyKey::from_request(&req)?;
-    if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
+    let key = IdempotencyKey::from_request(&req);
+    let replay = app.store.replay_key(key.as_ref().ok().and_then(Option::as_ref), now);
+    let (m, (replayed, members)) =
+        app.membership_with(&req, Action::CreateTask, async { tokio::join!(replay, path_roster(&app, &req)) }).await?;
+    let key = key?;
+    if let Some(replayed) = replayed? {
         return Ok(replayed);
     }
     let input: TaskInput = req.json()?;
-    let members = roster(&app, &m.household.household_id).await?;
+    let members = members?;
     let ctx = household_context(&m, &members);
     let task = input.create(&ctx, &m.member.user_id, now)?;
     let location = format!("/v1/households/{}/tasks/{}", task.household_id, task.task_id);
@@ -150,18 +153,23 @@ pub async fn list_tasks(app: App, req: ApiRequest) -> ApiResult {
 
 /// `GET /v1/households/{householdId}/tasks/{taskId}`.
 pub async fn get_task(app: App, req: ApiRequest) -> ApiResult {
-    let m = app.membership(&req, Action::ViewTasks).await?;
-    let task = visible_task(&app, &req, &m).await?;
-    Ok(task_response(task, app.now()))
+    let (m, task) = app.membership_with(&req, Action::ViewTasks, path_task(&app, &req)).await?;
+    Ok(task_response(task.visible(&m)?, app.now()))
 }
 
 async fn editable(app: &App, req: &ApiRequest) -> Result<(shared::store::households::Membership, Task), ApiError> {
-    let m = app.membership(req, Action::ViewTasks).await?;
-    let task = visible_task(app, req, &m).await?;
+    let (m, task) = app.membership_with(req, Action::ViewTasks, path_task(app, req)).await?;
+    let task = may_edit(&m, task)?;
+    Ok((m, task))
+}
+
+/// The chore in the path, if the member may see and edit it.
+fn may_edit(m: &shared::store::households::Membership, task: PathTask) -> Result<Task, ApiError> {
+    let task = task.visible(m)?;
     if !policy::may_edit_task(m.member.role, task.created_by == m.member.user_id) {
         return Err(ApiError::new(ErrorCode::Forbidden));
     }
-    Ok((m, task))
+    Ok(task)
 }
 
 pub(crate) async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str, task: Task) -> ApiResult {
@@ -175,13 +183,18 @@ pub(crate) async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str,
 
 /// `PATCH /v1/households/{householdId}/tasks/{taskId}` with `If-Match`.
 pub async fn update_task(app: App, req: ApiRequest) -> ApiResult {
-    let (m, task) = editable(&app, &req).await?;
+    let (m, (task, members)) = app
+        .membership_with(&req, Action::ViewTasks, async {
+            tokio::join!(path_task(&app, &req), path_roster(&app, &req))
+        })
+        .await?;
+    let task = may_edit(&m, task)?;
     req.require_if_match(task.version)?;
     let input: TaskInput = req.json()?;
     if task.archived {
         return Err(ApiError::new(ErrorCode::TaskArchived));
     }
-    let members = roster(&app, &m.household.household_id).await?;
+    let members = members?;
     let ctx = household_context(&m, &members);
     let updated = input.apply(task, &ctx, app.now())?;
     save(&app, &req, &m.member.user_id, "task.update", updated).await
