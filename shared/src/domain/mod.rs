@@ -4,7 +4,9 @@ pub mod assignment;
 pub mod audit;
 pub mod household;
 pub mod invite;
+pub mod notification;
 pub mod recurrence;
+pub mod reminder;
 pub mod task;
 pub mod user;
 

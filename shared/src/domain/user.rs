@@ -1,29 +1,19 @@
 //! User profiles: display name, language, time zone and notification preferences.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Principal;
+pub use crate::domain::notification::NotificationPreferences;
+use crate::domain::notification::{Channels, EventType};
+use crate::domain::reminder::QuietHours;
 use crate::platform::error::{ApiError, FieldError, FieldIssue};
 use crate::platform::i18n::Locale;
 use crate::platform::validate::{Checks, clean_line};
 
 pub const DISPLAY_NAME_MAX: usize = 80;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationPreferences {
-    pub email: bool,
-    pub push: bool,
-    /// One summary a day instead of one message per reminder.
-    pub daily_digest: bool,
-}
-
-impl Default for NotificationPreferences {
-    fn default() -> Self {
-        NotificationPreferences { email: true, push: true, daily_digest: false }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -75,6 +65,24 @@ pub struct NotificationPatch {
     pub email: Option<bool>,
     pub push: Option<bool>,
     pub daily_digest: Option<bool>,
+    /// Absent: unchanged; `null`: no quiet hours.
+    #[serde(default, deserialize_with = "present")]
+    pub quiet_hours: Option<Option<QuietHours>>,
+    /// Per event type, the channels to change; the others keep their choice.
+    pub events: Option<BTreeMap<EventType, ChannelsPatch>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChannelsPatch {
+    pub in_app: Option<bool>,
+    pub email: Option<bool>,
+    pub push: Option<bool>,
+}
+
+/// A field that is present, even as `null` (absent fields stay `None` by `default`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `PATCH /v1/me`: every field optional; present fields replace.
@@ -118,6 +126,23 @@ impl ProfilePatch {
             p.email = n.email.unwrap_or(p.email);
             p.push = n.push.unwrap_or(p.push);
             p.daily_digest = n.daily_digest.unwrap_or(p.daily_digest);
+            if let Some(q) = n.quiet_hours {
+                p.quiet_hours = q;
+            }
+            for (event, change) in n.events.unwrap_or_default() {
+                let c = p.events.get(&event).copied().unwrap_or_else(|| event.default_channels());
+                let c = Channels {
+                    in_app: change.in_app.unwrap_or(c.in_app),
+                    email: change.email.unwrap_or(c.email),
+                    push: change.push.unwrap_or(c.push),
+                };
+                // Only choices that differ from the default are stored.
+                if c == event.default_channels() {
+                    p.events.remove(&event);
+                } else {
+                    p.events.insert(event, c);
+                }
+            }
         }
         profile.version += 1;
         profile.updated_at = now;
@@ -175,5 +200,27 @@ mod tests {
         assert_eq!(updated.timezone, "Europe/Berlin");
         assert!(!updated.notifications.email && updated.notifications.push);
         assert_eq!(updated.version, 2);
+    }
+
+    #[test]
+    fn notification_patch_sets_and_clears_quiet_hours_and_changes_one_channel_at_a_time() {
+        let now = Utc::now();
+        let p = UserProfile::first_seen(&principal(Some("ana"), None), now);
+        let patch = |json: &str| -> ProfilePatch { serde_json::from_str(json).unwrap() };
+        let quiet = patch(
+            r#"{"notifications": {"quietHours": {"start": "22:00", "end": "07:00"},
+            "events": {"completed": {"email": true}, "reminder": {"inApp": true}}}}"#,
+        )
+        .apply(p, now)
+        .unwrap();
+        let n = &quiet.notifications;
+        assert_eq!(n.quiet_hours.map(|q| q.end.to_string()), Some("07:00:00".into()));
+        assert_eq!(n.events.len(), 1, "the reminder choice is the default, so it is not stored");
+        assert_eq!(n.events[&EventType::Completed], Channels { in_app: true, email: true, push: false });
+        let untouched = patch(r#"{"notifications": {"push": false}}"#).apply(quiet.clone(), now).unwrap();
+        assert!(untouched.notifications.quiet_hours.is_some(), "absent leaves quiet hours as they were");
+        let cleared = patch(r#"{"notifications": {"quietHours": null}}"#).apply(quiet, now).unwrap();
+        assert_eq!(cleared.notifications.quiet_hours, None);
+        assert!(serde_json::from_str::<ProfilePatch>(r#"{"notifications": {"events": {"birthday": {}}}}"#).is_err());
     }
 }

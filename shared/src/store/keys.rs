@@ -14,10 +14,12 @@
 //! | calendar feed             | `FEED#<sha256(token)>` | `META`               |                    |                             |
 //! | a member's feed token     | `HOUSEHOLD#<hid>`  | `FEEDOF#<sub>`           |                    |                             |
 //! | rate-limit window         | `USER#<sub>`       | `RATE#<action>#<start>`  |                    |                             |
+//! | a chore's next reminder   | `HOUSEHOLD#<hid>`  | `REMINDER#<tid>`         | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<remindAt>#<hid>#<tid>` |
 //!
 //! "My chores" is GSI1's active range filtered on the task's `assignedTo` list (pools
-//! included). GSI2 (`GSI2PK`, `GSI2SK`) is written by no item today: it is kept for the
-//! time-bucketed reminder index.
+//! included). GSI2 is the reminder index: sparse (only pending reminder items carry its
+//! keys), one partition per hour and shard, so the dispatcher Queries the hours it owes
+//! and one hot hour spreads over [`REMINDER_SHARDS`] partitions.
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -116,6 +118,39 @@ pub fn rate_window(action: &str, window_start_epoch: i64) -> String {
     format!("RATE#{action}#{window_start_epoch}")
 }
 
+pub const REMINDER_PREFIX: &str = "REMINDER#";
+/// Partitions per hour of the reminder index.
+pub const REMINDER_SHARDS: u32 = 8;
+
+/// A chore's one pending reminder item (its next step), under the household.
+pub fn reminder(task_id: &str) -> String {
+    format!("{REMINDER_PREFIX}{task_id}")
+}
+
+/// The reminder index partition of the hour `at` falls in, for one shard.
+pub fn reminder_bucket(at: chrono::DateTime<chrono::Utc>, shard: u32) -> String {
+    format!("REMIND#{}#{shard}", at.format("%Y-%m-%dT%H"))
+}
+
+/// A reminder's place in its bucket: by time, so a Query takes what is due up to now.
+pub fn reminder_at(at: chrono::DateTime<chrono::Utc>, household_id: &str, task_id: &str) -> String {
+    format!("{}#{household_id}#{task_id}", crate::platform::clock::rfc3339(at))
+}
+
+/// The upper bound of a bucket Query for everything due at or before `at`.
+pub fn reminder_due_by(at: chrono::DateTime<chrono::Utc>) -> String {
+    // '$' sorts after '#', so every `<at>#…` key of that millisecond is included.
+    format!("{}$", crate::platform::clock::rfc3339(at))
+}
+
+/// The shard of a chore's reminders: stable across builds and processes (FNV-1a, not
+/// the standard library's seeded hasher), spread evenly over ULIDs.
+pub fn reminder_shard(task_id: &str) -> u32 {
+    let hash =
+        task_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(REMINDER_SHARDS)) as u32
+}
+
 pub fn idempotency(user_id: &str, key: &str) -> String {
     format!("IDEMP#{user_id}#{key}")
 }
@@ -141,5 +176,31 @@ mod tests {
         assert_eq!(user("u1"), "USER#u1");
         assert_eq!(audit("2026-01-01T00:00:00.000Z", "x"), "AUDIT#2026-01-01T00:00:00.000Z#x");
         assert!(invite_by_household("t", "C").starts_with(INVITE_PREFIX));
+    }
+
+    #[test]
+    fn reminder_keys_bucket_by_hour_and_sort_by_time() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T18:30:00Z").unwrap().to_utc();
+        assert_eq!(reminder_bucket(at, 3), "REMIND#2026-12-01T18#3");
+        let key = reminder_at(at, "H", "T");
+        assert_eq!(key, "2026-12-01T18:30:00.000Z#H#T");
+        assert!(key.as_str() <= reminder_due_by(at).as_str());
+        let a_millisecond_before = at - chrono::Duration::milliseconds(1);
+        assert!(key.as_str() > reminder_due_by(a_millisecond_before).as_str());
+    }
+
+    #[test]
+    fn reminder_shards_are_stable_and_spread() {
+        // A shard must never move between builds, or pending reminders would sit in
+        // partitions nobody queries: FNV-1a's published vectors, "a" = 0xaf63dc4c8601ec8c
+        // and "foobar" = 0x85944171f73967e8, modulo 8.
+        assert_eq!(reminder_shard("a"), 0x8c % 8);
+        assert_eq!(reminder_shard("foobar"), 0xe8 % 8);
+        let mut counts = [0u32; REMINDER_SHARDS as usize];
+        for i in 0..8000u32 {
+            let id = ulid::Ulid::from_parts(1_764_000_000_000 + u64::from(i), u128::from(i) * 7919).to_string();
+            counts[reminder_shard(&id) as usize] += 1;
+        }
+        assert!(counts.iter().all(|c| (800..1200).contains(c)), "{counts:?}");
     }
 }

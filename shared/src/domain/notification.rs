@@ -1,0 +1,263 @@
+//! Notifications (issue 7): what a member is told, on which channel, and when. Pure: the
+//! notification worker applies these rules to the member's stored preferences.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::recurrence::local_instant;
+use crate::domain::reminder::{QuietHours, ReminderKind};
+
+/// The event types a member can choose channels for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventType {
+    Reminder,
+    Overdue,
+    Escalation,
+    /// A chore was completed: the brief's completion alerts, for the members who want them.
+    Completed,
+    ApprovalRequested,
+    ApprovalDecided,
+    MemberJoined,
+    MemberLeft,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 8] = [
+        EventType::Reminder,
+        EventType::Overdue,
+        EventType::Escalation,
+        EventType::Completed,
+        EventType::ApprovalRequested,
+        EventType::ApprovalDecided,
+        EventType::MemberJoined,
+        EventType::MemberLeft,
+    ];
+
+    /// Reminders and overdue nags may be collected into the daily digest; the rest is
+    /// news that should not wait a day.
+    pub fn digestible(self) -> bool {
+        matches!(self, EventType::Reminder | EventType::Overdue)
+    }
+
+    /// What a member gets for this event until they choose: in-app for everything, email
+    /// for what asks them to act, push (stored only, until push delivery exists) alike.
+    pub fn default_channels(self) -> Channels {
+        let acts = matches!(
+            self,
+            EventType::Reminder | EventType::Overdue | EventType::Escalation | EventType::ApprovalRequested
+        );
+        Channels { in_app: true, email: acts, push: acts }
+    }
+}
+
+impl From<ReminderKind> for EventType {
+    fn from(kind: ReminderKind) -> EventType {
+        match kind {
+            ReminderKind::Reminder => EventType::Reminder,
+            ReminderKind::Overdue => EventType::Overdue,
+            ReminderKind::Escalation => EventType::Escalation,
+        }
+    }
+}
+
+/// The channels chosen for one event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Channels {
+    pub in_app: bool,
+    pub email: bool,
+    pub push: bool,
+}
+
+/// A channel something is delivered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Channel {
+    InApp,
+    Email,
+    /// Email collected into the daily digest.
+    Digest,
+}
+
+/// One delivery of one event to one member: on `channel`, not before `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub channel: Channel,
+    pub at: DateTime<Utc>,
+}
+
+/// A member's notification preferences, as stored on their profile. The first version
+/// stored only the three switches; the rest has defaults, so those profiles keep working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationPreferences {
+    /// Email at all (each event type's choice applies within it).
+    pub email: bool,
+    /// Push at all: a stored preference until push delivery exists.
+    pub push: bool,
+    /// One summary a day instead of one email per reminder.
+    pub daily_digest: bool,
+    /// No email in these hours of the member's time zone: it waits, never dropped.
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
+    /// Channels per event type, where the member chose other than the default.
+    #[serde(default)]
+    pub events: BTreeMap<EventType, Channels>,
+}
+
+impl Default for NotificationPreferences {
+    fn default() -> Self {
+        NotificationPreferences {
+            email: true,
+            push: true,
+            daily_digest: false,
+            quiet_hours: None,
+            events: BTreeMap::new(),
+        }
+    }
+}
+
+/// When the daily digest goes out, local time, unless quiet hours end later.
+pub const DIGEST_TIME: NaiveTime = match NaiveTime::from_hms_opt(7, 0, 0) {
+    Some(t) => t,
+    None => panic!("07:00 is a time"),
+};
+
+impl NotificationPreferences {
+    /// The channels for `event`: the member's choice or the default, within the switches.
+    pub fn channels(&self, event: EventType) -> Channels {
+        let c = self.events.get(&event).copied().unwrap_or_else(|| event.default_channels());
+        Channels { in_app: c.in_app, email: c.email && self.email, push: c.push && self.push }
+    }
+
+    /// How and when `event`, happening at `at`, reaches this member in time zone `tz`.
+    /// In-app at once; email at once, or when quiet hours end, or in the next digest.
+    pub fn deliveries(&self, event: EventType, at: DateTime<Utc>, tz: Tz) -> Vec<Delivery> {
+        let c = self.channels(event);
+        let mut out = Vec::new();
+        if c.in_app {
+            out.push(Delivery { channel: Channel::InApp, at });
+        }
+        if c.email {
+            out.push(if self.daily_digest && event.digestible() {
+                Delivery { channel: Channel::Digest, at: self.next_digest(at, tz) }
+            } else {
+                Delivery { channel: Channel::Email, at: self.quiet_release(at, tz) }
+            });
+        }
+        out
+    }
+
+    fn quiet_release(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        self.quiet_hours.map_or(at, |q| q.release(at, tz))
+    }
+
+    /// The first digest time (local [`DIGEST_TIME`]) at or after `at`, held past quiet hours.
+    pub fn next_digest(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let local = at.with_timezone(&tz).naive_local();
+        let mut when = local_instant(tz, local.date().and_time(DIGEST_TIME));
+        if when < at {
+            let tomorrow = local.date().succ_opt().unwrap_or(local.date());
+            when = local_instant(tz, tomorrow.and_time(DIGEST_TIME));
+        }
+        self.quiet_release(when, tz)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn berlin() -> Tz {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    fn quiet_nights() -> NotificationPreferences {
+        NotificationPreferences {
+            quiet_hours: Some(QuietHours {
+                start: NaiveTime::from_hms_opt(22, 0, 0).unwrap(),
+                end: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_profile_stored_before_the_new_fields_reads_with_their_defaults() {
+        let old: NotificationPreferences =
+            serde_json::from_str(r#"{"email": false, "push": true, "dailyDigest": true}"#).unwrap();
+        assert_eq!(old.quiet_hours, None);
+        assert!(old.events.is_empty());
+        assert!(!old.channels(EventType::Reminder).email, "the old email switch still rules");
+        assert!(old.channels(EventType::Reminder).in_app);
+    }
+
+    #[test]
+    fn defaults_email_what_asks_to_act_and_keep_the_rest_in_app() {
+        let p = NotificationPreferences::default();
+        for event in EventType::ALL {
+            let c = p.channels(event);
+            assert!(c.in_app, "{event:?}");
+            let acts = matches!(
+                event,
+                EventType::Reminder | EventType::Overdue | EventType::Escalation | EventType::ApprovalRequested
+            );
+            assert_eq!(c.email, acts, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn a_member_can_opt_into_completion_alerts_and_out_of_reminder_email() {
+        let mut p = NotificationPreferences::default();
+        p.events.insert(EventType::Completed, Channels { in_app: true, email: true, push: false });
+        p.events.insert(EventType::Reminder, Channels { in_app: true, email: false, push: false });
+        assert!(p.channels(EventType::Completed).email);
+        assert!(!p.channels(EventType::Reminder).email);
+        p.email = false;
+        assert!(!p.channels(EventType::Completed).email, "the switch turns all email off");
+    }
+
+    #[test]
+    fn a_reminder_at_23_00_in_berlin_reaches_the_app_at_once_and_email_at_07_00_local() {
+        let at = utc("2026-12-01T22:00:00Z"); // 23:00 in Berlin
+        let d = quiet_nights().deliveries(EventType::Reminder, at, berlin());
+        assert_eq!(
+            d,
+            vec![
+                Delivery { channel: Channel::InApp, at },
+                Delivery { channel: Channel::Email, at: utc("2026-12-02T06:00:00Z") },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_digest_collects_reminders_for_the_next_morning_but_not_news_that_cannot_wait() {
+        let p = NotificationPreferences { daily_digest: true, ..quiet_nights() };
+        let evening = utc("2026-12-01T17:00:00Z"); // 18:00 in Berlin
+        let d = p.deliveries(EventType::Overdue, evening, berlin());
+        assert_eq!(d[1], Delivery { channel: Channel::Digest, at: utc("2026-12-02T06:00:00Z") });
+        let early = utc("2026-12-02T05:30:00Z"); // 06:30: quiet, and before today's digest
+        assert_eq!(p.next_digest(early, berlin()), utc("2026-12-02T06:00:00Z"));
+        let d = p.deliveries(EventType::Escalation, evening, berlin());
+        assert_eq!(d[1], Delivery { channel: Channel::Email, at: evening });
+    }
+
+    #[test]
+    fn a_late_quiet_end_holds_the_digest_too() {
+        let mut p = NotificationPreferences { daily_digest: true, ..Default::default() };
+        p.quiet_hours = Some(QuietHours {
+            start: NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(9, 30, 0).unwrap(),
+        });
+        let d = p.deliveries(EventType::Reminder, utc("2026-12-01T12:00:00Z"), Tz::UTC);
+        assert_eq!(d[1].at, utc("2026-12-02T09:30:00Z"));
+    }
+}

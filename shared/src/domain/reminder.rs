@@ -1,0 +1,387 @@
+//! Reminders (issue 7): when a chore's current occurrence reminds, and when a member may be
+//! told. Pure: the dispatcher and the notification worker apply these rules to what they
+//! read.
+//!
+//! A chore's plan is its reminders before or at due (`reminderOffsets`, minutes before, as
+//! since the first version), its reminders after due (`overdueOffsets`, minutes after), an
+//! optional repeat until done (an interval and a cap), and, if the household turned it on,
+//! one escalation to owners and admins after the last of them. The occurrence's steps are
+//! numbered in time order; the one pending reminder item per chore holds the next step, and
+//! marking a step sent moves it to the one after.
+
+use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::recurrence::local_instant;
+
+/// At most this many reminders before (and, separately, after) due per chore.
+pub const MAX_OFFSETS: usize = 5;
+/// Offsets reach at most a week from the due time.
+pub const MAX_OFFSET_MINUTES: u32 = 7 * 24 * 60;
+/// A repeat at most this often, and at most this many times.
+pub const MIN_REPEAT_MINUTES: u32 = 15;
+pub const MAX_REPEATS: u32 = 24;
+
+/// What a reminder step is about: the event type a member's preferences name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReminderKind {
+    /// Before or at due.
+    Reminder,
+    /// After due, including repeats until done.
+    Overdue,
+    /// To the household's owners and admins, after the last reminder went unanswered.
+    Escalation,
+}
+
+/// Repeat until done: every `every_minutes` after the last planned reminder, `times` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Repeat {
+    pub every_minutes: u32,
+    pub times: u32,
+}
+
+/// One step of an occurrence's reminders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Its place in the occurrence's sequence, from 0: the cursor a sent step advances.
+    pub index: u32,
+    pub at: DateTime<Utc>,
+    pub kind: ReminderKind,
+}
+
+/// A chore's reminders, relative to each occurrence's due time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReminderPlan {
+    /// Minutes before due (0 = at due).
+    pub before: Vec<u32>,
+    /// Minutes after due.
+    pub after: Vec<u32>,
+    pub repeat: Option<Repeat>,
+    /// Minutes after the last reminder (or repeat) to escalate, when the household
+    /// escalates unanswered chores.
+    pub escalate_after: Option<u32>,
+}
+
+impl ReminderPlan {
+    /// Every step of the occurrence due at `due`, in time order (equal times once, the
+    /// earlier kind first). Bounded: at most 2 x [`MAX_OFFSETS`] + [`MAX_REPEATS`] + 1.
+    pub fn steps(&self, due: DateTime<Utc>) -> Vec<Step> {
+        let mut times: Vec<(DateTime<Utc>, ReminderKind)> = self
+            .before
+            .iter()
+            .map(|m| (due - Duration::minutes((*m).into()), ReminderKind::Reminder))
+            .chain(
+                self.after
+                    .iter()
+                    .filter(|m| **m > 0)
+                    .map(|m| (due + Duration::minutes((*m).into()), ReminderKind::Overdue)),
+            )
+            .collect();
+        times.sort();
+        times.dedup_by_key(|(at, _)| *at);
+        if let (Some(repeat), Some(&(last, _))) = (self.repeat, times.last()) {
+            // Every interval after the last reminder, but never before the due time: a
+            // repeat nags about a chore that is due.
+            let every = Duration::minutes(repeat.every_minutes.max(1).into());
+            let mut at = (last + every).max(due);
+            for _ in 0..repeat.times.min(MAX_REPEATS) {
+                times.push((at, if at > due { ReminderKind::Overdue } else { ReminderKind::Reminder }));
+                at += every;
+            }
+        }
+        if let (Some(after), Some(&(last, _))) = (self.escalate_after, times.last()) {
+            times.push(((last + Duration::minutes(after.into())).max(due), ReminderKind::Escalation));
+        }
+        times.into_iter().enumerate().map(|(i, (at, kind))| Step { index: i as u32, at, kind }).collect()
+    }
+
+    /// The first step at or after `index`: where an occurrence's reminders stand once
+    /// steps before `index` went out.
+    pub fn step_from(&self, due: DateTime<Utc>, index: u32) -> Option<Step> {
+        self.steps(due).into_iter().find(|s| s.index >= index)
+    }
+
+    /// The first step later than `now`: where a new occurrence starts (what is already
+    /// past when it begins is not sent late; a chore created overdue says so once, at once).
+    pub fn first_after(&self, due: DateTime<Utc>, now: DateTime<Utc>) -> Option<Step> {
+        self.steps(due).into_iter().find(|s| s.at > now)
+    }
+}
+
+/// Hours of the reminder index one dispatcher run works through: after an outage the
+/// backlog is worked off this many hours per run (one run a minute), oldest first.
+pub const MAX_HOURS_PER_RUN: i64 = 6;
+/// A reminder this much past its time when the dispatcher reaches it (an outage) is not
+/// sent: the chore moves on to its next step. Yesterday's "due in 30 minutes" is noise.
+pub const STALE_AFTER: Duration = Duration::hours(12);
+/// A reminder sent more than this after its time is marked late.
+pub const LATE_AFTER: Duration = Duration::minutes(2);
+/// Writers' clocks may lag the dispatcher's by this much: the hour before stays queried
+/// for the first minutes of a new hour.
+pub const CLOCK_SLACK: Duration = Duration::minutes(5);
+
+/// The part of the reminder index one dispatcher run queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchWindow {
+    /// Start of each hour bucket to query, oldest first.
+    pub hours: Vec<DateTime<Utc>>,
+    /// Where the next run starts once this one has sent everything due in `hours`.
+    pub next_checkpoint: DateTime<Utc>,
+}
+
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(t)
+}
+
+/// The hour buckets a run at `now` queries, from `checkpoint` (the oldest hour that may
+/// still hold a due reminder; none on the first run: the hour before now).
+///
+/// Writers put a reminder in the bucket of its time or of their own now, whichever is
+/// later, so no bucket before the checkpoint ever receives one again.
+pub fn dispatch_window(checkpoint: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DispatchWindow {
+    let current = hour_of(now);
+    let start = hour_of(checkpoint.unwrap_or(now - Duration::hours(1))).min(current);
+    let end = current.min(start + Duration::hours(MAX_HOURS_PER_RUN - 1));
+    let hours: Vec<_> = (0..).map(|i| start + Duration::hours(i)).take_while(|h| *h <= end).collect();
+    let next_checkpoint = if end < current { end + Duration::hours(1) } else { hour_of(now - CLOCK_SLACK).max(start) };
+    DispatchWindow { hours, next_checkpoint }
+}
+
+/// The bucket hour a reminder at `at` is written to by a writer whose clock says `now`.
+pub fn bucket_hour(at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    hour_of(at.max(now))
+}
+
+/// Quiet hours in a member's time zone: `[start, end)` local, across midnight when `start`
+/// is later than `end` (22:00-07:00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuietHours {
+    #[serde(with = "hhmm")]
+    pub start: NaiveTime,
+    #[serde(with = "hhmm")]
+    pub end: NaiveTime,
+}
+
+impl QuietHours {
+    /// Whether the local time of day `t` is quiet.
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.start <= self.end { self.start <= t && t < self.end } else { t >= self.start || t < self.end }
+    }
+
+    /// When something meant for `at` may be delivered: `at` itself, or the end of the quiet
+    /// hours it falls in, in `tz` (a quiet end that a clock change skips is pushed forward
+    /// by the gap, as chores' due times are).
+    pub fn release(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+        let local = at.with_timezone(&tz).naive_local();
+        let time = local.time().with_nanosecond(0).unwrap_or(local.time());
+        if !self.contains(time) {
+            return at;
+        }
+        let date = if self.start > self.end && time >= self.start {
+            local.date().succ_opt().unwrap_or(local.date())
+        } else {
+            local.date()
+        };
+        local_instant(tz, date.and_time(self.end)).max(at)
+    }
+}
+
+/// `HH:MM` on the wire, as the chore's `dueTime`.
+mod hhmm {
+    use chrono::NaiveTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.format("%H:%M").to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let s = String::deserialize(d)?;
+        NaiveTime::parse_from_str(&s, "%H:%M").map_err(|_| serde::de::Error::custom("expected HH:MM"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn hm(s: &str) -> NaiveTime {
+        NaiveTime::parse_from_str(s, "%H:%M").unwrap()
+    }
+
+    fn at(steps: &[Step]) -> Vec<(String, ReminderKind)> {
+        steps.iter().map(|s| (s.at.format("%d %H:%M").to_string(), s.kind)).collect()
+    }
+
+    #[test]
+    fn offsets_before_at_and_after_due_come_in_time_order() {
+        let plan = ReminderPlan { before: vec![0, 30], after: vec![60], ..Default::default() };
+        let steps = plan.steps(utc("2026-12-01T18:00:00Z"));
+        assert_eq!(
+            at(&steps),
+            vec![
+                ("01 17:30".into(), ReminderKind::Reminder),
+                ("01 18:00".into(), ReminderKind::Reminder),
+                ("01 19:00".into(), ReminderKind::Overdue),
+            ]
+        );
+        assert_eq!(steps.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn the_same_time_twice_is_one_reminder() {
+        let plan = ReminderPlan { before: vec![10, 10, 0], after: vec![0], ..Default::default() };
+        assert_eq!(plan.steps(utc("2026-12-01T18:00:00Z")).len(), 2);
+    }
+
+    #[test]
+    fn repeats_follow_the_last_reminder_up_to_their_cap_then_one_escalation() {
+        let plan = ReminderPlan {
+            before: vec![0],
+            after: vec![],
+            repeat: Some(Repeat { every_minutes: 60, times: 2 }),
+            escalate_after: Some(30),
+        };
+        assert_eq!(
+            at(&plan.steps(utc("2026-12-01T18:00:00Z"))),
+            vec![
+                ("01 18:00".into(), ReminderKind::Reminder),
+                ("01 19:00".into(), ReminderKind::Overdue),
+                ("01 20:00".into(), ReminderKind::Overdue),
+                ("01 20:30".into(), ReminderKind::Escalation),
+            ]
+        );
+    }
+
+    #[test]
+    fn repeats_after_an_early_reminder_never_come_before_due() {
+        let plan = ReminderPlan {
+            before: vec![120],
+            repeat: Some(Repeat { every_minutes: 30, times: 2 }),
+            ..Default::default()
+        };
+        assert_eq!(
+            at(&plan.steps(utc("2026-12-01T18:00:00Z"))),
+            vec![
+                ("01 16:00".into(), ReminderKind::Reminder),
+                ("01 18:00".into(), ReminderKind::Reminder),
+                ("01 18:30".into(), ReminderKind::Overdue),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_reminders_means_no_steps_and_no_escalation() {
+        let plan = ReminderPlan {
+            escalate_after: Some(30),
+            repeat: Some(Repeat { every_minutes: 60, times: 3 }),
+            ..Default::default()
+        };
+        assert!(plan.steps(utc("2026-12-01T18:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn the_cap_bounds_repeats_whatever_is_stored() {
+        let plan = ReminderPlan {
+            before: vec![0],
+            repeat: Some(Repeat { every_minutes: 15, times: 10_000 }),
+            ..Default::default()
+        };
+        assert_eq!(plan.steps(utc("2026-12-01T18:00:00Z")).len(), 1 + MAX_REPEATS as usize);
+    }
+
+    #[test]
+    fn a_new_occurrence_starts_after_now_and_a_cursor_resumes_where_it_stopped() {
+        let plan = ReminderPlan { before: vec![60, 30, 0], ..Default::default() };
+        let due = utc("2026-12-01T18:00:00Z");
+        let first = plan.first_after(due, utc("2026-12-01T17:10:00Z")).unwrap();
+        assert_eq!((first.index, first.at), (1, utc("2026-12-01T17:30:00Z")));
+        let next = plan.step_from(due, first.index + 1).unwrap();
+        assert_eq!(next.at, due);
+        assert_eq!(plan.step_from(due, 3), None);
+        assert_eq!(plan.first_after(due, due), None);
+    }
+
+    #[test]
+    fn quiet_hours_across_midnight_in_berlin_hold_a_23_00_reminder_until_07_00_local() {
+        let quiet = QuietHours { start: hm("22:00"), end: hm("07:00") };
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // 23:00 in Berlin in winter is 22:00 UTC; 07:00 the next morning is 06:00 UTC.
+        assert_eq!(quiet.release(utc("2026-12-01T22:00:00Z"), berlin), utc("2026-12-02T06:00:00Z"));
+        // 03:00 local is the same night: released at 07:00 that morning.
+        assert_eq!(quiet.release(utc("2026-12-02T02:00:00Z"), berlin), utc("2026-12-02T06:00:00Z"));
+        // Outside the quiet hours: at once. The ends are [start, end).
+        assert_eq!(quiet.release(utc("2026-12-01T20:59:00Z"), berlin), utc("2026-12-01T20:59:00Z"));
+        assert_eq!(quiet.release(utc("2026-12-01T21:00:00Z"), berlin), utc("2026-12-02T06:00:00Z"));
+        assert_eq!(quiet.release(utc("2026-12-02T06:00:00Z"), berlin), utc("2026-12-02T06:00:00Z"));
+        // Summer time: 07:00 in Berlin is 05:00 UTC.
+        assert_eq!(quiet.release(utc("2026-07-01T21:30:00Z"), berlin), utc("2026-07-02T05:00:00Z"));
+    }
+
+    #[test]
+    fn quiet_hours_within_one_day_and_a_quiet_end_in_a_clock_change_gap() {
+        let nap = QuietHours { start: hm("13:00"), end: hm("15:00") };
+        assert_eq!(nap.release(utc("2026-12-01T14:00:00Z"), Tz::UTC), utc("2026-12-01T15:00:00Z"));
+        assert_eq!(nap.release(utc("2026-12-01T12:59:00Z"), Tz::UTC), utc("2026-12-01T12:59:00Z"));
+        // New York springs forward at 02:00 on 8 March 2026: 02:30 does not exist that day.
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let quiet = QuietHours { start: hm("23:00"), end: hm("02:30") };
+        let released = quiet.release(ny.with_ymd_and_hms(2026, 3, 8, 1, 0, 0).unwrap().with_timezone(&Utc), ny);
+        assert_eq!(released, utc("2026-03-08T07:30:00Z"), "03:30 EDT: pushed forward by the gap, as due times are");
+    }
+
+    #[test]
+    fn a_normal_run_queries_this_hour_and_the_last_until_writers_clocks_cannot_lag() {
+        let w = dispatch_window(Some(utc("2026-12-01T17:00:00Z")), utc("2026-12-01T18:03:00Z"));
+        assert_eq!(w.hours, vec![utc("2026-12-01T17:00:00Z"), utc("2026-12-01T18:00:00Z")]);
+        assert_eq!(w.next_checkpoint, utc("2026-12-01T17:00:00Z"), "18:03 - 5 min is still 17:xx");
+        let w = dispatch_window(Some(w.next_checkpoint), utc("2026-12-01T18:06:00Z"));
+        assert_eq!(w.next_checkpoint, utc("2026-12-01T18:00:00Z"));
+        let w = dispatch_window(Some(w.next_checkpoint), utc("2026-12-01T18:07:00Z"));
+        assert_eq!(w.hours, vec![utc("2026-12-01T18:00:00Z")]);
+    }
+
+    #[test]
+    fn after_an_outage_the_backlog_is_worked_off_six_hours_a_run_oldest_first() {
+        let back = utc("2026-12-01T02:00:00Z");
+        let now = utc("2026-12-01T18:30:00Z");
+        let w = dispatch_window(Some(back), now);
+        assert_eq!(w.hours.len(), 6);
+        assert_eq!((w.hours[0], w.next_checkpoint), (back, utc("2026-12-01T08:00:00Z")));
+        let w = dispatch_window(Some(w.next_checkpoint), now);
+        let w = dispatch_window(Some(w.next_checkpoint), now);
+        assert_eq!(w.hours.first(), Some(&utc("2026-12-01T14:00:00Z")));
+        assert_eq!(w.hours.last(), Some(&utc("2026-12-01T18:00:00Z")), "caught up in three runs");
+        assert_eq!(w.next_checkpoint, utc("2026-12-01T18:00:00Z"));
+    }
+
+    #[test]
+    fn a_first_run_starts_an_hour_back_and_a_checkpoint_from_the_future_is_not_trusted() {
+        let now = utc("2026-12-01T18:30:00Z");
+        assert_eq!(dispatch_window(None, now).hours, vec![utc("2026-12-01T17:00:00Z"), utc("2026-12-01T18:00:00Z")]);
+        assert_eq!(dispatch_window(Some(utc("2026-12-02T00:00:00Z")), now).hours, vec![utc("2026-12-01T18:00:00Z")]);
+    }
+
+    #[test]
+    fn a_missed_step_goes_into_the_writers_hour_never_behind_the_checkpoint() {
+        let now = utc("2026-12-01T18:30:00Z");
+        assert_eq!(bucket_hour(utc("2026-12-01T09:15:00Z"), now), utc("2026-12-01T18:00:00Z"));
+        assert_eq!(bucket_hour(utc("2026-12-01T20:15:00Z"), now), utc("2026-12-01T20:00:00Z"));
+    }
+
+    #[test]
+    fn quiet_hours_are_hh_mm_on_the_wire() {
+        let q: QuietHours = serde_json::from_str(r#"{"start":"22:00","end":"07:00"}"#).unwrap();
+        assert_eq!(serde_json::to_value(q).unwrap(), serde_json::json!({"start": "22:00", "end": "07:00"}));
+        assert!(serde_json::from_str::<QuietHours>(r#"{"start":"25:00","end":"07:00"}"#).is_err());
+    }
+}
