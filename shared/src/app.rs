@@ -95,18 +95,17 @@ impl App {
         Ok(membership)
     }
 
-    /// [`membership`](App::membership) and a read the handler needs whatever the outcome,
-    /// at once: one round trip of wall time instead of two. The read's result is handed
-    /// out only once the membership allows `action`, so a caller without access learns
-    /// nothing from it, and its errors come after the membership's, as if run in order.
+    /// [`membership`](App::membership) and a read the handler needs if it is allowed, at
+    /// once: one round trip of wall time instead of two. A refused membership answers at
+    /// once and drops the read; the read's result is handed out only once the membership
+    /// allows `action`, and its errors come after the membership's, as if run in order.
     pub async fn membership_with<T>(
         &self,
         req: &crate::platform::http::ApiRequest,
         action: crate::auth::Action,
         read: impl std::future::Future<Output = T>,
     ) -> Result<(crate::store::households::Membership, T), ApiError> {
-        let (membership, read) = tokio::join!(self.membership(req, action), read);
-        Ok((membership?, read))
+        tokio::try_join!(self.membership(req, action), async { Ok(read.await) })
     }
 
     /// Now, truncated to the milliseconds we store.

@@ -25,18 +25,16 @@ pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
     let principal = req.principal()?;
     let now = app.now();
     let key = IdempotencyKey::from_request(&req)?;
-    // Checked first: a bad request writes nothing, not even the caller's profile.
-    let body: NewHousehold = req.json()?;
-    // The profile (for the owner's display name) is read beside a replay: one round trip
-    // of wall time; a replay's answer still comes first.
-    let (replayed, profile) = tokio::join!(
-        app.store.replay_key(key.as_ref(), now),
-        app.store.get_or_create_profile(UserProfile::first_seen(principal, now))
-    );
+    // A replay and the caller's profile (for the owner's display name) are read at once:
+    // one round trip of wall time. Then, in the order they always had: the replay, the
+    // body, and only for a good request a first-time caller's profile written.
+    let (replayed, profile) =
+        tokio::join!(app.store.replay_key(key.as_ref(), now), app.store.get_profile(&principal.user_id));
     if let Some(replayed) = replayed? {
         return Ok(replayed);
     }
-    let profile = profile?;
+    let body: NewHousehold = req.json()?;
+    let profile = app.store.profile_or_create(profile?, UserProfile::first_seen(principal, now)).await?;
     let (household, owner) = body.create(&principal.user_id, &profile.display_name, &profile.timezone, now)?;
     let audit = AuditEntry::new(
         &principal.user_id,

@@ -110,12 +110,11 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
     let code = invite.code.clone();
     invite.check_usable(now)?;
     // The household and the caller's profile, read at once: one round trip of wall time.
-    let (household, profile) = tokio::join!(
-        app.store.get_household(&invite.household_id),
-        app.store.get_or_create_profile(UserProfile::first_seen(principal, now))
-    );
+    // A first-time caller's profile is written only once the household is found.
+    let (household, profile) =
+        tokio::join!(app.store.get_household(&invite.household_id), app.store.get_profile(&principal.user_id));
     let household = household?.ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
-    let profile = profile?;
+    let profile = app.store.profile_or_create(profile?, UserProfile::first_seen(principal, now)).await?;
     let member = Member {
         household_id: invite.household_id.clone(),
         user_id: principal.user_id.clone(),

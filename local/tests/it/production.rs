@@ -221,8 +221,8 @@ async fn a_slow_dynamodb_call_after_call_gives_503_before_the_function_times_out
     let path = format!("/v1/invites/{}/accept", invite.body["code"].as_str().unwrap());
 
     // Every answer 2.5 s late: each call succeeds within its 3 s attempt, but accepting
-    // (guess counter, invite, then household beside a new profile's read and write, then
-    // the transaction) would take about 12.5 s, past the function's 10 s Timeout.
+    // (guess counter, invite, household beside the profile, transaction: four stages)
+    // would take about 10 s, the function's Timeout.
     let slow = builder()
         .dynamodb(&slow_proxy(provisioned().await.endpoints.dynamodb, Duration::from_millis(2500)).await)
         .start()

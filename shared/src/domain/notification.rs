@@ -37,6 +37,24 @@ impl EventType {
         EventType::MemberLeft,
     ];
 
+    /// Its name on the wire and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Reminder => "reminder",
+            EventType::Overdue => "overdue",
+            EventType::Escalation => "escalation",
+            EventType::Completed => "completed",
+            EventType::ApprovalRequested => "approvalRequested",
+            EventType::ApprovalDecided => "approvalDecided",
+            EventType::MemberJoined => "memberJoined",
+            EventType::MemberLeft => "memberLeft",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// Reminders and overdue nags may be collected into the daily digest; the rest is
     /// news that should not wait a day.
     pub fn digestible(self) -> bool {
@@ -52,6 +70,25 @@ impl EventType {
         );
         Channels { in_app: true, email: acts, push: acts }
     }
+}
+
+/// A stored choice, whatever shape another version gave it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredChoice {
+    Channels(Channels),
+    Other(serde::de::IgnoredAny),
+}
+
+fn known_events<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<EventType, Channels>, D::Error> {
+    let stored = BTreeMap::<String, StoredChoice>::deserialize(d)?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|(name, choice)| match (EventType::named(&name), choice) {
+            (Some(event), StoredChoice::Channels(c)) => Some((event, c)),
+            _ => None,
+        })
+        .collect())
 }
 
 impl From<ReminderKind> for EventType {
@@ -104,8 +141,9 @@ pub struct NotificationPreferences {
     /// No email in these hours of the member's time zone: it waits, never dropped.
     #[serde(default)]
     pub quiet_hours: Option<QuietHours>,
-    /// Channels per event type, where the member chose other than the default.
-    #[serde(default)]
+    /// Channels per event type, where the member chose other than the default. An event
+    /// type this version does not know (stored by another one) is ignored, not an error.
+    #[serde(default, deserialize_with = "known_events")]
     pub events: BTreeMap<EventType, Channels>,
 }
 
@@ -158,13 +196,14 @@ impl NotificationPreferences {
 
     /// The first digest time (local [`DIGEST_TIME`]) at or after `at`, held past quiet hours.
     pub fn next_digest(&self, at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
-        let local = at.with_timezone(&tz).naive_local();
-        let mut when = local_instant(tz, local.date().and_time(DIGEST_TIME));
-        if when < at {
-            let tomorrow = local.date().succ_opt().unwrap_or(local.date());
-            when = local_instant(tz, tomorrow.and_time(DIGEST_TIME));
+        let date = at.with_timezone(&tz).date_naive();
+        // Today's digest, if it has not gone out yet (quiet hours may hold it past 07:00).
+        let today = self.quiet_release(local_instant(tz, date.and_time(DIGEST_TIME)), tz);
+        if today >= at {
+            return today;
         }
-        self.quiet_release(when, tz)
+        let tomorrow = date.succ_opt().unwrap_or(date);
+        self.quiet_release(local_instant(tz, tomorrow.and_time(DIGEST_TIME)), tz)
     }
 }
 
@@ -203,15 +242,34 @@ mod tests {
     #[test]
     fn defaults_email_what_asks_to_act_and_keep_the_rest_in_app() {
         let p = NotificationPreferences::default();
-        for event in EventType::ALL {
-            let c = p.channels(event);
-            assert!(c.in_app, "{event:?}");
-            let acts = matches!(
-                event,
-                EventType::Reminder | EventType::Overdue | EventType::Escalation | EventType::ApprovalRequested
-            );
-            assert_eq!(c.email, acts, "{event:?}");
+        let emailed: Vec<EventType> = EventType::ALL.into_iter().filter(|e| p.channels(*e).email).collect();
+        assert_eq!(
+            emailed,
+            [EventType::Reminder, EventType::Overdue, EventType::Escalation, EventType::ApprovalRequested]
+        );
+        assert!(EventType::ALL.into_iter().all(|e| p.channels(e).in_app));
+    }
+
+    #[test]
+    fn event_names_are_the_wire_names() {
+        for e in EventType::ALL {
+            assert_eq!(serde_json::to_value(e).unwrap(), serde_json::json!(e.name()));
+            assert_eq!(EventType::named(e.name()), Some(e));
         }
+    }
+
+    #[test]
+    fn a_choice_stored_by_another_version_is_ignored_not_an_error() {
+        let stored: NotificationPreferences = serde_json::from_str(
+            r#"{"email": true, "push": true, "dailyDigest": false, "quietHours": null,
+                "events": {"birthday": {"inApp": true, "email": true, "push": true},
+                           "completed": {"inApp": true, "email": true, "push": false},
+                           "overdue": {"sms": true}}}"#,
+        )
+        .unwrap();
+        assert_eq!(stored.events.len(), 1);
+        assert!(stored.channels(EventType::Completed).email);
+        assert!(stored.channels(EventType::Overdue).email, "an unreadable choice falls back to the default");
     }
 
     #[test]
@@ -259,5 +317,8 @@ mod tests {
         });
         let d = p.deliveries(EventType::Reminder, utc("2026-12-01T12:00:00Z"), Tz::UTC);
         assert_eq!(d[1].at, utc("2026-12-02T09:30:00Z"));
+        // At 08:00 today's digest has not gone out yet: it goes at 09:30 today.
+        let d = p.deliveries(EventType::Reminder, utc("2026-12-01T08:00:00Z"), Tz::UTC);
+        assert_eq!(d[1].at, utc("2026-12-01T09:30:00Z"));
     }
 }

@@ -5,9 +5,10 @@
 //! A chore's plan is its reminders before or at due (`reminderOffsets`, minutes before, as
 //! since the first version), its reminders after due (`overdueOffsets`, minutes after), an
 //! optional repeat until done (an interval and a cap), and, if the household turned it on,
-//! one escalation to owners and admins after the last of them. The occurrence's steps are
-//! numbered in time order; the one pending reminder item per chore holds the next step, and
-//! marking a step sent moves it to the one after.
+//! one escalation to owners and admins after the last of them. The one pending reminder
+//! item per chore holds the time of its next step; the dispatcher sends what is due and
+//! moves it to the first step after now (see [`ReminderPlan::on_dispatch`]). Times, not
+//! step numbers: an edit of the plan mid-occurrence renumbers nothing.
 
 use chrono::{DateTime, Duration, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
@@ -46,10 +47,20 @@ pub struct Repeat {
 /// One step of an occurrence's reminders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
-    /// Its place in the occurrence's sequence, from 0: the cursor a sent step advances.
-    pub index: u32,
     pub at: DateTime<Utc>,
     pub kind: ReminderKind,
+}
+
+/// What the dispatcher does with a chore's pending reminder when it comes due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dispatch {
+    /// The step to send now (the latest one due: earlier ones it supersedes are not sent
+    /// one after another after an outage), or none if it is stale.
+    pub send: Option<Step>,
+    /// Sent later than [`LATE_AFTER`] after its time.
+    pub late: bool,
+    /// The chore's next pending step, if any.
+    pub next: Option<Step>,
 }
 
 /// A chore's reminders, relative to each occurrence's due time.
@@ -95,19 +106,27 @@ impl ReminderPlan {
         if let (Some(after), Some(&(last, _))) = (self.escalate_after, times.last()) {
             times.push(((last + Duration::minutes(after.into())).max(due), ReminderKind::Escalation));
         }
-        times.into_iter().enumerate().map(|(i, (at, kind))| Step { index: i as u32, at, kind }).collect()
+        times.into_iter().map(|(at, kind)| Step { at, kind }).collect()
     }
 
-    /// The first step at or after `index`: where an occurrence's reminders stand once
-    /// steps before `index` went out.
-    pub fn step_from(&self, due: DateTime<Utc>, index: u32) -> Option<Step> {
-        self.steps(due).into_iter().find(|s| s.index >= index)
-    }
-
-    /// The first step later than `now`: where a new occurrence starts (what is already
-    /// past when it begins is not sent late; a chore created overdue says so once, at once).
+    /// The first step later than `now`: where a new or changed occurrence's reminders
+    /// start. Steps already past are not sent late.
     pub fn first_after(&self, due: DateTime<Utc>, now: DateTime<Utc>) -> Option<Step> {
         self.steps(due).into_iter().find(|s| s.at > now)
+    }
+
+    /// The dispatcher at `now` meets the pending step at `pending`: it sends the latest
+    /// step due since then (unless [`STALE_AFTER`] old), and the chore waits for the first
+    /// step after now.
+    pub fn on_dispatch(&self, due: DateTime<Utc>, pending: DateTime<Utc>, now: DateTime<Utc>) -> Dispatch {
+        let steps = self.steps(due);
+        let send = steps.iter().rev().find(|s| s.at >= pending && s.at <= now).copied();
+        let send = send.filter(|s| now - s.at <= STALE_AFTER);
+        Dispatch {
+            send,
+            late: send.is_some_and(|s| now - s.at > LATE_AFTER),
+            next: steps.into_iter().find(|s| s.at > now),
+        }
     }
 }
 
@@ -234,7 +253,6 @@ mod tests {
                 ("01 19:00".into(), ReminderKind::Overdue),
             ]
         );
-        assert_eq!(steps.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
 
     #[test]
@@ -300,15 +318,48 @@ mod tests {
     }
 
     #[test]
-    fn a_new_occurrence_starts_after_now_and_a_cursor_resumes_where_it_stopped() {
+    fn a_new_occurrence_starts_after_now() {
         let plan = ReminderPlan { before: vec![60, 30, 0], ..Default::default() };
         let due = utc("2026-12-01T18:00:00Z");
-        let first = plan.first_after(due, utc("2026-12-01T17:10:00Z")).unwrap();
-        assert_eq!((first.index, first.at), (1, utc("2026-12-01T17:30:00Z")));
-        let next = plan.step_from(due, first.index + 1).unwrap();
-        assert_eq!(next.at, due);
-        assert_eq!(plan.step_from(due, 3), None);
-        assert_eq!(plan.first_after(due, due), None);
+        assert_eq!(plan.first_after(due, utc("2026-12-01T17:10:00Z")).map(|s| s.at), Some(utc("2026-12-01T17:30:00Z")));
+        assert_eq!(plan.first_after(due, utc("2026-12-01T17:30:00Z")).map(|s| s.at), Some(due));
+        assert_eq!(plan.first_after(due, due), None, "a chore created with every reminder past gets none late");
+    }
+
+    #[test]
+    fn a_dispatch_on_time_sends_the_step_and_waits_for_the_next() {
+        let plan = ReminderPlan { before: vec![30, 0], ..Default::default() };
+        let due = utc("2026-12-01T18:00:00Z");
+        let d = plan.on_dispatch(due, utc("2026-12-01T17:30:00Z"), utc("2026-12-01T17:30:40Z"));
+        assert_eq!(d.send.map(|s| (s.at, s.kind)), Some((utc("2026-12-01T17:30:00Z"), ReminderKind::Reminder)));
+        assert!(!d.late);
+        assert_eq!(d.next.map(|s| s.at), Some(due));
+        let last = plan.on_dispatch(due, due, utc("2026-12-01T18:00:30Z"));
+        assert_eq!((last.send.map(|s| s.at), last.next), (Some(due), None));
+    }
+
+    #[test]
+    fn after_an_outage_only_the_latest_missed_step_goes_out_once_marked_late() {
+        let plan = ReminderPlan {
+            before: vec![30, 0],
+            repeat: Some(Repeat { every_minutes: 60, times: 5 }),
+            ..Default::default()
+        };
+        let due = utc("2026-12-01T18:00:00Z");
+        // Down from 17:20 to 20:10: 17:30, 18:00, 19:00 and 20:00 fell due meanwhile.
+        let d = plan.on_dispatch(due, utc("2026-12-01T17:30:00Z"), utc("2026-12-01T20:10:00Z"));
+        assert_eq!(d.send.map(|s| (s.at, s.kind)), Some((utc("2026-12-01T20:00:00Z"), ReminderKind::Overdue)));
+        assert!(d.late);
+        assert_eq!(d.next.map(|s| s.at), Some(utc("2026-12-01T21:00:00Z")));
+    }
+
+    #[test]
+    fn a_step_more_than_twelve_hours_old_is_not_sent() {
+        let plan = ReminderPlan { before: vec![0], ..Default::default() };
+        let due = utc("2026-12-01T18:00:00Z");
+        assert!(plan.on_dispatch(due, due, utc("2026-12-02T05:59:00Z")).send.is_some());
+        let d = plan.on_dispatch(due, due, utc("2026-12-02T06:01:00Z"));
+        assert_eq!((d.send, d.next), (None, None));
     }
 
     #[test]

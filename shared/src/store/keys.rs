@@ -127,9 +127,17 @@ pub fn reminder(task_id: &str) -> String {
     format!("{REMINDER_PREFIX}{task_id}")
 }
 
-/// The reminder index partition of the hour `at` falls in, for one shard.
-pub fn reminder_bucket(at: chrono::DateTime<chrono::Utc>, shard: u32) -> String {
-    format!("REMIND#{}#{shard}", at.format("%Y-%m-%dT%H"))
+/// The reminder index partition a writer whose clock says `now` puts a reminder at `at`
+/// in: the hour of `at`, or of `now` if that is later, so a missed step never lands behind
+/// the dispatcher's checkpoint (see `domain::reminder::bucket_hour`).
+pub fn reminder_bucket(at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>, shard: u32) -> String {
+    reminder_bucket_of_hour(crate::domain::reminder::bucket_hour(at, now), shard)
+}
+
+/// The reminder index partition of one hour (its start) and shard, as the dispatcher
+/// queries it.
+pub fn reminder_bucket_of_hour(hour: chrono::DateTime<chrono::Utc>, shard: u32) -> String {
+    format!("REMIND#{}#{shard}", hour.format("%Y-%m-%dT%H"))
 }
 
 /// A reminder's place in its bucket: by time, so a Query takes what is due up to now.
@@ -144,11 +152,12 @@ pub fn reminder_due_by(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The shard of a chore's reminders: stable across builds and processes (FNV-1a, not
-/// the standard library's seeded hasher), spread evenly over ULIDs.
+/// the standard library's seeded hasher). From the hash's high bits: FNV's low bits mix
+/// poorly (modulo 8 they depend only on each byte's low bits).
 pub fn reminder_shard(task_id: &str) -> u32 {
     let hash =
         task_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (hash % u64::from(REMINDER_SHARDS)) as u32
+    (((hash >> 32) * u64::from(REMINDER_SHARDS)) >> 32) as u32
 }
 
 pub fn idempotency(user_id: &str, key: &str) -> String {
@@ -181,7 +190,13 @@ mod tests {
     #[test]
     fn reminder_keys_bucket_by_hour_and_sort_by_time() {
         let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T18:30:00Z").unwrap().to_utc();
-        assert_eq!(reminder_bucket(at, 3), "REMIND#2026-12-01T18#3");
+        assert_eq!(reminder_bucket(at, at, 3), "REMIND#2026-12-01T18#3");
+        let later = at + chrono::Duration::hours(2);
+        assert_eq!(
+            reminder_bucket(at, later, 3),
+            "REMIND#2026-12-01T20#3",
+            "a missed step goes into the writer's hour"
+        );
         let key = reminder_at(at, "H", "T");
         assert_eq!(key, "2026-12-01T18:30:00.000Z#H#T");
         assert!(key.as_str() <= reminder_due_by(at).as_str());
@@ -193,9 +208,9 @@ mod tests {
     fn reminder_shards_are_stable_and_spread() {
         // A shard must never move between builds, or pending reminders would sit in
         // partitions nobody queries: FNV-1a's published vectors, "a" = 0xaf63dc4c8601ec8c
-        // and "foobar" = 0x85944171f73967e8, modulo 8.
-        assert_eq!(reminder_shard("a"), 0x8c % 8);
-        assert_eq!(reminder_shard("foobar"), 0xe8 % 8);
+        // and "foobar" = 0x85944171f73967e8, by their top three bits (0b101, 0b100).
+        assert_eq!(reminder_shard("a"), 5);
+        assert_eq!(reminder_shard("foobar"), 4);
         let mut counts = [0u32; REMINDER_SHARDS as usize];
         for i in 0..8000u32 {
             let id = ulid::Ulid::from_parts(1_764_000_000_000 + u64::from(i), u128::from(i) * 7919).to_string();

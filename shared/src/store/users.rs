@@ -11,7 +11,19 @@ impl Store {
 
     /// Creates the profile unless one exists; either way returns the stored profile.
     pub async fn get_or_create_profile(&self, fresh: UserProfile) -> Result<UserProfile, StoreError> {
-        if let Some(p) = self.get_profile(&fresh.user_id).await? {
+        let found = self.get_profile(&fresh.user_id).await?;
+        self.profile_or_create(found, fresh).await
+    }
+
+    /// The profile a [`get_profile`](Store::get_profile) found, or `fresh`, created now:
+    /// for handlers that read the profile beside other reads and write only once those
+    /// checked out.
+    pub async fn profile_or_create(
+        &self,
+        found: Option<UserProfile>,
+        fresh: UserProfile,
+    ) -> Result<UserProfile, StoreError> {
+        if let Some(p) = found {
             return Ok(p);
         }
         let item = to_item(keys::user(&fresh.user_id), keys::PROFILE.into(), &fresh)?;
@@ -50,5 +62,75 @@ impl Store {
             Some(0) => StoreError::ConditionFailed,
             _ => e,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::super::from_item;
+    use crate::domain::notification::EventType;
+    use crate::domain::user::UserProfile;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    fn profile_item(notifications: AttributeValue) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("PK".into(), s("USER#u1")),
+            ("SK".into(), s("PROFILE")),
+            ("userId".into(), s("u1")),
+            ("displayName".into(), s("Ana")),
+            ("locale".into(), s("en")),
+            ("timezone".into(), s("Europe/Berlin")),
+            ("notifications".into(), notifications),
+            ("version".into(), AttributeValue::N("3".into())),
+            ("createdAt".into(), s("2026-11-01T10:00:00.000Z")),
+            ("updatedAt".into(), s("2026-11-01T10:00:00.000Z")),
+        ])
+    }
+
+    #[test]
+    fn a_profile_item_written_before_quiet_hours_and_event_channels_still_reads() {
+        let old = AttributeValue::M(HashMap::from([
+            ("email".into(), AttributeValue::Bool(false)),
+            ("push".into(), AttributeValue::Bool(true)),
+            ("dailyDigest".into(), AttributeValue::Bool(true)),
+        ]));
+        let p: UserProfile = from_item(profile_item(old)).unwrap();
+        assert!(!p.notifications.email && p.notifications.daily_digest);
+        assert_eq!(p.notifications.quiet_hours, None);
+        assert!(p.notifications.events.is_empty());
+    }
+
+    #[test]
+    fn a_profile_item_with_an_event_type_of_another_version_still_reads() {
+        let channels = |email: bool| {
+            AttributeValue::M(HashMap::from([
+                ("inApp".into(), AttributeValue::Bool(true)),
+                ("email".into(), AttributeValue::Bool(email)),
+                ("push".into(), AttributeValue::Bool(false)),
+            ]))
+        };
+        let newer = AttributeValue::M(HashMap::from([
+            ("email".into(), AttributeValue::Bool(true)),
+            ("push".into(), AttributeValue::Bool(true)),
+            ("dailyDigest".into(), AttributeValue::Bool(false)),
+            ("quietHours".into(), AttributeValue::Null(true)),
+            (
+                "events".into(),
+                AttributeValue::M(HashMap::from([
+                    ("birthday".into(), channels(true)),
+                    ("completed".into(), channels(true)),
+                    ("overdue".into(), AttributeValue::M(HashMap::from([("sms".into(), AttributeValue::Bool(true))]))),
+                ])),
+            ),
+        ]));
+        let p: UserProfile = from_item(profile_item(newer)).unwrap();
+        assert_eq!(p.notifications.events.keys().copied().collect::<Vec<_>>(), vec![EventType::Completed]);
     }
 }
