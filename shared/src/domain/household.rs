@@ -27,6 +27,10 @@ pub struct Household {
     pub owner_id: String,
     pub member_count: u32,
     pub status: HouseholdStatus,
+    /// Escalate a chore to owners and admins this many minutes after its last reminder
+    /// went unanswered; none: never.
+    #[serde(default)]
+    pub escalate_after_minutes: Option<u32>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -103,6 +107,7 @@ impl NewHousehold {
             owner_id: owner_id.to_string(),
             member_count: 1,
             status: HouseholdStatus::Active,
+            escalate_after_minutes: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -128,6 +133,8 @@ impl NewHousehold {
 pub struct HouseholdPatch {
     pub name: Option<String>,
     pub timezone: Option<String>,
+    /// 0 turns escalation off.
+    pub escalate_after_minutes: Option<u32>,
 }
 
 impl HouseholdPatch {
@@ -139,9 +146,20 @@ impl HouseholdPatch {
         if let Some(tz) = &self.timezone {
             checks.timezone("timezone", tz);
         }
+        if let Some(m) = self.escalate_after_minutes.filter(|m| *m > 0) {
+            checks.range(
+                "escalateAfterMinutes",
+                m.into(),
+                crate::domain::reminder::MIN_REPEAT_MINUTES.into(),
+                7 * 24 * 60,
+            );
+        }
         checks.finish()?;
         if let Some(name) = self.name {
             h.name = name;
+        }
+        if let Some(m) = self.escalate_after_minutes {
+            h.escalate_after_minutes = (m > 0).then_some(m);
         }
         if let Some(tz) = self.timezone {
             h.timezone = tz;
@@ -213,6 +231,22 @@ mod tests {
     }
 
     #[test]
+    fn escalation_is_off_until_set_and_zero_turns_it_off_again() {
+        let now = Utc::now();
+        let (h, _) = NewHousehold { name: "x".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
+        assert_eq!(h.escalate_after_minutes, None);
+        let patch = |m| HouseholdPatch { escalate_after_minutes: Some(m), ..Default::default() };
+        let err = patch(5).apply(h.clone(), now).unwrap_err();
+        assert_eq!(
+            (err.fields[0].field.as_str(), err.fields[0].issue),
+            ("escalateAfterMinutes", FieldIssue::OutOfRange)
+        );
+        let on = patch(30).apply(h, now).unwrap();
+        assert_eq!(on.escalate_after_minutes, Some(30));
+        assert_eq!(patch(0).apply(on, now).unwrap().escalate_after_minutes, None);
+    }
+
+    #[test]
     fn names_and_zones_are_validated() {
         let now = Utc::now();
         let err = NewHousehold { name: "".into(), timezone: Some("Nowhere/Land".into()) }
@@ -221,10 +255,12 @@ mod tests {
         let issues: Vec<_> = err.fields.iter().map(|f| f.issue).collect();
         assert_eq!(issues, [FieldIssue::TooShort, FieldIssue::InvalidTimezone]);
         let (h, _) = NewHousehold { name: "x".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
-        let err =
-            HouseholdPatch { name: Some("y".repeat(NAME_MAX + 1)), timezone: None }.apply(h.clone(), now).unwrap_err();
+        let err = HouseholdPatch { name: Some("y".repeat(NAME_MAX + 1)), ..Default::default() }
+            .apply(h.clone(), now)
+            .unwrap_err();
         assert_eq!(err.fields[0].issue, FieldIssue::TooLong);
-        let patched = HouseholdPatch { name: None, timezone: Some("America/New_York".into()) }.apply(h, now).unwrap();
+        let patched =
+            HouseholdPatch { timezone: Some("America/New_York".into()), ..Default::default() }.apply(h, now).unwrap();
         assert_eq!((patched.timezone.as_str(), patched.version), ("America/New_York", 2));
     }
 
@@ -250,9 +286,10 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.fields[0].field.as_str(), err.fields[0].issue), ("name", FieldIssue::ControlCharacters));
         let (h, _) = NewHousehold { name: "Home".into(), timezone: None }.create("u1", "M", "UTC", now).unwrap();
-        let err = HouseholdPatch { name: Some("Flat\n3B".into()), timezone: None }.apply(h.clone(), now).unwrap_err();
+        let err =
+            HouseholdPatch { name: Some("Flat\n3B".into()), ..Default::default() }.apply(h.clone(), now).unwrap_err();
         assert_eq!(err.fields[0].issue, FieldIssue::ControlCharacters);
-        let patched = HouseholdPatch { name: Some("\t Flat 3B  ".into()), timezone: None }.apply(h, now).unwrap();
+        let patched = HouseholdPatch { name: Some("\t Flat 3B  ".into()), ..Default::default() }.apply(h, now).unwrap();
         assert_eq!(patched.name, "Flat 3B");
     }
 }

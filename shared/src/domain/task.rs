@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::assignment::{self, Assignment, Candidate, Strategy};
 use super::household::AwayRange;
 use super::recurrence::{self, Anchor, Rule, Schedule};
+use super::reminder::{self, ReminderPlan, Repeat};
 use crate::platform::error::{ApiError, ErrorCode, FieldError, FieldIssue};
 use crate::platform::validate::{Checks, LAST_DATE};
 
@@ -17,7 +18,7 @@ pub const TITLE_MAX: usize = 120;
 pub const DESCRIPTION_MAX: usize = 2000;
 pub const MAX_LABELS: usize = 10;
 pub const MAX_SUBTASKS: usize = 30;
-pub const MAX_REMINDERS: usize = 5;
+pub const MAX_REMINDERS: usize = crate::domain::reminder::MAX_OFFSETS;
 /// Completions remembered on the task for the adaptive interval.
 const RECENT_COMPLETIONS: usize = 8;
 /// Points for one completion: effort × this.
@@ -72,9 +73,15 @@ pub struct Task {
     pub assignment: Strategy,
     /// Members who take turns (in this order) or share the chore.
     pub pool: Vec<String>,
-    /// Minutes before the due time (stored; delivery comes with reminders).
+    /// Minutes before the due time (0 = at due).
     #[serde(default)]
     pub reminder_offsets: Vec<u32>,
+    /// Minutes after the due time: overdue reminders.
+    #[serde(default)]
+    pub overdue_offsets: Vec<u32>,
+    /// Repeat until done, after the last reminder.
+    #[serde(default)]
+    pub reminder_repeat: Option<Repeat>,
     #[serde(default)]
     pub requires_photo: bool,
     #[serde(default)]
@@ -150,6 +157,9 @@ pub struct TaskInput {
     pub assignment: Option<Strategy>,
     pub pool: Option<Vec<String>>,
     pub reminder_offsets: Option<Vec<u32>>,
+    pub overdue_offsets: Option<Vec<u32>>,
+    /// `times: 0` removes the repeat.
+    pub reminder_repeat: Option<Repeat>,
     pub requires_photo: Option<bool>,
     pub requires_approval: Option<bool>,
     pub subtasks: Option<Vec<String>>,
@@ -291,11 +301,24 @@ impl TaskInput {
         if let Some(Strategy::FairShare { weeks }) = &self.assignment {
             checks.range("assignment.weeks", (*weeks).into(), 1, 12);
         }
-        if let Some(r) = &self.reminder_offsets {
-            checks.range("reminderOffsets", r.len() as i64, 0, MAX_REMINDERS as i64);
-            for m in r {
-                checks.range("reminderOffsets", (*m).into(), 0, 7 * 24 * 60);
+        for (field, offsets, least) in
+            [("reminderOffsets", &self.reminder_offsets, 0), ("overdueOffsets", &self.overdue_offsets, 1)]
+        {
+            if let Some(r) = offsets {
+                checks.range(field, r.len() as i64, 0, MAX_REMINDERS as i64);
+                for m in r {
+                    checks.range(field, (*m).into(), least, reminder::MAX_OFFSET_MINUTES.into());
+                }
             }
+        }
+        if let Some(r) = &self.reminder_repeat {
+            checks.range(
+                "reminderRepeat.everyMinutes",
+                r.every_minutes.into(),
+                reminder::MIN_REPEAT_MINUTES.into(),
+                24 * 60,
+            );
+            checks.range("reminderRepeat.times", r.times.into(), 0, reminder::MAX_REPEATS.into());
         }
         if let Some(s) = &mut self.subtasks {
             checks.range("subtasks", s.len() as i64, 0, MAX_SUBTASKS as i64);
@@ -337,6 +360,8 @@ impl TaskInput {
             assignment: self.assignment.unwrap_or(Strategy::RoundRobin),
             pool,
             reminder_offsets: self.reminder_offsets.unwrap_or_default(),
+            overdue_offsets: self.overdue_offsets.unwrap_or_default(),
+            reminder_repeat: self.reminder_repeat.filter(|r| r.times > 0),
             requires_photo: self.requires_photo.unwrap_or(false),
             requires_approval: self.requires_approval.unwrap_or(false),
             subtasks: subtasks(self.subtasks.unwrap_or_default()),
@@ -427,6 +452,10 @@ impl TaskInput {
         set!(assignment);
         set!(pool);
         set!(reminder_offsets);
+        set!(overdue_offsets);
+        if let Some(r) = self.reminder_repeat {
+            task.reminder_repeat = (r.times > 0).then_some(r);
+        }
         set!(requires_photo);
         set!(requires_approval);
         set!(paused);
@@ -569,6 +598,23 @@ impl Task {
         } else {
             TaskState::Active
         }
+    }
+
+    /// The chore's reminders, with the household's escalation setting.
+    pub fn reminder_plan(&self, escalate_after: Option<u32>) -> ReminderPlan {
+        ReminderPlan {
+            before: self.reminder_offsets.clone(),
+            after: self.overdue_offsets.clone(),
+            repeat: self.reminder_repeat,
+            escalate_after,
+        }
+    }
+
+    /// The first reminder of the current occurrence still ahead of `now`: what the chore's
+    /// pending reminder item holds; none while paused, archived or finished.
+    pub fn next_reminder(&self, escalate_after: Option<u32>, now: DateTime<Utc>) -> Option<reminder::Step> {
+        let due = self.next_due.filter(|_| self.state() == TaskState::Active)?;
+        self.reminder_plan(escalate_after).first_after(due, now)
     }
 
     pub fn schedule(&self) -> Schedule {
@@ -1070,6 +1116,65 @@ mod tests {
             assert_eq!(t.clone().complete("ben", at, &m).unwrap_err().code, ErrorCode::TooEarly);
         }
         assert!(t.complete("ben", berlin(2026, 11, 3, 20), &m).is_ok());
+    }
+
+    #[test]
+    fn reminders_before_and_after_due_and_a_repeat_are_validated_and_planned() {
+        let m = members();
+        let bad = TaskInput {
+            reminder_offsets: Some(vec![30, 20_000]),
+            overdue_offsets: Some(vec![0]),
+            reminder_repeat: Some(Repeat { every_minutes: 5, times: 99 }),
+            ..daily()
+        };
+        let err = bad.create(&ctx(&m), "ana", now()).unwrap_err();
+        let fields: Vec<&str> = err.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["reminderOffsets", "overdueOffsets", "reminderRepeat.everyMinutes", "reminderRepeat.times"]
+        );
+
+        let t = TaskInput {
+            reminder_offsets: Some(vec![30]),
+            overdue_offsets: Some(vec![60]),
+            reminder_repeat: Some(Repeat { every_minutes: 120, times: 1 }),
+            ..daily()
+        }
+        .create(&ctx(&m), "ana", now())
+        .unwrap();
+        // Due 3 November 08:00 in Berlin: 07:30, then 09:00, then one repeat at 11:00, then
+        // (the household escalates after 30 minutes) 11:30.
+        let due = berlin(2026, 11, 3, 8);
+        let steps: Vec<_> = t.reminder_plan(Some(30)).steps(due).into_iter().map(|s| s.at).collect();
+        assert_eq!(
+            steps,
+            [
+                berlin(2026, 11, 3, 7) + chrono::Duration::minutes(30),
+                berlin(2026, 11, 3, 9),
+                berlin(2026, 11, 3, 11),
+                berlin(2026, 11, 3, 11) + chrono::Duration::minutes(30)
+            ]
+        );
+        assert_eq!(t.next_reminder(None, now()).map(|s| s.at), Some(steps[0]));
+        let paused = Task { paused: true, ..t.clone() };
+        assert_eq!(paused.next_reminder(None, now()), None, "a paused chore reminds nobody");
+        // `times: 0` removes the repeat on update.
+        let edited = TaskInput { reminder_repeat: Some(Repeat { every_minutes: 60, times: 0 }), ..Default::default() }
+            .apply(t, &ctx(&m), now())
+            .unwrap();
+        assert_eq!(edited.reminder_repeat, None);
+    }
+
+    #[test]
+    fn a_chore_stored_before_overdue_reminders_reads_without_them() {
+        let m = members();
+        let t = daily().create(&ctx(&m), "ana", now()).unwrap();
+        let mut stored = serde_json::to_value(&t).unwrap();
+        let fields = stored.as_object_mut().unwrap();
+        fields.remove("overdueOffsets");
+        fields.remove("reminderRepeat");
+        let old: Task = serde_json::from_value(stored).unwrap();
+        assert!(old.overdue_offsets.is_empty() && old.reminder_repeat.is_none());
     }
 
     #[test]
