@@ -66,6 +66,6 @@ pub async fn seed(store: &Store, now: DateTime<Utc>) -> Result<(), String> {
     .map_err(|x| e(&x))?;
     let mut task = input.create(&ctx, OWNER, now).map_err(|x| e(&x))?;
     task.task_id = TASK.into();
-    store.create_task(&task, &audit(), None, now).await.map_err(|x| e(&x))?.map_err(|x| e(&x))?;
+    store.create_task(&task, &audit(), None, None, now).await.map_err(|x| e(&x))?.map_err(|x| e(&x))?;
     Ok(())
 }

@@ -75,7 +75,7 @@ pub async fn undo_completion(app: App, req: ApiRequest) -> ApiResult {
     restored.version = record.task_version_after + 1;
     restored.updated_at = now;
     let audit = AuditEntry::new(&m.member.user_id, "task.undo", format!("completion/{id}"), &req.correlation_id, now);
-    match app.store.undo_occurrence(&record, &restored, &audit).await? {
+    match app.store.undo_occurrence(&record, &restored, &audit, m.household.escalate_after_minutes).await? {
         Ok(()) => {
             let version = restored.version;
             Ok(ApiResponse::ok(&TaskView::new(restored, now)).etag(version))
@@ -166,7 +166,8 @@ async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
     };
     let action = if approve { "completion.approve" } else { "completion.reject" };
     let audit = AuditEntry::new(&m.member.user_id, action, format!("completion/{id}"), &req.correlation_id, now);
-    match app.store.decide_approval(&record, approve, restored.as_ref(), &audit).await? {
+    let restored = current.as_ref().zip(restored.as_ref());
+    match app.store.decide_approval(&record, approve, restored, &audit, m.household.escalate_after_minutes).await? {
         Ok(()) => {
             let mut completion = record.completion;
             completion.approval = Some(if approve { Approval::Approved } else { Approval::Rejected });

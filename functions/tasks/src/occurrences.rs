@@ -130,7 +130,9 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     let audit = AuditEntry::new(&m.member.user_id, action, format!("task/{}", completion.task_id), &req.correlation_id, now)
         .details(serde_json::json!({ "completionId": completion.completion_id, "userId": completion.user_id, "points": completion.points }));
     let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
-    match app.store.record_occurrence(&advance.task, &previous, &completion, &audit, idempotent).await? {
+    let escalate_after = m.household.escalate_after_minutes;
+    match app.store.record_occurrence(&advance.task, &previous, &completion, &audit, idempotent, escalate_after).await?
+    {
         Ok(()) => Ok(response),
         Err(TaskWriteConflict::KeyTaken) => replay_or_conflict(&app, key.as_ref(), now).await,
         Err(TaskWriteConflict::TaskChanged) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
@@ -161,8 +163,8 @@ pub async fn snooze_task(app: App, req: ApiRequest) -> ApiResult {
     let (m, task) = app.membership_with(&req, Action::ViewTasks, path_task(&app, &req)).await?;
     let input: SnoozeInput = req.json()?;
     let task = occurrence_of(&req, &m, task)?;
-    let snoozed = task.snooze(input.until, app.now())?;
-    save(&app, &req, &m.member.user_id, "task.snooze", snoozed).await
+    let snoozed = task.clone().snooze(input.until, app.now())?;
+    save(&app, &req, &m, "task.snooze", &task, snoozed).await
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -181,6 +183,6 @@ pub async fn update_subtask(app: App, req: ApiRequest) -> ApiResult {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ApiError::invalid_parameter("subtaskId"))?;
     let task = occurrence_of(&req, &m, task)?;
-    let updated = task.set_subtask(subtask_id, input.done, app.now())?;
-    save(&app, &req, &m.member.user_id, "task.subtask", updated).await
+    let updated = task.clone().set_subtask(subtask_id, input.done, app.now())?;
+    save(&app, &req, &m, "task.subtask", &task, updated).await
 }

@@ -70,7 +70,7 @@ pub async fn create_task(app: App, req: ApiRequest) -> ApiResult {
     let audit =
         AuditEntry::new(&m.member.user_id, "task.create", format!("task/{}", task.task_id), &req.correlation_id, now);
     let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
-    match app.store.create_task(&task, &audit, idempotent, now).await? {
+    match app.store.create_task(&task, &audit, idempotent, m.household.escalate_after_minutes, now).await? {
         Ok(()) => Ok(response),
         Err(TaskWriteConflict::KeyTaken) => replay_or_conflict(&app, key.as_ref(), now).await,
         Err(_) => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),
@@ -172,10 +172,19 @@ fn may_edit(m: &shared::store::households::Membership, task: PathTask) -> Result
     Ok(task)
 }
 
-pub(crate) async fn save(app: &App, req: &ApiRequest, actor: &str, action: &str, task: Task) -> ApiResult {
+/// Saves `task`, changed from `before` by the member `m`, with its audit entry (and its
+/// pending reminder moved along).
+pub(crate) async fn save(
+    app: &App,
+    req: &ApiRequest,
+    m: &shared::store::households::Membership,
+    action: &str,
+    before: &Task,
+    task: Task,
+) -> ApiResult {
     let now = app.now();
-    let audit = AuditEntry::new(actor, action, format!("task/{}", task.task_id), &req.correlation_id, now);
-    match app.store.save_task(&task, &audit).await? {
+    let audit = AuditEntry::new(&m.member.user_id, action, format!("task/{}", task.task_id), &req.correlation_id, now);
+    match app.store.save_task(before, &task, &audit, m.household.escalate_after_minutes).await? {
         Ok(()) => Ok(task_response(task, now)),
         Err(_) => Err(req.lost_race()),
     }
@@ -196,8 +205,8 @@ pub async fn update_task(app: App, req: ApiRequest) -> ApiResult {
     }
     let members = members?;
     let ctx = household_context(&m, &members);
-    let updated = input.apply(task, &ctx, app.now())?;
-    save(&app, &req, &m.member.user_id, "task.update", updated).await
+    let updated = input.apply(task.clone(), &ctx, app.now())?;
+    save(&app, &req, &m, "task.update", &task, updated).await
 }
 
 /// `POST …/tasks/{taskId}/archive`: hidden from active lists, kept with its history.
@@ -211,14 +220,15 @@ pub async fn restore_task(app: App, req: ApiRequest) -> ApiResult {
 }
 
 async fn set_archived(app: App, req: ApiRequest, archived: bool) -> ApiResult {
-    let (m, mut task) = editable(&app, &req).await?;
-    req.check_optional_if_match(task.version)?;
-    if task.archived == archived {
-        return Ok(task_response(task, app.now()));
+    let (m, before) = editable(&app, &req).await?;
+    req.check_optional_if_match(before.version)?;
+    if before.archived == archived {
+        return Ok(task_response(before, app.now()));
     }
+    let mut task = before.clone();
     task.archived = archived;
     task.version += 1;
     task.updated_at = app.now();
     let action = if archived { "task.archive" } else { "task.restore" };
-    save(&app, &req, &m.member.user_id, action, task).await
+    save(&app, &req, &m, action, &before, task).await
 }

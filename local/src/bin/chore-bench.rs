@@ -130,7 +130,7 @@ async fn main() -> Result<(), BoxError> {
             "startDate": now.date_naive() - Duration::days(14),
         }))?;
         let task = input.create(&ctx, &owner, now)?;
-        app.store.create_task(&task, &audit(), None, now).await?.map_err(|e| format!("{e:?}"))?;
+        app.store.create_task(&task, &audit(), None, None, now).await?.map_err(|e| format!("{e:?}"))?;
         tasks.push(task);
     }
 
@@ -209,7 +209,7 @@ async fn overdue_agenda(app: &App, meter: &Meter, owner: &str, now: DateTime<Utc
             "startDate": year_ago.date_naive(),
         }))?;
         let task = input.create(&ctx, owner, year_ago)?;
-        app.store.create_task(&task, &audit(), None, year_ago).await?.map_err(|e| format!("{e:?}"))?;
+        app.store.create_task(&task, &audit(), None, None, year_ago).await?.map_err(|e| format!("{e:?}"))?;
     }
     let path = format!("/v1/households/{household_id}/agenda");
     let (mut millis, runs) = (Vec::new(), 5);

@@ -15,6 +15,7 @@ mod input;
 mod invites;
 mod members;
 mod production;
+mod reminders;
 mod scenario;
 mod task_roles;
 mod tasks;

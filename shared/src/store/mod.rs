@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod invites;
 pub mod keys;
 pub mod rate;
+pub mod reminders;
 pub mod tasks;
 pub mod users;
 

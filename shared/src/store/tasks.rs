@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::reminders::Was;
 use super::{
     Expr, Item, KeyRange, Store, StoreError, Tx, from_item, key, keys, n, page_key, s, start_key, to_item, version_is,
 };
@@ -142,27 +143,32 @@ impl Store {
         task: &Task,
         audit: &AuditEntry,
         idempotent: Option<Idempotent<'_>>,
+        escalate_after: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let mut tx = Tx::new(self);
         tx.idempotent(idempotent.as_ref(), now)?;
         tx.put_new(task_item(task)?);
         tx.audit(keys::household(&task.household_id), audit)?;
+        tx.follow_reminder(Was::New, task, escalate_after, now)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
             Err(e) => conflict(e, idempotent.is_some()).map(Err),
         }
     }
 
-    /// Saves a task the caller changed from version `task.version - 1`.
+    /// Saves a task the caller changed from `before` (read at version `task.version - 1`).
     pub async fn save_task(
         &self,
+        before: &Task,
         task: &Task,
         audit: &AuditEntry,
+        escalate_after: Option<u32>,
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let mut tx = Tx::new(self);
         tx.put(task_item(task)?, Some(version_is(task.version - 1)));
         tx.audit(keys::household(&task.household_id), audit)?;
+        tx.follow_reminder(Was::Task(before), task, escalate_after, audit.at)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
             Err(e) => conflict(e, false).map(Err),
@@ -179,6 +185,7 @@ impl Store {
         completion: &Completion,
         audit: &AuditEntry,
         idempotent: Option<Idempotent<'_>>,
+        escalate_after: Option<u32>,
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let pk = keys::household(&task.household_id);
         let mut tx = Tx::new(self);
@@ -200,6 +207,7 @@ impl Store {
             Some(member_exists()),
         );
         tx.audit(pk, audit)?;
+        tx.follow_reminder(Was::Task(previous), task, escalate_after, completion.at)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
             Err(e) => conflict(e, idempotent.is_some()).map(Err),
@@ -212,8 +220,9 @@ impl Store {
         &self,
         record: &CompletionRecord,
         approve: bool,
-        restored: Option<&Task>,
+        restored: Option<(&Task, &Task)>,
         audit: &AuditEntry,
+        escalate_after: Option<u32>,
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let c = &record.completion;
         let pk = keys::household(&c.household_id);
@@ -240,10 +249,13 @@ impl Store {
                 credit(c, i64::from(c.points), effort, &record.previous),
                 Some(member_exists()),
             );
-        } else if let Some(task) = restored {
+        } else if let Some((_, task)) = restored {
             tx.put(task_item(task)?, Some(version_is(record.task_version_after)));
         }
         tx.audit(pk, audit)?;
+        if let Some((current, task)) = restored {
+            tx.follow_reminder(Was::Task(current), task, escalate_after, audit.at)?;
+        }
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
             Err(e) => match e.failed_condition() {
@@ -273,6 +285,7 @@ impl Store {
         record: &CompletionRecord,
         restored: &Task,
         audit: &AuditEntry,
+        escalate_after: Option<u32>,
     ) -> Result<Result<(), TaskWriteConflict>, StoreError> {
         let c = &record.completion;
         let pk = keys::household(&c.household_id);
@@ -290,6 +303,7 @@ impl Store {
             Some(member_exists()),
         );
         tx.audit(pk, audit)?;
+        tx.follow_reminder(Was::Replaced, restored, escalate_after, audit.at)?;
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
             // The chore or the completion (approved, rejected or undone meanwhile) changed.

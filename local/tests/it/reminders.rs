@@ -1,0 +1,231 @@
+//! Issue 7: a chore's pending reminder item follows the chore in the same transaction as
+//! every change (delivery comes with the dispatcher).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use http::Method;
+use serde_json::json;
+use shared::domain::reminder::ReminderKind;
+use shared::store::keys;
+use shared::store::reminders::PendingReminder;
+
+use crate::support::TestStack;
+use crate::tasks::{create, daily, household_of_three, stack_at_half_past_seven};
+
+async fn pending(s: &TestStack, h: &str, task: &str) -> Option<PendingReminder> {
+    s.stack.app.store.pending_reminder(h, task).await.unwrap()
+}
+
+/// The reminder item's index keys, as stored.
+async fn index_keys(s: &TestStack, h: &str, task: &str) -> (String, String) {
+    let store = &s.stack.app.store;
+    let item = store
+        .client
+        .get_item()
+        .table_name(&store.table)
+        .key(keys::PK, AttributeValue::S(keys::household(h)))
+        .key(keys::SK, AttributeValue::S(keys::reminder(task)))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let get = |k: &str| item[k].as_s().unwrap().clone();
+    (get(keys::GSI2PK), get(keys::GSI2SK))
+}
+
+fn today_at(h: u32, m: u32) -> DateTime<Utc> {
+    Utc::now().date_naive().and_hms_opt(h, m, 0).unwrap().and_utc()
+}
+
+#[tokio::test]
+async fn the_pending_reminder_moves_with_the_chore_and_only_when_its_occurrence_or_plan_changes() {
+    // 07:30 UTC today; the household is in UTC; the chore is due at 08:00 every day from today.
+    let s = stack_at_half_past_seven().await;
+    let (h, owner, _member, _child) = household_of_three(&s).await;
+    let mut body = daily("Plants", &[&owner]);
+    body["startDate"] = json!(Utc::now().date_naive());
+    body["reminderOffsets"] = json!([60, 15]);
+    body["overdueOffsets"] = json!([30]);
+    let task = create(&s, &owner, &h, body).await;
+    let id = task["taskId"].as_str().unwrap();
+    let path = format!("/v1/households/{h}/tasks/{id}");
+
+    // 07:00 has passed: the first step ahead is 07:45, before the 08:00 occurrence.
+    let p = pending(&s, &h, id).await.expect("a pending reminder");
+    assert_eq!((p.due, p.remind_at, p.kind), (today_at(8, 0), today_at(7, 45), ReminderKind::Reminder));
+    let (bucket, sort) = index_keys(&s, &h, id).await;
+    let shard = keys::reminder_shard(id);
+    assert_eq!(bucket, format!("REMIND#{}T07#{shard}", Utc::now().date_naive()));
+    assert!(sort.starts_with(&format!("{}T07:45:00.000Z#{h}#{id}", Utc::now().date_naive())), "{sort}");
+
+    // Completed before its reminder: the item moves to tomorrow's occurrence, whose first
+    // step (07:00 tomorrow) is ahead. Today's 07:45 is no longer pending anywhere.
+    let done = s.call(&owner, Method::POST, &format!("{path}/complete"), None).await;
+    done.assert_status(200);
+    let p = pending(&s, &h, id).await.unwrap();
+    assert_eq!((p.due, p.remind_at), (today_at(8, 0) + Duration::days(1), today_at(7, 0) + Duration::days(1)));
+
+    // The dispatcher owns the step within an occurrence: say it sent 07:00 and moved on.
+    let store = &s.stack.app.store;
+    store
+        .client
+        .update_item()
+        .table_name(&store.table)
+        .key(keys::PK, AttributeValue::S(keys::household(&h)))
+        .key(keys::SK, AttributeValue::S(keys::reminder(id)))
+        .update_expression("SET remindAt = :at")
+        .expression_attribute_values(":at", AttributeValue::S("2099-01-01T00:00:00.000Z".into()))
+        .send()
+        .await
+        .unwrap();
+    // A rename leaves the occurrence, the plan and the state: the item stays where it is.
+    let version = format!("\"{}\"", done.body["task"]["version"]);
+    s.call_with(&owner, Method::PATCH, &path, Some(json!({ "title": "Water plants" })), &[("if-match", &version)])
+        .await
+        .assert_status(200);
+    assert_eq!(pending(&s, &h, id).await.unwrap().remind_at.to_rfc3339(), "2099-01-01T00:00:00+00:00");
+
+    // A changed plan starts over from now.
+    let renamed = s.call(&owner, Method::GET, &path, None).await;
+    let version = renamed.header("etag").unwrap().to_string();
+    s.call_with(&owner, Method::PATCH, &path, Some(json!({ "reminderOffsets": [0] })), &[("if-match", &version)])
+        .await
+        .assert_status(200);
+    assert_eq!(pending(&s, &h, id).await.unwrap().remind_at, today_at(8, 0) + Duration::days(1));
+
+    // Archived: no reminder. Restored: back at the first step ahead.
+    s.call(&owner, Method::POST, &format!("{path}/archive"), None).await.assert_status(200);
+    assert_eq!(pending(&s, &h, id).await, None);
+    s.call(&owner, Method::POST, &format!("{path}/restore"), None).await.assert_status(200);
+    assert_eq!(pending(&s, &h, id).await.unwrap().remind_at, today_at(8, 0) + Duration::days(1));
+
+    // Paused: none either.
+    let restored = s.call(&owner, Method::GET, &path, None).await;
+    let version = restored.header("etag").unwrap().to_string();
+    s.call_with(&owner, Method::PATCH, &path, Some(json!({ "paused": true })), &[("if-match", &version)])
+        .await
+        .assert_status(200);
+    assert_eq!(pending(&s, &h, id).await, None);
+}
+
+#[tokio::test]
+async fn a_chore_without_reminders_has_no_pending_item_and_undo_puts_the_old_one_back() {
+    let s = stack_at_half_past_seven().await;
+    let (h, owner, _member, _child) = household_of_three(&s).await;
+    let mut quiet = daily("Quiet", &[&owner]);
+    quiet["startDate"] = json!(Utc::now().date_naive());
+    let quiet = create(&s, &owner, &h, quiet).await;
+    assert_eq!(pending(&s, &h, quiet["taskId"].as_str().unwrap()).await, None);
+
+    let mut body = daily("Trash", &[&owner]);
+    body["startDate"] = json!(Utc::now().date_naive());
+    body["reminderOffsets"] = json!([15]);
+    let task = create(&s, &owner, &h, body).await;
+    let id = task["taskId"].as_str().unwrap();
+    let done = s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks/{id}/complete"), None).await;
+    done.assert_status(200);
+    assert_eq!(pending(&s, &h, id).await.unwrap().due, today_at(8, 0) + Duration::days(1));
+    let completion = done.body["completion"]["completionId"].as_str().unwrap();
+    s.call(&owner, Method::POST, &format!("/v1/households/{h}/completions/{completion}/undo"), None)
+        .await
+        .assert_status(200);
+    let p = pending(&s, &h, id).await.unwrap();
+    assert_eq!((p.due, p.remind_at), (today_at(8, 0), today_at(7, 45)));
+}
+
+#[tokio::test]
+async fn every_change_that_leaves_nothing_to_remind_removes_the_pending_item() {
+    // 07:30 UTC; chores due at 08:00 from today.
+    let s = stack_at_half_past_seven().await;
+    let (h, owner, _member, _child) = household_of_three(&s).await;
+    let chore = |title: &str, offsets: &[u32], extra: serde_json::Value| {
+        let mut body = daily(title, &[&owner]);
+        body["startDate"] = json!(Utc::now().date_naive());
+        body["reminderOffsets"] = json!(offsets);
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let once = json!({ "recurrence": { "type": "once" } });
+    let call = |path: String, body: Option<serde_json::Value>| {
+        let s = &s;
+        let owner = &owner;
+        async move { s.call(owner, Method::POST, &path, body).await }
+    };
+    let tasks = format!("/v1/households/{h}/tasks");
+
+    // A one-off chore, completed or skipped, is finished: nothing left to remind.
+    for action in ["complete", "skip"] {
+        let t = create(&s, &owner, &h, chore(action, &[15], once.clone())).await;
+        let id = t["taskId"].as_str().unwrap();
+        assert!(pending(&s, &h, id).await.is_some());
+        call(format!("{tasks}/{id}/{action}"), None).await.assert_status(200);
+        assert_eq!(pending(&s, &h, id).await, None, "{action}");
+    }
+
+    // Snoozed to 09:00 with a reminder two hours before: 07:00 has passed.
+    let t = create(&s, &owner, &h, chore("snooze", &[0], json!({}))).await;
+    let id = t["taskId"].as_str().unwrap();
+    assert!(pending(&s, &h, id).await.is_some());
+    let mut plan = s
+        .call_with(
+            &owner,
+            Method::PATCH,
+            &format!("{tasks}/{id}"),
+            Some(json!({ "reminderOffsets": [120] })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    plan.assert_status(200);
+    assert_eq!(pending(&s, &h, id).await, None, "06:00 has passed");
+    plan = s
+        .call_with(
+            &owner,
+            Method::PATCH,
+            &format!("{tasks}/{id}"),
+            Some(json!({ "reminderOffsets": [0] })),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+    plan.assert_status(200);
+    assert!(pending(&s, &h, id).await.is_some());
+    call(format!("{tasks}/{id}/snooze"), Some(json!({ "until": today_at(8, 0) + Duration::hours(26) })))
+        .await
+        .assert_status(200);
+    assert!(pending(&s, &h, id).await.is_some(), "tomorrow 10:00 is ahead");
+    let t = create(&s, &owner, &h, chore("snooze-past", &[60], json!({}))).await;
+    let id = t["taskId"].as_str().unwrap();
+    call(format!("{tasks}/{id}/snooze"), Some(json!({ "until": today_at(8, 20) }))).await.assert_status(200);
+    assert_eq!(pending(&s, &h, id).await, None, "07:20 has passed");
+
+    // Restored from the archive with every step behind it.
+    let t = create(&s, &owner, &h, chore("restore", &[15], json!({}))).await;
+    let id = t["taskId"].as_str().unwrap();
+    s.call_with(
+        &owner,
+        Method::PATCH,
+        &format!("{tasks}/{id}"),
+        Some(json!({ "reminderOffsets": [60] })),
+        &[("if-match", "\"1\"")],
+    )
+    .await
+    .assert_status(200);
+    call(format!("{tasks}/{id}/archive"), None).await.assert_status(200);
+    call(format!("{tasks}/{id}/restore"), None).await.assert_status(200);
+    assert_eq!(pending(&s, &h, id).await, None);
+
+    // Undone, or rejected: back to today's occurrence, whose one reminder (07:00) has passed.
+    for (title, decide) in [("undo", "undo"), ("reject", "reject")] {
+        let extra = if decide == "reject" { json!({ "requiresApproval": true }) } else { json!({}) };
+        let t = create(&s, &owner, &h, chore(title, &[60], extra)).await;
+        let id = t["taskId"].as_str().unwrap();
+        let done = call(format!("{tasks}/{id}/complete"), None).await;
+        done.assert_status(200);
+        assert!(pending(&s, &h, id).await.is_some(), "tomorrow 07:00 is ahead");
+        let completion = done.body["completion"]["completionId"].as_str().unwrap();
+        call(format!("/v1/households/{h}/completions/{completion}/{decide}"), None).await.assert_status(200);
+        assert_eq!(pending(&s, &h, id).await, None, "{decide}");
+    }
+}
