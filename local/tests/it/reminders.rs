@@ -229,3 +229,124 @@ async fn every_change_that_leaves_nothing_to_remind_removes_the_pending_item() {
         assert_eq!(pending(&s, &h, id).await, None, "{decide}");
     }
 }
+
+mod dispatch {
+    //! The dispatcher against DynamoDB Local and moto's SQS. Its chores live on a day of
+    //! their own (2031), so no other test's reminders share its buckets.
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use functions_notifications::{ReminderMessage, dispatch_reminders};
+    use shared::platform::clock::ManualClock;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    async fn stack_on_a_day_of_its_own(now: &str) -> TestStack {
+        crate::support::builder().clock(Arc::new(ManualClock::at(at(now)))).start().await
+    }
+
+    async fn queue(s: &TestStack) -> String {
+        let name = format!("reminders-{}", ulid::Ulid::new());
+        s.stack.app.sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap()
+    }
+
+    /// Every message on the queue, for this household.
+    async fn drain(s: &TestStack, url: &str, household: &str) -> Vec<ReminderMessage> {
+        let mut all = Vec::new();
+        loop {
+            let out = s.stack.app.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                all.push(serde_json::from_str::<ReminderMessage>(m.body().unwrap()).unwrap());
+            }
+        }
+        all.retain(|m| m.household_id == household);
+        all
+    }
+
+    async fn chores_with(s: &TestStack, n: usize, start: &str, offsets: serde_json::Value) -> (String, Vec<String>) {
+        let (h, owner, _member, _child) = household_of_three(s).await;
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let mut body = daily(&format!("Chore {i}"), &[&owner]);
+            body["startDate"] = json!(start);
+            body["reminderOffsets"] = offsets.clone();
+            ids.push(create(s, &owner, &h, body).await["taskId"].as_str().unwrap().to_string());
+        }
+        (h, ids)
+    }
+
+    #[tokio::test]
+    async fn two_dispatcher_runs_at_once_send_each_due_reminder_once() {
+        let s = stack_on_a_day_of_its_own("2031-03-10T07:30:00Z").await;
+        // 23 chores due at 08:00 with a reminder at 07:45: more than two batches of 10.
+        let (h, ids) = chores_with(&s, 23, "2031-03-10", json!([15])).await;
+        let url = queue(&s).await;
+        let now = at("2031-03-10T07:46:00Z");
+        let (a, b) = tokio::join!(
+            dispatch_reminders(&s.stack.app, &url, "run-a", now),
+            dispatch_reminders(&s.stack.app, &url, "run-b", now)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.sent + b.sent, 23, "{a:?} {b:?}");
+        let sent = drain(&s, &url, &h).await;
+        let mut per_chore: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in &sent {
+            *per_chore.entry(m.task_id.as_str()).or_default() += 1;
+            assert_eq!((m.due, m.step_at, m.late), (at("2031-03-10T08:00:00Z"), at("2031-03-10T07:45:00Z"), false));
+        }
+        assert_eq!(per_chore.len(), 23);
+        assert!(per_chore.values().all(|n| *n == 1), "{per_chore:?}");
+        // Each run sends what it claimed ten to a call.
+        assert!(a.sqs_calls <= a.sent.div_ceil(10) && b.sqs_calls <= b.sent.div_ceil(10), "{a:?} {b:?}");
+        // Its one reminder sent, no chore has one pending for this occurrence.
+        for id in &ids {
+            assert_eq!(pending(&s, &h, id).await, None);
+        }
+        // A run a minute later finds nothing more.
+        let again = dispatch_reminders(&s.stack.app, &url, "run-c", at("2031-03-10T07:47:00Z")).await.unwrap();
+        assert_eq!(again.sent, 0);
+        assert!(drain(&s, &url, &h).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_run_that_died_after_claiming_loses_nothing_and_an_outage_sends_only_the_latest_step_late() {
+        let s = stack_on_a_day_of_its_own("2031-04-14T05:30:00Z").await;
+        // Due 08:00, reminded at 06:00, 07:00 and 07:45.
+        let (h, ids) = chores_with(&s, 2, "2031-04-14", json!([120, 60, 15])).await;
+        let url = queue(&s).await;
+        let first = pending(&s, &h, &ids[0]).await.unwrap();
+        assert_eq!(first.remind_at, at("2031-04-14T06:00:00Z"));
+
+        // A run claims the first chore's reminder at 06:00:30 and dies before sending.
+        assert!(s.stack.app.store.claim_reminder(&first, "dead-run", at("2031-04-14T06:00:30Z")).await.unwrap());
+        // The next run, a minute later, leaves the live claim alone but sends the other.
+        let r = dispatch_reminders(&s.stack.app, &url, "run-1", at("2031-04-14T06:01:00Z")).await.unwrap();
+        assert_eq!((r.claimed, r.sent), (1, 1), "{r:?}");
+        let sent = drain(&s, &url, &h).await;
+        assert_eq!(sent.iter().map(|m| m.task_id.as_str()).collect::<Vec<_>>(), [ids[1].as_str()]);
+        // Once the claim expires (2 minutes), it goes out, once.
+        let r = dispatch_reminders(&s.stack.app, &url, "run-2", at("2031-04-14T06:03:00Z")).await.unwrap();
+        assert_eq!(r.sent, 1, "{r:?}");
+        let sent = drain(&s, &url, &h).await;
+        assert_eq!((sent.len(), sent[0].task_id.as_str(), sent[0].late), (1, ids[0].as_str(), true));
+
+        // Then the dispatcher is down until 07:50: 07:00 and 07:45 fell due for both chores.
+        // Only the latest goes out, once, marked late; nothing is left for this occurrence.
+        let r = dispatch_reminders(&s.stack.app, &url, "run-3", at("2031-04-14T07:50:00Z")).await.unwrap();
+        assert_eq!(r.sent, 2, "{r:?}");
+        let sent = drain(&s, &url, &h).await;
+        assert_eq!(sent.len(), 2);
+        assert!(sent.iter().all(|m| m.step_at == at("2031-04-14T07:45:00Z") && m.late));
+        for id in &ids {
+            assert_eq!(pending(&s, &h, id).await, None);
+        }
+    }
+}

@@ -63,16 +63,22 @@ pub struct Dispatch {
     pub next: Option<Step>,
 }
 
-/// A chore's reminders, relative to each occurrence's due time.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A chore's reminders, relative to each occurrence's due time. Stored with the chore's
+/// pending reminder, so the dispatcher needs no other read to move it on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReminderPlan {
     /// Minutes before due (0 = at due).
+    #[serde(default)]
     pub before: Vec<u32>,
     /// Minutes after due.
+    #[serde(default)]
     pub after: Vec<u32>,
+    #[serde(default)]
     pub repeat: Option<Repeat>,
     /// Minutes after the last reminder (or repeat) to escalate, when the household
     /// escalates unanswered chores.
+    #[serde(default)]
     pub escalate_after: Option<u32>,
 }
 

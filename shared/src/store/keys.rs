@@ -15,6 +15,7 @@
 //! | a member's feed token     | `HOUSEHOLD#<hid>`  | `FEEDOF#<sub>`           |                    |                             |
 //! | rate-limit window         | `USER#<sub>`       | `RATE#<action>#<start>`  |                    |                             |
 //! | a chore's next reminder   | `HOUSEHOLD#<hid>`  | `REMINDER#<tid>`         | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<remindAt>#<hid>#<tid>` |
+//! | reminder dispatch checkpoint | `DISPATCH`      | `REMINDERS`              |                    |                             |
 //!
 //! "My chores" is GSI1's active range filtered on the task's `assignedTo` list (pools
 //! included). GSI2 is the reminder index: sparse (only pending reminder items carry its
@@ -119,6 +120,9 @@ pub fn rate_window(action: &str, window_start_epoch: i64) -> String {
 }
 
 pub const REMINDER_PREFIX: &str = "REMINDER#";
+/// The reminder dispatcher's checkpoint (one item: `PK = DISPATCH`, `SK = REMINDERS`).
+pub const DISPATCH: &str = "DISPATCH";
+pub const DISPATCH_REMINDERS: &str = "REMINDERS";
 /// Partitions per hour of the reminder index.
 pub const REMINDER_SHARDS: u32 = 8;
 

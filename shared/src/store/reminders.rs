@@ -8,12 +8,14 @@
 //! subtask, a reassignment) leaves the item alone, because from then on the dispatcher owns
 //! where it stands.
 
-use chrono::{DateTime, Utc};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, Tx, key, keys, s, to_item};
-use crate::domain::reminder::{ReminderKind, Step};
+use super::{Item, Store, StoreError, Tx, classify, from_item, key, keys, s, to_item};
+use crate::domain::reminder::{ReminderKind, ReminderPlan, Step};
 use crate::domain::task::Task;
+use crate::platform::clock::rfc3339;
 
 /// What a pending reminder item holds besides its keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,17 +28,26 @@ pub struct PendingReminder {
     pub due: DateTime<Utc>,
     pub remind_at: DateTime<Utc>,
     pub kind: ReminderKind,
+    /// The chore's plan when the item was written (the household's escalation included).
+    #[serde(default)]
+    pub plan: ReminderPlan,
 }
 
 impl PendingReminder {
-    pub fn new(task: &Task, due: DateTime<Utc>, step: Step) -> PendingReminder {
+    pub fn new(task: &Task, due: DateTime<Utc>, step: Step, plan: ReminderPlan) -> PendingReminder {
         PendingReminder {
             household_id: task.household_id.clone(),
             task_id: task.task_id.clone(),
             due,
             remind_at: step.at,
             kind: step.kind,
+            plan,
         }
+    }
+
+    /// The same chore's pending reminder at its next step.
+    pub fn at_step(&self, step: Step) -> PendingReminder {
+        PendingReminder { remind_at: step.at, kind: step.kind, ..self.clone() }
     }
 
     /// The item, in the bucket a writer whose clock says `now` puts it in.
@@ -86,7 +97,8 @@ impl Tx {
             return Ok(self);
         }
         let pending = after.next_due.and_then(|due| {
-            after.next_reminder(escalate_after, now).map(|step| PendingReminder::new(after, due, step))
+            let step = after.next_reminder(escalate_after, now)?;
+            Some(PendingReminder::new(after, due, step, after.reminder_plan(escalate_after)))
         });
         Ok(match (pending, was) {
             (Some(p), _) => self.put(p.item(now)?, None),
@@ -94,6 +106,22 @@ impl Tx {
             (None, _) => self.delete(key(keys::household(&after.household_id), keys::reminder(&after.task_id)), None),
         })
     }
+}
+
+/// How long a dispatcher run's claim on a reminder holds: a run that died after claiming
+/// (before or after sending) leaves it to a later run once this has passed.
+pub const CLAIM_LEASE: Duration = Duration::minutes(2);
+
+const CLAIMED_BY: &str = "claimedBy";
+const CLAIMED_AT: &str = "claimedAt";
+
+/// A time as the item stores it (serde's form, which a condition must match exactly).
+fn stored(t: DateTime<Utc>) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(t).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+fn condition_failed(e: &StoreError) -> bool {
+    matches!(e, StoreError::ConditionFailed)
 }
 
 impl Store {
@@ -104,6 +132,137 @@ impl Store {
         task_id: &str,
     ) -> Result<Option<PendingReminder>, StoreError> {
         self.get_as(keys::household(household_id), keys::reminder(task_id)).await
+    }
+
+    /// One page of the pending reminders in one bucket of the reminder index that are due
+    /// by `due_by`, oldest first.
+    pub async fn due_reminders(
+        &self,
+        bucket: &str,
+        due_by: DateTime<Utc>,
+        start: Option<Item>,
+    ) -> Result<(Vec<PendingReminder>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI2)
+            .key_condition_expression("#pk = :bucket AND #sk <= :due")
+            .expression_attribute_names("#pk", keys::GSI2PK)
+            .expression_attribute_names("#sk", keys::GSI2SK)
+            .expression_attribute_values(":bucket", s(bucket))
+            .expression_attribute_values(":due", s(keys::reminder_due_by(due_by)))
+            .limit(100)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(classify)?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((items, out.last_evaluated_key))
+    }
+
+    /// Claims `p` for the dispatcher run `run`: only while it is still at this step (the
+    /// index is eventually consistent, and a chore's change may have moved it) and no other
+    /// run holds a live claim. `false`: someone else has it, or it moved.
+    pub async fn claim_reminder(&self, p: &PendingReminder, run: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::household(&p.household_id), keys::reminder(&p.task_id))))
+            .update_expression("SET #by = :run, #at = :now")
+            .condition_expression("remindAt = :step AND due = :due AND (attribute_not_exists(#at) OR #at < :expired)")
+            .expression_attribute_names("#by", CLAIMED_BY)
+            .expression_attribute_names("#at", CLAIMED_AT)
+            .expression_attribute_values(":run", s(run))
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .expression_attribute_values(":expired", s(rfc3339(now - CLAIM_LEASE)))
+            .expression_attribute_values(":step", stored(p.remind_at)?)
+            .expression_attribute_values(":due", stored(p.due)?)
+            .send()
+            .await
+            .map_err(classify);
+        match claimed {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves a reminder the run `run` claimed (and sent) on to `next`, or deletes it when
+    /// none is left. `false`: the chore changed meanwhile, and its change placed the item.
+    pub async fn advance_reminder(
+        &self,
+        p: &PendingReminder,
+        run: &str,
+        next: Option<&PendingReminder>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let claim = "#by = :run AND remindAt = :step";
+        let names = [("#by".to_string(), CLAIMED_BY.to_string())].into();
+        let values = [(":run".to_string(), s(run)), (":step".to_string(), stored(p.remind_at)?)].into();
+        let done: Result<(), StoreError> = match next {
+            Some(n) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(n.item(now)?))
+                .condition_expression(claim)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::household(&p.household_id), keys::reminder(&p.task_id))))
+                .condition_expression(claim)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+        };
+        match done {
+            Ok(()) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where the reminder dispatcher stands: the oldest hour that may still hold a due
+    /// reminder.
+    pub async fn dispatch_checkpoint(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self.get(keys::DISPATCH.into(), keys::DISPATCH_REMINDERS).await?;
+        Ok(item
+            .and_then(|i| i.get("checkpoint").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc()))
+    }
+
+    /// Moves the checkpoint forward (never back: of two overlapping runs the later wins).
+    pub async fn save_dispatch_checkpoint(&self, checkpoint: DateTime<Utc>) -> Result<(), StoreError> {
+        let saved = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::DISPATCH))
+            .item(keys::SK, s(keys::DISPATCH_REMINDERS))
+            .item("checkpoint", s(rfc3339(checkpoint)))
+            .condition_expression("attribute_not_exists(checkpoint) OR checkpoint <= :at")
+            .expression_attribute_values(":at", AttributeValue::S(rfc3339(checkpoint)))
+            .send()
+            .await
+            .map_err(classify);
+        match saved {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -123,6 +282,7 @@ mod tests {
             due: utc("2026-12-01T18:00:00Z"),
             remind_at: utc("2026-12-01T17:30:00Z"),
             kind: ReminderKind::Reminder,
+            plan: ReminderPlan::default(),
         };
         let item = p.item(utc("2026-12-01T09:00:00Z")).unwrap();
         let shard = keys::reminder_shard("01KB0000000000000000000000");

@@ -1,0 +1,223 @@
+//! `ReminderDispatcher`: every minute (an EventBridge schedule), sends the reminders that
+//! have come due to the notification queue and moves each chore's pending reminder on.
+//!
+//! Exactly once, even with overlapping runs and a run that dies halfway: each reminder is
+//! claimed with a conditional write before it is sent (a live claim of another run, or a
+//! reminder that moved meanwhile, is left alone), and moved on with a write conditional on
+//! that claim after it is sent. A run that dies after claiming leaves the claim to expire
+//! ([`CLAIM_LEASE`]), and a later run sends it then; one that dies after sending, before
+//! moving on, makes that later run send it again, which the notification worker's dedupe
+//! record (one per notification and channel) absorbs. Nothing is lost, nothing delivered
+//! twice.
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use serde::Serialize;
+use shared::App;
+use shared::domain::reminder::{ReminderKind, dispatch_window};
+use shared::store::keys;
+use shared::store::reminders::{CLAIM_LEASE, PendingReminder};
+use shared::store::{Item, StoreError};
+
+/// What one reminder message tells the notification worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReminderMessage {
+    pub household_id: String,
+    pub task_id: String,
+    /// The occurrence: the worker sends nothing if the chore has moved past it.
+    pub due: DateTime<Utc>,
+    pub step_at: DateTime<Utc>,
+    pub kind: ReminderKind,
+    /// Sent later than it should have been (after an outage).
+    pub late: bool,
+}
+
+impl ReminderMessage {
+    /// The notification's identity, for the worker's dedupe record.
+    pub fn notification_id(&self) -> String {
+        format!("{}#{}#{}#{}", self.household_id, self.task_id, self.due.timestamp(), self.step_at.timestamp())
+    }
+}
+
+/// What one run did (logged, and what the benchmark prints).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DispatchReport {
+    pub hours: usize,
+    pub queries: u32,
+    pub found: u32,
+    pub claimed: u32,
+    pub sent: u32,
+    pub late: u32,
+    /// Too old to send (see `STALE_AFTER`): moved on without a message.
+    pub stale: u32,
+    pub sqs_calls: u32,
+    /// Moved on (or removed) after sending.
+    pub advanced: u32,
+    pub checkpoint: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub enum DispatchError {
+    Store(StoreError),
+    Queue(String),
+}
+
+impl From<StoreError> for DispatchError {
+    fn from(e: StoreError) -> Self {
+        DispatchError::Store(e)
+    }
+}
+
+impl std::fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DispatchError::Store(e) => write!(f, "store: {e:?}"),
+            DispatchError::Queue(e) => write!(f, "queue: {e}"),
+        }
+    }
+}
+
+/// One dispatcher run at `now`, as `run` (its id: the claim's owner and the messages'
+/// correlation id), sending to `queue_url`. Claimed reminders from all buckets are sent
+/// ten to a `SendMessageBatch`: at most one SQS call per 10 messages (plus one partial).
+pub async fn dispatch_reminders(
+    app: &App,
+    queue_url: &str,
+    run: &str,
+    now: DateTime<Utc>,
+) -> Result<DispatchReport, DispatchError> {
+    let window = dispatch_window(app.store.dispatch_checkpoint().await?, now);
+    let mut report = DispatchReport { hours: window.hours.len(), ..Default::default() };
+    let mut ready: Vec<(PendingReminder, ReminderMessage)> = Vec::new();
+    for hour in &window.hours {
+        for shard in 0..keys::REMINDER_SHARDS {
+            let bucket = keys::reminder_bucket_of_hour(*hour, shard);
+            let mut start: Option<Item> = None;
+            loop {
+                let (due, next) = app.store.due_reminders(&bucket, now, start).await?;
+                report.queries += 1;
+                report.found += due.len() as u32;
+                for p in claim(app, run, now, due, &mut report).await? {
+                    ready.push(p);
+                    if ready.len() == 10 {
+                        send_and_advance(app, queue_url, run, now, std::mem::take(&mut ready), &mut report).await?;
+                    }
+                }
+                match next {
+                    Some(n) => start = Some(n),
+                    None => break,
+                }
+            }
+        }
+    }
+    if !ready.is_empty() {
+        send_and_advance(app, queue_url, run, now, ready, &mut report).await?;
+    }
+    app.store.save_dispatch_checkpoint(window.next_checkpoint).await?;
+    report.checkpoint = Some(window.next_checkpoint);
+    Ok(report)
+}
+
+/// Claims a page of due reminders (concurrently) and returns those with a message to send;
+/// a stale one is moved on at once, without a message.
+async fn claim(
+    app: &App,
+    run: &str,
+    now: DateTime<Utc>,
+    due: Vec<PendingReminder>,
+    report: &mut DispatchReport,
+) -> Result<Vec<(PendingReminder, ReminderMessage)>, DispatchError> {
+    let claims = join_all(due.iter().map(|p| app.store.claim_reminder(p, run, now))).await;
+    let mut out = Vec::new();
+    for (p, c) in due.into_iter().zip(claims) {
+        if !c? {
+            continue;
+        }
+        report.claimed += 1;
+        let d = p.plan.on_dispatch(p.due, p.remind_at, now);
+        match d.send {
+            Some(step) => {
+                let m = ReminderMessage {
+                    household_id: p.household_id.clone(),
+                    task_id: p.task_id.clone(),
+                    due: p.due,
+                    step_at: step.at,
+                    kind: step.kind,
+                    late: d.late,
+                };
+                out.push((p, m));
+            }
+            None => {
+                report.stale += 1;
+                let next = d.next.map(|step| p.at_step(step));
+                if app.store.advance_reminder(&p, run, next.as_ref(), now).await? {
+                    report.advanced += 1;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Up to 10 claimed reminders: sent in one `SendMessageBatch`, then moved on.
+async fn send_and_advance(
+    app: &App,
+    queue_url: &str,
+    run: &str,
+    now: DateTime<Utc>,
+    batch: Vec<(PendingReminder, ReminderMessage)>,
+    report: &mut DispatchReport,
+) -> Result<(), DispatchError> {
+    let entries = batch
+        .iter()
+        .enumerate()
+        .map(|(i, (_, m))| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(serde_json::to_string(m).expect("a reminder message serializes"))
+                .message_attributes(
+                    "correlationId",
+                    aws_sdk_sqs::types::MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(run)
+                        .build()
+                        .expect("data type and value are set"),
+                )
+                .build()
+                .expect("id and body are set")
+        })
+        .collect();
+    let out = app
+        .sqs
+        .send_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .map_err(|e| DispatchError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+    report.sqs_calls += 1;
+    // A failed entry stays claimed: a later run sends it once the claim expires.
+    let failed: std::collections::HashSet<usize> = out.failed.iter().filter_map(|f| f.id.parse().ok()).collect();
+    if !failed.is_empty() {
+        tracing::warn!(
+            failed = failed.len(),
+            lease_seconds = CLAIM_LEASE.num_seconds(),
+            "reminders not queued; retried after the lease"
+        );
+    }
+    let sent: Vec<_> = batch.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, b)| b).collect();
+    report.sent += sent.len() as u32;
+    report.late += sent.iter().filter(|(_, m)| m.late).count() as u32;
+    let moves = sent.iter().map(|(p, _)| async move {
+        let next = p.plan.on_dispatch(p.due, p.remind_at, now).next.map(|step| p.at_step(step));
+        app.store.advance_reminder(p, run, next.as_ref(), now).await
+    });
+    for moved in join_all(moves).await {
+        if moved? {
+            report.advanced += 1;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! The notifications service (issue 7). So far: the reminder dispatcher.
+
+mod dispatch;
+
+pub use dispatch::*;
