@@ -5,6 +5,7 @@
 pub mod events;
 pub mod gateway;
 pub mod iam;
+pub mod meter;
 pub mod poller;
 pub mod provision;
 pub mod routes;

@@ -2,21 +2,15 @@
 //! complete and agenda in a household of 50 chores with 10,000 and then 100,000 past
 //! completions. The per-request figures must not grow with history. Run with scripts/bench.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, PutRequest, WriteRequest};
-use aws_smithy_types::body::SdkBody;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Duration, Utc};
 use http::Method;
+use local::meter::{Meter, MeterInterceptor};
 use local::provision::{Endpoints, create_table};
 use local::template::Template;
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::App;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household::NewHousehold;
@@ -24,76 +18,10 @@ use shared::domain::task::{Completion, CompletionKind, HouseholdContext, RosterE
 use shared::platform::clock::{SystemClock, rfc3339};
 use shared::platform::config::Config;
 use shared::store::keys;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Counts DynamoDB calls, and asks for and adds up their consumed capacity (read and write
-/// units, as DynamoDB reports them).
-#[derive(Debug, Default)]
-struct Meter {
-    calls: AtomicU64,
-    capacity: Mutex<f64>,
-}
-
-#[derive(Debug, Clone)]
-struct MeterInterceptor(Arc<Meter>);
-
-impl Intercept for MeterInterceptor {
-    fn name(&self) -> &'static str {
-        "Meter"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.calls.fetch_add(1, Ordering::Relaxed);
-        let request = context.request_mut();
-        if let Some(bytes) = request.body().bytes()
-            && let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(bytes)
-            && !body.contains_key("ReturnConsumedCapacity")
-        {
-            body.insert("ReturnConsumedCapacity".into(), json!("TOTAL"));
-            let new = serde_json::to_vec(&body)?;
-            request.headers_mut().insert("content-length", new.len().to_string());
-            *request.body_mut() = SdkBody::from(new);
-        }
-        Ok(())
-    }
-
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        use aws_sdk_dynamodb::operation as op;
-        let Ok(output) = context.output_or_error() else { return Ok(()) };
-        let one = |c: Option<&ConsumedCapacity>| c.and_then(|c| c.capacity_units()).unwrap_or(0.0);
-        let many = |c: &[ConsumedCapacity]| c.iter().filter_map(|c| c.capacity_units()).sum::<f64>();
-        let units = if let Some(o) = output.downcast_ref::<op::get_item::GetItemOutput>() {
-            one(o.consumed_capacity())
-        } else if let Some(o) = output.downcast_ref::<op::query::QueryOutput>() {
-            one(o.consumed_capacity())
-        } else if let Some(o) = output.downcast_ref::<op::put_item::PutItemOutput>() {
-            one(o.consumed_capacity())
-        } else if let Some(o) = output.downcast_ref::<op::update_item::UpdateItemOutput>() {
-            one(o.consumed_capacity())
-        } else if let Some(o) = output.downcast_ref::<op::transact_get_items::TransactGetItemsOutput>() {
-            many(o.consumed_capacity())
-        } else if let Some(o) = output.downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>() {
-            many(o.consumed_capacity())
-        } else if let Some(o) = output.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
-            many(o.consumed_capacity())
-        } else {
-            0.0
-        };
-        *self.0.capacity.lock().unwrap() += units;
-        Ok(())
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {

@@ -51,7 +51,7 @@ impl PendingReminder {
     }
 
     /// The item, in the bucket a writer whose clock says `now` puts it in.
-    pub(crate) fn item(&self, now: DateTime<Utc>) -> Result<Item, StoreError> {
+    pub fn item(&self, now: DateTime<Utc>) -> Result<Item, StoreError> {
         let mut item = to_item(keys::household(&self.household_id), keys::reminder(&self.task_id), self)?;
         let shard = keys::reminder_shard(&self.task_id);
         item.insert(keys::GSI2PK.into(), s(keys::reminder_bucket(self.remind_at, now, shard)));
