@@ -53,7 +53,7 @@ pub struct DispatchReport {
     /// Too old to send (see `STALE_AFTER`): moved on without a message.
     pub stale: u32,
     pub sqs_calls: u32,
-    /// Moved on (or removed) after sending.
+    /// Moved on (or removed): after sending, or at once when stale.
     pub advanced: u32,
     pub checkpoint: Option<DateTime<Utc>>,
 }
@@ -91,6 +91,10 @@ pub async fn dispatch_reminders(
     let window = dispatch_window(app.store.dispatch_checkpoint().await?, now);
     let mut report = DispatchReport { hours: window.hours.len(), ..Default::default() };
     let mut ready: Vec<(PendingReminder, ReminderMessage)> = Vec::new();
+    // The earliest hour that may still hold a due reminder after this run: one another
+    // run holds a live claim on (or that moved meanwhile: then merely re-read), or whose
+    // message SQS did not take. The checkpoint stops there, so a later run reads it again.
+    let mut unfinished: Option<DateTime<Utc>> = None;
     for hour in &window.hours {
         for shard in 0..keys::REMINDER_SHARDS {
             let bucket = keys::reminder_bucket_of_hour(*hour, shard);
@@ -99,10 +103,19 @@ pub async fn dispatch_reminders(
                 let (due, next) = app.store.due_reminders(&bucket, now, start).await?;
                 report.queries += 1;
                 report.found += due.len() as u32;
-                for p in claim(app, run, now, due, &mut report).await? {
+                let (claimed, refused) = claim(app, run, now, due, &mut report).await?;
+                if refused {
+                    unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
+                }
+                for p in claimed {
                     ready.push(p);
                     if ready.len() == 10 {
-                        send_and_advance(app, queue_url, run, now, std::mem::take(&mut ready), &mut report).await?;
+                        let batch = std::mem::take(&mut ready);
+                        // A batch may hold reminders of earlier hours too: a refused entry
+                        // stops the checkpoint at the window's first hour.
+                        if send_and_advance(app, queue_url, run, now, batch, &mut report).await? {
+                            unfinished = window.hours.first().copied();
+                        }
                     }
                 }
                 match next {
@@ -112,27 +125,33 @@ pub async fn dispatch_reminders(
             }
         }
     }
-    if !ready.is_empty() {
-        send_and_advance(app, queue_url, run, now, ready, &mut report).await?;
+    if !ready.is_empty() && send_and_advance(app, queue_url, run, now, ready, &mut report).await? {
+        unfinished = window.hours.first().copied();
     }
-    app.store.save_dispatch_checkpoint(window.next_checkpoint).await?;
-    report.checkpoint = Some(window.next_checkpoint);
+    let checkpoint = match unfinished {
+        Some(hour) => window.next_checkpoint.min(hour),
+        None => window.next_checkpoint,
+    };
+    app.store.save_dispatch_checkpoint(checkpoint).await?;
+    report.checkpoint = Some(checkpoint);
     Ok(report)
 }
 
-/// Claims a page of due reminders (concurrently) and returns those with a message to send;
-/// a stale one is moved on at once, without a message.
+/// Claims a page of due reminders (concurrently) and returns those with a message to send,
+/// and whether any claim was refused; a stale one is moved on at once, without a message.
 async fn claim(
     app: &App,
     run: &str,
     now: DateTime<Utc>,
     due: Vec<PendingReminder>,
     report: &mut DispatchReport,
-) -> Result<Vec<(PendingReminder, ReminderMessage)>, DispatchError> {
+) -> Result<(Vec<(PendingReminder, ReminderMessage)>, bool), DispatchError> {
     let claims = join_all(due.iter().map(|p| app.store.claim_reminder(p, run, now))).await;
     let mut out = Vec::new();
+    let mut refused = false;
     for (p, c) in due.into_iter().zip(claims) {
         if !c? {
+            refused = true;
             continue;
         }
         report.claimed += 1;
@@ -158,10 +177,11 @@ async fn claim(
             }
         }
     }
-    Ok(out)
+    Ok((out, refused))
 }
 
-/// Up to 10 claimed reminders: sent in one `SendMessageBatch`, then moved on.
+/// Up to 10 claimed reminders: sent in one `SendMessageBatch`, then moved on. `true`: SQS
+/// refused some, which stay claimed for a later run.
 async fn send_and_advance(
     app: &App,
     queue_url: &str,
@@ -169,7 +189,7 @@ async fn send_and_advance(
     now: DateTime<Utc>,
     batch: Vec<(PendingReminder, ReminderMessage)>,
     report: &mut DispatchReport,
-) -> Result<(), DispatchError> {
+) -> Result<bool, DispatchError> {
     let entries = batch
         .iter()
         .enumerate()
@@ -219,5 +239,5 @@ async fn send_and_advance(
             report.advanced += 1;
         }
     }
-    Ok(())
+    Ok(!failed.is_empty())
 }

@@ -231,8 +231,10 @@ async fn every_change_that_leaves_nothing_to_remind_removes_the_pending_item() {
 }
 
 mod dispatch {
-    //! The dispatcher against DynamoDB Local and moto's SQS. Its chores live on a day of
-    //! their own (2031), so no other test's reminders share its buckets.
+    //! The dispatcher against DynamoDB Local and moto's SQS. Its chores live on days of
+    //! their own (2031), so no other test's reminders share its buckets. The table (and so
+    //! the dispatcher's one checkpoint) is shared by the whole suite: one test runs the
+    //! scenarios in turn, each from a fresh checkpoint.
 
     use std::collections::BTreeMap;
     use std::sync::Arc;
@@ -265,6 +267,8 @@ mod dispatch {
             }
             for m in batch {
                 all.push(serde_json::from_str::<ReminderMessage>(m.body().unwrap()).unwrap());
+                let receipt = m.receipt_handle().unwrap();
+                s.stack.app.sqs.delete_message().queue_url(url).receipt_handle(receipt).send().await.unwrap();
             }
         }
         all.retain(|m| m.household_id == household);
@@ -283,9 +287,29 @@ mod dispatch {
         (h, ids)
     }
 
+    async fn forget_checkpoint(s: &TestStack) {
+        let store = &s.stack.app.store;
+        store
+            .client
+            .delete_item()
+            .table_name(&store.table)
+            .key(keys::PK, AttributeValue::S(keys::DISPATCH.into()))
+            .key(keys::SK, AttributeValue::S(keys::DISPATCH_REMINDERS.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
+    async fn the_dispatcher_sends_each_reminder_once_through_races_deaths_and_outages() {
+        two_dispatcher_runs_at_once_send_each_due_reminder_once().await;
+        a_run_that_died_after_claiming_loses_nothing_and_an_outage_sends_only_the_latest_step_late().await;
+        a_claim_left_late_in_the_next_hour_holds_the_checkpoint_back().await;
+    }
+
     async fn two_dispatcher_runs_at_once_send_each_due_reminder_once() {
         let s = stack_on_a_day_of_its_own("2031-03-10T07:30:00Z").await;
+        forget_checkpoint(&s).await;
         // 23 chores due at 08:00 with a reminder at 07:45: more than two batches of 10.
         let (h, ids) = chores_with(&s, 23, "2031-03-10", json!([15])).await;
         let url = queue(&s).await;
@@ -316,9 +340,9 @@ mod dispatch {
         assert!(drain(&s, &url, &h).await.is_empty());
     }
 
-    #[tokio::test]
     async fn a_run_that_died_after_claiming_loses_nothing_and_an_outage_sends_only_the_latest_step_late() {
         let s = stack_on_a_day_of_its_own("2031-04-14T05:30:00Z").await;
+        forget_checkpoint(&s).await;
         // Due 08:00, reminded at 06:00, 07:00 and 07:45.
         let (h, ids) = chores_with(&s, 2, "2031-04-14", json!([120, 60, 15])).await;
         let url = queue(&s).await;
@@ -348,5 +372,25 @@ mod dispatch {
         for id in &ids {
             assert_eq!(pending(&s, &h, id).await, None);
         }
+    }
+
+    async fn a_claim_left_late_in_the_next_hour_holds_the_checkpoint_back() {
+        let s = stack_on_a_day_of_its_own("2031-05-20T05:30:00Z").await;
+        forget_checkpoint(&s).await;
+        // Due 08:00, reminded at 06:50.
+        let (h, ids) = chores_with(&s, 1, "2031-05-20", json!([70])).await;
+        let url = queue(&s).await;
+        let p = pending(&s, &h, &ids[0]).await.unwrap();
+        assert_eq!(p.remind_at, at("2031-05-20T06:50:00Z"));
+        // A run reaches it late, at 07:04:30, claims it and dies. At 07:05:30 the claim is
+        // live, and 07:05:30 - 5 min is past 07:00: without holding back, the checkpoint
+        // would pass the 06:00 bucket for good and the reminder would never go out.
+        assert!(s.stack.app.store.claim_reminder(&p, "dead-run", at("2031-05-20T07:04:30Z")).await.unwrap());
+        let r = dispatch_reminders(&s.stack.app, &url, "run-1", at("2031-05-20T07:05:30Z")).await.unwrap();
+        assert_eq!((r.sent, r.checkpoint), (0, Some(at("2031-05-20T06:00:00Z"))), "{r:?}");
+        let r = dispatch_reminders(&s.stack.app, &url, "run-2", at("2031-05-20T07:07:00Z")).await.unwrap();
+        assert_eq!((r.sent, r.checkpoint), (1, Some(at("2031-05-20T07:00:00Z"))), "{r:?}");
+        let sent = drain(&s, &url, &h).await;
+        assert_eq!((sent.len(), sent[0].late), (1, true));
     }
 }

@@ -171,7 +171,8 @@ pub fn dispatch_window(checkpoint: Option<DateTime<Utc>>, now: DateTime<Utc>) ->
     let start = hour_of(checkpoint.unwrap_or(now - Duration::hours(1))).min(current);
     let end = current.min(start + Duration::hours(MAX_HOURS_PER_RUN - 1));
     let hours: Vec<_> = (0..).map(|i| start + Duration::hours(i)).take_while(|h| *h <= end).collect();
-    let next_checkpoint = if end < current { end + Duration::hours(1) } else { hour_of(now - CLOCK_SLACK).max(start) };
+    // Never past the hour writers with lagging clocks may still write to, catch-up or not.
+    let next_checkpoint = (end + Duration::hours(1)).min(hour_of(now - CLOCK_SLACK)).max(start);
     DispatchWindow { hours, next_checkpoint }
 }
 
@@ -419,6 +420,14 @@ mod tests {
         assert_eq!(w.hours.first(), Some(&utc("2026-12-01T14:00:00Z")));
         assert_eq!(w.hours.last(), Some(&utc("2026-12-01T18:00:00Z")), "caught up in three runs");
         assert_eq!(w.next_checkpoint, utc("2026-12-01T18:00:00Z"));
+    }
+
+    #[test]
+    fn catching_up_never_moves_past_the_hour_lagging_writers_may_still_use() {
+        // Down until 18:02: the window ends at 18:00, and 18:02 - 5 min is still 17:xx.
+        let w = dispatch_window(Some(utc("2026-12-01T13:00:00Z")), utc("2026-12-01T18:02:00Z"));
+        assert_eq!(w.hours.last(), Some(&utc("2026-12-01T18:00:00Z")));
+        assert_eq!(w.next_checkpoint, utc("2026-12-01T17:00:00Z"));
     }
 
     #[test]
