@@ -95,7 +95,12 @@ pub async fn dispatch_reminders(
     // run holds a live claim on (or that moved meanwhile: then merely re-read), or whose
     // message SQS did not take. The checkpoint stops there, so a later run reads it again.
     let mut unfinished: Option<DateTime<Utc>> = None;
-    for hour in &window.hours {
+    // Claims carry the time they are made (a long run's claims must not start out
+    // expired), and a run stops claiming well inside the lease: what it leaves, the next
+    // run (a minute later) takes up from the checkpoint held at that hour.
+    let started = std::time::Instant::now();
+    let clock = |at: DateTime<Utc>| at + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    'hours: for hour in &window.hours {
         for shard in 0..keys::REMINDER_SHARDS {
             let bucket = keys::reminder_bucket_of_hour(*hour, shard);
             let mut start: Option<Item> = None;
@@ -103,7 +108,11 @@ pub async fn dispatch_reminders(
                 let (due, next) = app.store.due_reminders(&bucket, now, start).await?;
                 report.queries += 1;
                 report.found += due.len() as u32;
-                let (claimed, refused) = claim(app, run, now, due, &mut report).await?;
+                if clock(now) - now > CLAIM_LEASE / 2 {
+                    unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
+                    break 'hours;
+                }
+                let (claimed, refused) = claim(app, run, clock(now), due, &mut report).await?;
                 if refused {
                     unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
                 }

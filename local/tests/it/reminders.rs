@@ -388,6 +388,21 @@ mod dispatch {
         assert!(s.stack.app.store.claim_reminder(&p, "dead-run", at("2031-05-20T07:04:30Z")).await.unwrap());
         let r = dispatch_reminders(&s.stack.app, &url, "run-1", at("2031-05-20T07:05:30Z")).await.unwrap();
         assert_eq!((r.sent, r.checkpoint), (0, Some(at("2031-05-20T06:00:00Z"))), "{r:?}");
+        // An item no version of ours can read, in every bucket of that hour: skipped, not fatal.
+        let store = &s.stack.app.store;
+        for shard in 0..keys::REMINDER_SHARDS {
+            store
+                .client
+                .put_item()
+                .table_name(&store.table)
+                .item(keys::PK, AttributeValue::S(format!("HOUSEHOLD#garbage{shard}")))
+                .item(keys::SK, AttributeValue::S("REMINDER#garbage".into()))
+                .item(keys::GSI2PK, AttributeValue::S(keys::reminder_bucket_of_hour(at("2031-05-20T06:00:00Z"), shard)))
+                .item(keys::GSI2SK, AttributeValue::S("2031-05-20T06:10:00.000Z#garbage#garbage".into()))
+                .send()
+                .await
+                .unwrap();
+        }
         let r = dispatch_reminders(&s.stack.app, &url, "run-2", at("2031-05-20T07:07:00Z")).await.unwrap();
         assert_eq!((r.sent, r.checkpoint), (1, Some(at("2031-05-20T07:00:00Z"))), "{r:?}");
         let sent = drain(&s, &url, &h).await;

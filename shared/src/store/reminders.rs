@@ -157,7 +157,20 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        // An item this version cannot read is skipped with a log line: one bad item must
+        // not stop every reminder behind it in its bucket.
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match from_item::<PendingReminder>(item) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::error!(bucket, error = ?e, "unreadable pending reminder skipped");
+                    None
+                }
+            })
+            .collect();
         Ok((items, out.last_evaluated_key))
     }
 
