@@ -40,6 +40,14 @@ impl ReminderMessage {
     }
 }
 
+/// A reminder this run claimed and will send: the message, and where the chore's reminder
+/// goes once it is sent (decided once, at the claim).
+struct Claimed {
+    reminder: PendingReminder,
+    message: ReminderMessage,
+    next: Option<PendingReminder>,
+}
+
 /// What one run did (logged, and what the benchmark prints).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -90,7 +98,7 @@ pub async fn dispatch_reminders(
 ) -> Result<DispatchReport, DispatchError> {
     let window = dispatch_window(app.store.dispatch_checkpoint().await?, now);
     let mut report = DispatchReport { hours: window.hours.len(), ..Default::default() };
-    let mut ready: Vec<(PendingReminder, ReminderMessage)> = Vec::new();
+    let mut ready: Vec<Claimed> = Vec::new();
     // The earliest hour that may still hold a due reminder after this run: one another
     // run holds a live claim on (or that moved meanwhile: then merely re-read), or whose
     // message SQS did not take. The checkpoint stops there, so a later run reads it again.
@@ -154,7 +162,7 @@ async fn claim(
     now: DateTime<Utc>,
     due: Vec<PendingReminder>,
     report: &mut DispatchReport,
-) -> Result<(Vec<(PendingReminder, ReminderMessage)>, bool), DispatchError> {
+) -> Result<(Vec<Claimed>, bool), DispatchError> {
     let claims = join_all(due.iter().map(|p| app.store.claim_reminder(p, run, now))).await;
     let mut out = Vec::new();
     let mut refused = false;
@@ -165,6 +173,7 @@ async fn claim(
         }
         report.claimed += 1;
         let d = p.plan.on_dispatch(p.due, p.remind_at, now);
+        let next = d.next.map(|step| p.at_step(step));
         match d.send {
             Some(step) => {
                 let m = ReminderMessage {
@@ -175,11 +184,10 @@ async fn claim(
                     kind: step.kind,
                     late: d.late,
                 };
-                out.push((p, m));
+                out.push(Claimed { reminder: p, message: m, next });
             }
             None => {
                 report.stale += 1;
-                let next = d.next.map(|step| p.at_step(step));
                 if app.store.advance_reminder(&p, run, next.as_ref(), now).await? {
                     report.advanced += 1;
                 }
@@ -196,13 +204,13 @@ async fn send_and_advance(
     queue_url: &str,
     run: &str,
     now: DateTime<Utc>,
-    batch: Vec<(PendingReminder, ReminderMessage)>,
+    batch: Vec<Claimed>,
     report: &mut DispatchReport,
 ) -> Result<bool, DispatchError> {
     let entries = batch
         .iter()
         .enumerate()
-        .map(|(i, (_, m))| {
+        .map(|(i, Claimed { message: m, .. })| {
             aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message_body(serde_json::to_string(m).expect("a reminder message serializes"))
@@ -238,11 +246,9 @@ async fn send_and_advance(
     }
     let sent: Vec<_> = batch.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, b)| b).collect();
     report.sent += sent.len() as u32;
-    report.late += sent.iter().filter(|(_, m)| m.late).count() as u32;
-    let moves = sent.iter().map(|(p, _)| async move {
-        let next = p.plan.on_dispatch(p.due, p.remind_at, now).next.map(|step| p.at_step(step));
-        app.store.advance_reminder(p, run, next.as_ref(), now).await
-    });
+    report.late += sent.iter().filter(|c| c.message.late).count() as u32;
+    let moves =
+        sent.iter().map(|c| async move { app.store.advance_reminder(&c.reminder, run, c.next.as_ref(), now).await });
     for moved in join_all(moves).await {
         if moved? {
             report.advanced += 1;
