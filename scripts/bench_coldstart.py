@@ -222,7 +222,9 @@ def main():
         functions = [f for f in functions if f in a.only]
     results = []
     for function in functions:
-        worker = "Records" in json.loads(open(os.path.join(a.events, function + ".json")).read())
+        # Workers (SQS) and scheduled jobs are compared with the probe answering the health event.
+        worker_event = json.loads(open(os.path.join(a.events, function + ".json")).read())
+        worker = "Records" in worker_event or worker_event.get("detail-type") == "Scheduled Event"
         # Its calls, as the handler makes them in-process (a check on the proxy's count).
         counted = prepare(function, count=True)
         if not 200 <= counted["status"] < 300:

@@ -34,7 +34,13 @@ pub struct Gateway {
     pub cors_allow_origin: String,
     /// The API's `GatewayResponses` from template.yaml: what API Gateway answers itself.
     pub gateway_responses: Option<Value>,
+    /// The time-travel clock, served at [`CLOCK_PATH`] (local only: not in template.yaml).
+    pub travel: Option<Arc<crate::schedule::TravelClock>>,
 }
+
+/// The local-only time-travel control: `GET` tells the functions' time, `POST`
+/// `{"advanceSeconds": N}` moves it forward and fires the scheduled functions.
+pub const CLOCK_PATH: &str = "/_local/clock";
 
 pub fn router(gateway: Arc<Gateway>) -> axum::Router {
     axum::Router::new().fallback(serve).with_state(gateway)
@@ -51,6 +57,12 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         let r = problem_response(&ApiError::new(code), locale, &correlation_id, &path);
         into_axum(with_common_headers(r, &correlation_id, &origin))
     };
+
+    if path == CLOCK_PATH
+        && let Some(travel) = &gw.travel
+    {
+        return clock_control(travel, &parts.method, body).await;
+    }
 
     let candidates: Vec<(&Route, Vec<(String, String)>)> =
         gw.routes.iter().filter_map(|r| match_path(r.path, &path).map(|p| (r, p))).collect();
@@ -114,6 +126,33 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
             gw.gateway_response("DEFAULT_5XX", StatusCode::BAD_GATEWAY, &correlation_id)
         }
     }
+}
+
+async fn clock_control(travel: &crate::schedule::TravelClock, method: &Method, body: Body) -> Response<Body> {
+    use shared::platform::clock::{Clock, rfc3339};
+    let reply = |status: StatusCode, v: Value| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string()))
+            .expect("a response")
+    };
+    if method == Method::POST {
+        let bytes = to_bytes(body, 1024).await.unwrap_or_default();
+        let by = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("advanceSeconds")?.as_i64());
+        let Some(by) = by.filter(|s| (0..=366 * 86400).contains(s)) else {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": "send {\"advanceSeconds\": N}, 0 ≤ N ≤ one year" }),
+            );
+        };
+        if let Err(e) = travel.advance(chrono::Duration::seconds(by)) {
+            return reply(StatusCode::BAD_REQUEST, json!({ "error": e }));
+        }
+    } else if method != Method::GET {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, json!({ "error": "GET or POST" }));
+    }
+    reply(StatusCode::OK, json!({ "now": rfc3339(travel.now()), "offsetSeconds": travel.offset().num_seconds() }))
 }
 
 impl Gateway {

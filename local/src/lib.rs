@@ -9,6 +9,7 @@ pub mod meter;
 pub mod poller;
 pub mod provision;
 pub mod routes;
+pub mod schedule;
 pub mod seed;
 pub mod template;
 
@@ -83,6 +84,11 @@ pub struct StackOptions {
     pub env_overrides: HashMap<String, String>,
     pub stage: String,
     pub run_pollers: bool,
+    /// Fire the template's scheduled functions at their rates.
+    pub run_schedules: bool,
+    /// A clock a developer or a test moves forward (`POST /_local/clock`): when set, it is
+    /// the functions' clock, and each move fires the scheduled functions at once.
+    pub travel: Option<Arc<schedule::TravelClock>>,
     /// Verify tokens with this instead of the user pool's JWKS (tests that sign their own).
     pub verifier: Option<JwtVerifier>,
     /// Whether a call a function's policy does not allow fails (as in AWS) or is logged.
@@ -181,6 +187,10 @@ pub async fn start(
     listener: TcpListener,
     options: StackOptions,
 ) -> Result<RunningStack, StackError> {
+    let mut options = options;
+    if let Some(t) = &options.travel {
+        options.clock = t.clone();
+    }
     let app = unchecked_app(template, &provisioned, &options).await?;
     let functions = Arc::new(local_functions(template, &provisioned, &options).await?);
     let verifier = match options.verifier {
@@ -199,6 +209,7 @@ pub async fn start(
         stage: options.stage.clone(),
         cors_allow_origin: app.config.cors_allow_origin.clone(),
         gateway_responses: template.root.pointer("/Resources/ChoreApi/Properties/GatewayResponses").cloned(),
+        travel: options.travel.clone(),
     });
     let addr = listener.local_addr().map_err(|e| StackError::Config(e.to_string()))?;
     let mut tasks = vec![tokio::spawn(async move {
@@ -224,6 +235,21 @@ pub async fn start(
                 .ok_or_else(|| StackError::Config(format!("no function {} in template.yaml", worker.function)))?
                 .clone();
             tasks.push(tokio::spawn(poller::run(function, sqs.clone(), worker, url, arn)));
+        }
+    }
+    if options.run_schedules {
+        for job in routes::jobs() {
+            let spec = template
+                .functions()
+                .into_iter()
+                .find(|f| f.logical_id == job.function)
+                .ok_or_else(|| StackError::Config(format!("no function {} in template.yaml", job.function)))?;
+            let expression = spec.schedule.ok_or_else(|| {
+                StackError::Config(format!("{} has no Schedule event in template.yaml", job.function))
+            })?;
+            let every = schedule::rate(&expression).map_err(StackError::Config)?;
+            let function = functions[job.function].clone();
+            tasks.push(tokio::spawn(schedule::run(function, job, every, options.travel.clone())));
         }
     }
     Ok(RunningStack { addr, app, functions, provisioned, tasks })

@@ -4,13 +4,11 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use local::provision::{Endpoints, provision};
 use local::seed::{DEMO_PASSWORD, DEMO_USERS, seed};
 use local::template::{Template, workspace_root};
 use local::{StackOptions, start};
-use shared::platform::clock::SystemClock;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -53,12 +51,15 @@ async fn dev() -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port} ({e}); stop what uses it or set CG_PORT"))?;
+    let travel = local::schedule::TravelClock::new();
     let options = StackOptions {
-        clock: Arc::new(SystemClock),
+        clock: travel.clone(),
         // A short purge delay keeps the demo snappy; AWS uses the template's default.
         env_overrides: HashMap::from([("PURGE_DELAY_SECONDS".to_string(), "2".to_string())]),
         stage: "dev".into(),
         run_pollers: true,
+        run_schedules: true,
+        travel: Some(travel),
         verifier: None,
         iam: local::iam::Mode::from_env(),
         record_iam_usage: true,

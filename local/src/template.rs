@@ -48,6 +48,8 @@ pub struct FunctionSpec {
     pub queue: Option<String>,
     /// Its `Timeout` (or the Globals'; Lambda's default is 3 s).
     pub timeout_seconds: u64,
+    /// The expression of its `Schedule` event (`rate(1 minute)`), if it runs on one.
+    pub schedule: Option<String>,
 }
 
 impl Template {
@@ -149,7 +151,11 @@ impl Template {
                     .or_else(|| self.root.pointer("/Globals/Function/Timeout"))
                     .and_then(Value::as_u64)
                     .unwrap_or(3);
-                FunctionSpec { logical_id: id.clone(), binary, api, queue, timeout_seconds }
+                let schedule = events
+                    .iter()
+                    .find(|e| e.get("Type").and_then(Value::as_str) == Some("Schedule"))
+                    .and_then(|e| e.pointer("/Properties/Schedule")?.as_str().map(str::to_string));
+                FunctionSpec { logical_id: id.clone(), binary, api, queue, timeout_seconds, schedule }
             })
             .collect()
     }

@@ -47,6 +47,17 @@ pub struct Worker {
     pub handler: fn(App, SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse>,
 }
 
+/// An EventBridge scheduled event (`detail-type: Scheduled Event`).
+pub type ScheduledEvent = aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>;
+
+/// A function on an EventBridge schedule (an event of `Type: Schedule` in template.yaml).
+/// An error makes Lambda retry the asynchronous invocation.
+#[derive(Clone, Copy, Debug)]
+pub struct Job {
+    pub function: &'static str,
+    pub handler: fn(App, ScheduledEvent) -> futures::future::BoxFuture<'static, Result<(), Error>>,
+}
+
 pub fn find_route(routes: &[Route], function: &str) -> Route {
     *routes.iter().find(|r| r.function == function).unwrap_or_else(|| panic!("no route for function {function}"))
 }
@@ -54,16 +65,30 @@ pub fn find_route(routes: &[Route], function: &str) -> Route {
 /// The environment variable that names the function a process runs (its logical id).
 pub const FUNCTION_ENV: &str = "CHORE_FUNCTION";
 
-/// Runs the route or worker named by `CHORE_FUNCTION`.
-pub async fn serve_function(routes: &[Route], workers: &[Worker]) -> Result<(), Error> {
+/// Runs the route, worker or job named by `CHORE_FUNCTION`.
+pub async fn serve_function(routes: &[Route], workers: &[Worker], jobs: &[Job]) -> Result<(), Error> {
     let function = std::env::var(FUNCTION_ENV).map_err(|_| format!("{FUNCTION_ENV} is not set"))?;
     if routes.iter().any(|r| r.function == function) {
         serve_route(routes, &function).await
     } else if let Some(worker) = workers.iter().find(|w| w.function == function) {
         serve_worker(worker.handler).await
+    } else if let Some(job) = jobs.iter().find(|j| j.function == function) {
+        serve_job(job.handler).await
     } else {
-        Err(format!("{FUNCTION_ENV}={function} names no route or worker").into())
+        Err(format!("{FUNCTION_ENV}={function} names no route, worker or job").into())
     }
+}
+
+/// Runs a scheduled job as a Lambda function.
+pub async fn serve_job(
+    handler: fn(App, ScheduledEvent) -> futures::future::BoxFuture<'static, Result<(), Error>>,
+) -> Result<(), Error> {
+    telemetry::init();
+    let app = App::from_env().await?;
+    Box::pin(lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<ScheduledEvent>| {
+        handler(app.clone(), event.payload)
+    })))
+    .await
 }
 
 /// Runs the route `function` from `routes` as a Lambda function.

@@ -87,6 +87,19 @@ impl std::fmt::Display for DispatchError {
     }
 }
 
+/// The scheduled job: one run at the clock's now, named by the schedule event's id (a
+/// retried invocation keeps its id, so it may take over its own claims).
+pub async fn run_dispatcher(app: App, event: shared::lambda::ScheduledEvent) -> Result<(), shared::lambda::Error> {
+    let run = event.id.clone().filter(|id| !id.is_empty()).unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let queue_url = app.config.notification_queue_url.clone();
+    if queue_url.is_empty() {
+        return Err(format!("{} is not set", shared::platform::config::env::NOTIFICATION_QUEUE_URL).into());
+    }
+    let report = dispatch_reminders(&app, &queue_url, &run, app.now()).await.map_err(|e| e.to_string())?;
+    tracing::info!(run, ?report, "reminders dispatched");
+    Ok(())
+}
+
 /// One dispatcher run at `now`, as `run` (its id: the claim's owner and the messages'
 /// correlation id), sending to `queue_url`. Claimed reminders from all buckets are sent
 /// ten to a `SendMessageBatch`: at most one SQS call per 10 messages (plus one partial).
@@ -166,11 +179,11 @@ async fn claim(
     let claims = join_all(due.iter().map(|p| app.store.claim_reminder(p, run, now))).await;
     let mut out = Vec::new();
     let mut refused = false;
-    for (p, c) in due.into_iter().zip(claims) {
-        if !c? {
+    for c in claims {
+        let Some(p) = c? else {
             refused = true;
             continue;
-        }
+        };
         report.claimed += 1;
         let d = p.plan.on_dispatch(p.due, p.remind_at, now);
         let next = d.next.map(|step| p.at_step(step));

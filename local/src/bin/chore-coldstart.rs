@@ -234,7 +234,7 @@ impl Bench {
     }
 
     /// Runs `function`'s event (as `text`) in-process on `table`: its status (200 for a
-    /// worker that failed no message, 500 otherwise) and body.
+    /// worker that failed no message or a job that succeeded, 500 otherwise) and body.
     async fn run(&self, function: &str, table: &str, text: &str) -> Result<(u16, String), BoxError> {
         let app = self.app(function, table)?;
         if let Some(worker) = local::routes::workers().into_iter().find(|w| w.function == function) {
@@ -242,6 +242,11 @@ impl Bench {
             let response = (worker.handler)(app, event).await;
             let status = if response.batch_item_failures.is_empty() { 200 } else { 500 };
             return Ok((status, serde_json::to_string(&response)?));
+        }
+        if let Some(job) = local::routes::jobs().into_iter().find(|j| j.function == function) {
+            let event: shared::lambda::ScheduledEvent = serde_json::from_str(text)?;
+            (job.handler)(app, event).await?;
+            return Ok((200, String::new()));
         }
         let route = shared::lambda::find_route(&local::routes::routes(), function);
         let request = lambda_http::request::from_str(text).map_err(|e| format!("{function}: {e}"))?;

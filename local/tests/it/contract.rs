@@ -32,21 +32,37 @@ fn route_tables_and_template_functions_are_the_same_set() {
     let queue_functions: BTreeSet<(String, String)> =
         t.functions().into_iter().filter_map(|f| f.queue.map(|q| (f.logical_id, q))).collect();
     assert_eq!(workers, queue_functions);
+
+    // Scheduled jobs: the functions with a Schedule event, each at a rate the local stack
+    // can fire.
+    let jobs: BTreeSet<String> = local::routes::jobs().iter().map(|j| j.function.to_string()).collect();
+    let scheduled: BTreeSet<String> = t
+        .functions()
+        .into_iter()
+        .filter_map(|f| {
+            let expression = f.schedule?;
+            local::schedule::rate(&expression).unwrap_or_else(|e| panic!("{}: {e}", f.logical_id));
+            Some(f.logical_id)
+        })
+        .collect();
+    assert_eq!(jobs, scheduled);
 }
 
 #[test]
 fn every_function_runs_the_one_binary_which_knows_its_route_or_worker() {
     let routes = local::routes::routes();
     let workers = local::routes::workers();
+    let jobs = local::routes::jobs();
     let t = template();
     for f in t.functions() {
         assert_eq!(f.binary, "chore-garden", "{} builds another binary", f.logical_id);
         let env = t.root.pointer(&format!("/Resources/{}/Properties/Environment/Variables", f.logical_id));
         let named = env.and_then(|e| e.get(shared::lambda::FUNCTION_ENV)).and_then(Value::as_str);
         assert_eq!(named, Some(f.logical_id.as_str()), "{} must set CHORE_FUNCTION to itself", f.logical_id);
-        let known =
-            routes.iter().any(|r| r.function == f.logical_id) || workers.iter().any(|w| w.function == f.logical_id);
-        assert!(known, "the binary has no route or worker for {}", f.logical_id);
+        let known = routes.iter().any(|r| r.function == f.logical_id)
+            || workers.iter().any(|w| w.function == f.logical_id)
+            || jobs.iter().any(|j| j.function == f.logical_id);
+        assert!(known, "the binary has no route, worker or job for {}", f.logical_id);
     }
     // sam build builds functions with the same build definition (CodeUri, Metadata, runtime,
     // architecture, handler) once and copies the result to each: one link for all of them.

@@ -47,6 +47,8 @@ pub struct Builder {
     verifier: Option<JwtVerifier>,
     dynamodb: Option<String>,
     run_pollers: bool,
+    travel: Option<Arc<local::schedule::TravelClock>>,
+    own_table: bool,
     template: Option<Template>,
     iam: local::iam::Mode,
 }
@@ -57,6 +59,8 @@ pub fn builder() -> Builder {
         verifier: None,
         dynamodb: None,
         run_pollers: false,
+        travel: None,
+        own_table: false,
         template: None,
         iam: local::iam::Mode::Enforce,
     }
@@ -85,6 +89,16 @@ impl Builder {
         self
     }
 
+    /// The local stack as `scripts/dev` runs it: workers, the template's schedules, and a
+    /// clock moved with `POST /_local/clock`. On a table of its own: the dispatcher's
+    /// checkpoint is one per table, and other tests set theirs.
+    pub fn dev_like(mut self, travel: Arc<local::schedule::TravelClock>) -> Self {
+        self.run_pollers = true;
+        self.travel = Some(travel);
+        self.own_table = true;
+        self
+    }
+
     /// Runs the functions as this (changed) template defines them: policies, timeouts.
     pub fn template(mut self, template: Template) -> Self {
         self.template = Some(template);
@@ -101,7 +115,13 @@ impl Builder {
         logs();
         let changed_template = self.template.is_some();
         let template = self.template.unwrap_or_else(template);
-        let mut p = provisioned().await;
+        let mut p = if self.own_table {
+            provision::provision(&template, &endpoints(), &format!("t{}-", &unique("")[16..]))
+                .await
+                .expect("provisioning a table of its own")
+        } else {
+            provisioned().await
+        };
         // Queues of its own, so one test's messages never reach another's worker.
         let sqs = p.endpoints.sqs_client().await;
         p.queue_urls = provision::create_queues(&template, &sqs, &unique("q")).await.expect("test queues");
@@ -114,6 +134,8 @@ impl Builder {
             env_overrides: HashMap::from([("PURGE_DELAY_SECONDS".to_string(), "0".to_string())]),
             stage: "test".into(),
             run_pollers: self.run_pollers,
+            run_schedules: self.travel.is_some(),
+            travel: self.travel,
             verifier: self.verifier,
             record_iam_usage: !changed_template,
             iam: self.iam,

@@ -4,6 +4,7 @@
 pub mod env {
     pub const TABLE_NAME: &str = "TABLE_NAME";
     pub const PURGE_QUEUE_URL: &str = "PURGE_QUEUE_URL";
+    pub const NOTIFICATION_QUEUE_URL: &str = "NOTIFICATION_QUEUE_URL";
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
     pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
     pub const PURGE_DELAY_SECONDS: &str = "PURGE_DELAY_SECONDS";
@@ -15,6 +16,9 @@ pub struct Config {
     pub table_name: String,
     /// Queue of households whose items the purge worker deletes. Empty where unused.
     pub purge_queue_url: String,
+    /// Queue of notifications (reminders, events) the notification worker delivers. Empty
+    /// where unused.
+    pub notification_queue_url: String,
     /// Upper bound that keeps every household-wide operation bounded.
     pub max_members: u32,
     /// `Access-Control-Allow-Origin` returned on every response.
@@ -53,6 +57,7 @@ impl Config {
             purge_delay_seconds,
             table_name,
             purge_queue_url: get(env::PURGE_QUEUE_URL).unwrap_or_default(),
+            notification_queue_url: get(env::NOTIFICATION_QUEUE_URL).unwrap_or_default(),
             max_members,
             cors_allow_origin: get(env::CORS_ALLOW_ORIGIN).unwrap_or_else(|| "*".to_string()),
         })

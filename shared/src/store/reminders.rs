@@ -176,15 +176,25 @@ impl Store {
 
     /// Claims `p` for the dispatcher run `run`: only while it is still at this step (the
     /// index is eventually consistent, and a chore's change may have moved it) and no other
-    /// run holds a live claim. `false`: someone else has it, or it moved.
-    pub async fn claim_reminder(&self, p: &PendingReminder, run: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// run holds a live claim (a retried invocation of the same run takes its own claims
+    /// back). Returns the item as stored (the index's copy may carry a
+    /// plan that a change has since rewritten at the same step), or `None`: someone else
+    /// has it, or it moved.
+    pub async fn claim_reminder(
+        &self,
+        p: &PendingReminder,
+        run: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingReminder>, StoreError> {
         let claimed = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::household(&p.household_id), keys::reminder(&p.task_id))))
             .update_expression("SET #by = :run, #at = :now")
-            .condition_expression("remindAt = :step AND due = :due AND (attribute_not_exists(#at) OR #at < :expired)")
+            .condition_expression(
+                "remindAt = :step AND due = :due AND (attribute_not_exists(#at) OR #at < :expired OR #by = :run)",
+            )
             .expression_attribute_names("#by", CLAIMED_BY)
             .expression_attribute_names("#at", CLAIMED_AT)
             .expression_attribute_values(":run", s(run))
@@ -192,12 +202,13 @@ impl Store {
             .expression_attribute_values(":expired", s(rfc3339(now - CLAIM_LEASE)))
             .expression_attribute_values(":step", stored(p.remind_at)?)
             .expression_attribute_values(":due", stored(p.due)?)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await
             .map_err(classify);
         match claimed {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
+            Ok(out) => Ok(Some(from_item(out.attributes.unwrap_or_default())?)),
+            Err(e) if condition_failed(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
