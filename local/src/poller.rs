@@ -32,6 +32,7 @@ pub async fn poll_once(
         .wait_time_seconds(wait_seconds)
         .visibility_timeout(visibility_timeout)
         .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
         .send()
         .await
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
@@ -46,13 +47,32 @@ pub async fn poll_once(
                 .attributes()
                 .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect())
                 .unwrap_or_default();
+            // As Lambda hands them over: camelCase, with the list fields present.
+            let message_attributes: serde_json::Map<String, serde_json::Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                json!({
+                                    "stringValue": v.string_value(),
+                                    "dataType": v.data_type(),
+                                    "stringListValues": [],
+                                    "binaryListValues": [],
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             json!({
                 "messageId": m.message_id(),
                 "receiptHandle": m.receipt_handle(),
                 "body": m.body(),
                 "md5OfBody": m.md5_of_body(),
                 "attributes": attributes,
-                "messageAttributes": {},
+                "messageAttributes": message_attributes,
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": REGION,

@@ -10,7 +10,7 @@ pub fn routes() -> Vec<Route> {
 }
 
 pub fn workers() -> Vec<Worker> {
-    functions_households::WORKERS.to_vec()
+    [functions_households::WORKERS, functions_notifications::WORKERS].concat()
 }
 
 pub fn jobs() -> Vec<Job> {

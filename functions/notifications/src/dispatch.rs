@@ -226,9 +226,12 @@ async fn send_and_advance(
         .map(|(i, Claimed { message: m, .. })| {
             aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
-                .message_body(serde_json::to_string(m).expect("a reminder message serializes"))
+                .message_body(
+                    serde_json::to_string(&crate::NotificationMessage::Reminder(m.clone()))
+                        .expect("a reminder message serializes"),
+                )
                 .message_attributes(
-                    "correlationId",
+                    crate::CORRELATION_ATTRIBUTE,
                     aws_sdk_sqs::types::MessageAttributeValue::builder()
                         .data_type("String")
                         .string_value(run)

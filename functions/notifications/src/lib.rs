@@ -1,10 +1,18 @@
-//! The notifications service (issue 7): the reminder dispatcher (a scheduled job) and,
-//! next, the notification worker.
+//! The notifications service (issue 7): the reminder dispatcher (a scheduled job) and the
+//! notification worker (SQS).
 
 mod dispatch;
+mod worker;
 
 pub use dispatch::*;
-use shared::lambda::Job;
+use shared::lambda::{Job, Worker};
+pub use worker::*;
 
 pub const JOBS: &[Job] =
     &[Job { function: "ReminderDispatcherFunction", handler: |app, event| Box::pin(run_dispatcher(app, event)) }];
+
+pub const WORKERS: &[Worker] = &[Worker {
+    function: "NotificationWorkerFunction",
+    queue: "NotificationQueue",
+    handler: |app, event| Box::pin(handle_batch(app, event)),
+}];

@@ -1,4 +1,8 @@
-//! The users service: the caller's own profile.
+//! The users service: the caller's own profile and in-app notifications.
+
+mod notifications;
+
+pub use notifications::*;
 
 use shared::domain::audit::AuditEntry;
 use shared::domain::user::{ProfilePatch, UserProfile};
@@ -14,6 +18,27 @@ pub const ROUTES: &[Route] = &[
         function: "PatchMeFunction",
         authenticated: true,
         handler: handler!(patch_me),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/me/notifications",
+        function: "ListNotificationsFunction",
+        authenticated: true,
+        handler: handler!(list_notifications),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/me/notifications/{notificationId}/read",
+        function: "MarkNotificationReadFunction",
+        authenticated: true,
+        handler: handler!(mark_notification_read),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/me/notifications/read-all",
+        function: "MarkAllNotificationsReadFunction",
+        authenticated: true,
+        handler: handler!(mark_all_notifications_read),
     },
 ];
 

@@ -56,6 +56,10 @@ fn prerequisites(function: &str) -> &'static [&'static str] {
         "CalendarFeedFunction" | "RevokeCalendarFeedFunction" => &["CreateCalendarFeedFunction"],
         "RestoreTaskFunction" => &["ArchiveTaskFunction"],
         "PurgeHouseholdFunction" => &["DeleteHouseholdFunction"],
+        // The worker's event reminds Ana of the seeded chore: she then has a notification.
+        "ListNotificationsFunction" | "MarkNotificationReadFunction" | "MarkAllNotificationsReadFunction" => {
+            &["NotificationWorkerFunction"]
+        }
         _ => &[],
     }
 }

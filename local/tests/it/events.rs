@@ -11,6 +11,9 @@ use crate::support::{stack, template};
 const EXPECTED: &[(&str, u16)] = &[
     ("HealthFunction", 200),
     ("GetMeFunction", 200),
+    ("ListNotificationsFunction", 200),
+    ("MarkNotificationReadFunction", 204),
+    ("MarkAllNotificationsReadFunction", 204),
     ("PatchMeFunction", 200),
     ("CreateHouseholdFunction", 201),
     ("ListHouseholdsFunction", 200),
@@ -55,6 +58,20 @@ async fn every_event_runs_through_its_handler() {
     let setup = shared::App { clock: clock.clone(), ..s.stack.app.clone() };
     // The world the events describe: Ana's household with one member, two invites, a chore.
     local::events::seed(&setup.store, now).await.unwrap();
+
+    // The notification worker's event reminds Ana of the seeded chore's (overdue) first
+    // occurrence: she then has the notification the mark-read event names.
+    let worker = local::routes::workers().into_iter().find(|w| w.function == "NotificationWorkerFunction").unwrap();
+    let text = std::fs::read_to_string(event_file(worker.function)).unwrap();
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+    let response = (worker.handler)(app_of(worker.function), event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let (told, _) = setup.store.list_notifications(local::events::OWNER, 10, None, now).await.unwrap();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].title, "Reminder: Recycling");
+    assert_eq!(told[0].body, "Recycling is due 2026-11-24 09:00 CET.");
+    let mark_read = std::fs::read_to_string(event_file("MarkNotificationReadFunction")).unwrap();
+    assert!(mark_read.contains(&told[0].notification_id), "the mark-read event names the worker's notification");
 
     let routes = local::routes::routes();
     let functions = template().functions();

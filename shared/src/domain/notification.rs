@@ -207,6 +207,57 @@ impl NotificationPreferences {
     }
 }
 
+/// How long an in-app notification stays (then DynamoDB's TTL removes it; reads filter).
+pub const IN_APP_DAYS: i64 = 30;
+
+/// One in-app notification, as its recipient lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InAppNotification {
+    /// A ULID from the time of what it tells and its identity: the same event told twice
+    /// (a redelivered message) is the same notification, stored once.
+    pub notification_id: String,
+    pub user_id: String,
+    pub event: EventType,
+    pub household_id: String,
+    #[serde(default)]
+    pub task_id: Option<String>,
+    pub title: String,
+    pub body: String,
+    /// When what it tells of happened (a reminder's step).
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub read_at: Option<DateTime<Utc>>,
+    /// Sent later than it should have been (after an outage).
+    #[serde(default)]
+    pub late: bool,
+}
+
+impl InAppNotification {
+    /// Whether it counts as read, given the recipient's "all read up to" mark.
+    pub fn is_read(&self, read_up_to: Option<DateTime<Utc>>) -> bool {
+        self.read_at.is_some() || read_up_to.is_some_and(|mark| self.created_at <= mark)
+    }
+}
+
+/// The id of the notification `key` (an event's identity) for `user_id`, which happened at
+/// `occurred_at`: a ULID, so lists sort by time, and the same for every delivery attempt.
+pub fn notification_id(key: &str, user_id: &str, occurred_at: DateTime<Utc>) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{key}|{user_id}").as_bytes());
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&digest[..16]);
+    let ms = u64::try_from(occurred_at.timestamp_millis()).unwrap_or(0);
+    ulid::Ulid::from_parts(ms, u128::from_be_bytes(random)).to_string()
+}
+
+/// A time as a member reads it: local date and time in their zone, with the zone's
+/// abbreviation (`2026-12-01 18:00 CET`).
+pub fn local_when(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +299,45 @@ mod tests {
             [EventType::Reminder, EventType::Overdue, EventType::Escalation, EventType::ApprovalRequested]
         );
         assert!(EventType::ALL.into_iter().all(|e| p.channels(e).in_app));
+    }
+
+    #[test]
+    fn a_notification_keeps_its_id_across_deliveries_and_sorts_by_time() {
+        let at = utc("2026-12-01T17:30:00Z");
+        let a = notification_id("H#T#1#2", "ana", at);
+        assert_eq!(a, notification_id("H#T#1#2", "ana", at), "a redelivery is the same notification");
+        assert_ne!(a, notification_id("H#T#1#2", "ben", at), "each recipient has their own");
+        assert_ne!(a, notification_id("H#T#1#3", "ana", at));
+        let later = notification_id("H#T#0#0", "ana", at + chrono::Duration::milliseconds(1));
+        assert!(later > a, "ids sort by the time of what they tell");
+        assert_eq!(a.parse::<ulid::Ulid>().unwrap().timestamp_ms(), 1_796_146_200_000);
+    }
+
+    #[test]
+    fn local_times_read_in_the_members_zone() {
+        assert_eq!(local_when(utc("2026-12-01T17:00:00Z"), berlin()), "2026-12-01 18:00 CET");
+        assert_eq!(local_when(utc("2026-07-01T17:00:00Z"), berlin()), "2026-07-01 19:00 CEST");
+    }
+
+    #[test]
+    fn read_is_either_marked_or_under_the_read_all_mark() {
+        let n = InAppNotification {
+            notification_id: "n".into(),
+            user_id: "u".into(),
+            event: EventType::Reminder,
+            household_id: "h".into(),
+            task_id: None,
+            title: String::new(),
+            body: String::new(),
+            occurred_at: utc("2026-12-01T09:00:00Z"),
+            created_at: utc("2026-12-01T09:30:00Z"),
+            read_at: None,
+            late: true,
+        };
+        assert!(!n.is_read(None));
+        assert!(!n.is_read(Some(utc("2026-12-01T09:15:00Z"))), "a late one stored after the mark is new");
+        assert!(n.is_read(Some(utc("2026-12-01T09:30:00Z"))));
+        assert!(InAppNotification { read_at: Some(utc("2026-12-01T10:00:00Z")), ..n }.is_read(None));
     }
 
     #[test]

@@ -66,6 +66,7 @@ error_codes! {
     AlreadyUndone = ("completion.already_undone", 409),
     NotPendingApproval = ("completion.not_pending", 409),
     CompletionDecided = ("completion.decided", 409),
+    NotificationNotFound = ("notification.not_found", 404),
     RateLimited = ("rate.limited", 429),
     // Answered by API Gateway itself (its DEFAULT_5XX response) when a function fails or
     // passes its Timeout; listed here so the code is one of ours.
@@ -240,17 +241,42 @@ pub struct ProblemField {
 }
 
 /// Substitutes `{name}` placeholders; unknown placeholders stay visible rather than vanish.
+/// Fills `{name}` placeholders in one pass: a value (a chore's title, say) that holds
+/// `{…}` itself stays as it is.
 pub(crate) fn fill(template: &str, args: &[(&'static str, String)]) -> String {
-    let mut out = template.to_string();
-    for (name, value) in args {
-        out = out.replace(&format!("{{{name}}}"), value);
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            args.iter().find(|(n, _)| *n == name).map(|(_, v)| (v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_fill_in_one_pass() {
+        let args = [("task", "{when} {member}".to_string()), ("when", "today".to_string())];
+        assert_eq!(fill("{task} is due {when}; {unknown} {", &args), "{when} {member} is due today; {unknown} {");
+    }
 
     #[test]
     fn codes_are_unique_and_namespaced() {

@@ -58,6 +58,8 @@ impl Locale {
 #[derive(Debug, Deserialize)]
 struct Entry {
     title: String,
+    /// A problem's detail, or a notification's body.
+    #[serde(alias = "body")]
     detail: String,
 }
 
@@ -65,6 +67,8 @@ struct Entry {
 pub struct Catalogue {
     errors: HashMap<String, Entry>,
     fields: HashMap<String, String>,
+    /// What a member is told, by event type name: a title (the email's subject) and a body.
+    notifications: HashMap<String, Entry>,
 }
 
 static CATALOGUES: OnceLock<HashMap<Locale, Catalogue>> = OnceLock::new();
@@ -89,6 +93,15 @@ impl Catalogue {
         match entry {
             Some(e) => (fill(&e.title, args), fill(&e.detail, args)),
             None => (code.as_str().to_string(), code.as_str().to_string()),
+        }
+    }
+
+    /// The title and body telling a member of an event (by its wire name, e.g. `reminder`).
+    pub fn notification(&self, event: &str, args: &[(&'static str, String)]) -> (String, String) {
+        let entry = self.notifications.get(event).or_else(|| Catalogue::get(Locale::En).notifications.get(event));
+        match entry {
+            Some(e) => (fill(&e.title, args), fill(&e.detail, args)),
+            None => (event.to_string(), String::new()),
         }
     }
 
@@ -131,6 +144,34 @@ mod tests {
                 assert_eq!(placeholders(text), placeholders(&en.fields[issue.as_str()]));
             }
         }
+    }
+
+    #[test]
+    fn every_catalogue_tells_every_notification_with_the_same_placeholders() {
+        let en = Catalogue::get(Locale::En);
+        let names = [
+            "reminder",
+            "overdue",
+            "escalation",
+            "completed",
+            "approvalRequested",
+            "approvalDecided",
+            "memberJoined",
+            "memberLeft",
+        ];
+        for locale in Locale::ALL {
+            let c = Catalogue::get(*locale);
+            assert_eq!(c.notifications.len(), names.len(), "{} has other notifications", locale.tag());
+            for name in names {
+                let e = c.notifications.get(name).unwrap_or_else(|| panic!("{} cannot tell {name}", locale.tag()));
+                assert_eq!(placeholders(&e.title), placeholders(&en.notifications[name].title), "{name}");
+                assert_eq!(placeholders(&e.detail), placeholders(&en.notifications[name].detail), "{name}");
+            }
+        }
+        let (title, body) = Catalogue::get(Locale::De)
+            .notification("reminder", &[("task", "Müll".into()), ("when", "Di., 1. Dez. 18:00".into())]);
+        assert_eq!(title, "Erinnerung: Müll");
+        assert_eq!(body, "Müll ist fällig am Di., 1. Dez. 18:00.");
     }
 
     #[test]

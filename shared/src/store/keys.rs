@@ -16,6 +16,9 @@
 //! | rate-limit window         | `USER#<sub>`       | `RATE#<action>#<start>`  |                    |                             |
 //! | a chore's next reminder   | `HOUSEHOLD#<hid>`  | `REMINDER#<tid>`         | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<remindAt>#<hid>#<tid>` |
 //! | reminder dispatch checkpoint | `DISPATCH`      | `REMINDERS`              |                    |                             |
+//! | in-app notification       | `USER#<sub>`       | `NOTIF#<ulid>`           |                    |                             |
+//! | "all read up to" mark     | `USER#<sub>`       | `NOTIFREAD`              |                    |                             |
+//! | delivery record (dedupe)  | `USER#<sub>`       | `SENT#<channel>#<key>`   |                    |                             |
 //!
 //! "My chores" is GSI1's active range filtered on the task's `assignedTo` list (pools
 //! included). GSI2 is the reminder index: sparse (only pending reminder items carry its
@@ -120,6 +123,20 @@ pub fn rate_window(action: &str, window_start_epoch: i64) -> String {
 }
 
 pub const REMINDER_PREFIX: &str = "REMINDER#";
+pub const NOTIFICATION_PREFIX: &str = "NOTIF#";
+/// A member's "all read up to" mark for their in-app notifications.
+pub const NOTIFICATIONS_READ: &str = "NOTIFREAD";
+
+pub fn notification(notification_id: &str) -> String {
+    format!("{NOTIFICATION_PREFIX}{notification_id}")
+}
+
+/// The record that one notification (`key`) went out on `channel` to the member whose
+/// partition holds it: a redelivered message finds it and sends nothing again.
+pub fn delivery(channel: &str, key: &str) -> String {
+    format!("SENT#{channel}#{key}")
+}
+
 /// The reminder dispatcher's checkpoint (one item: `PK = DISPATCH`, `SK = REMINDERS`).
 pub const DISPATCH: &str = "DISPATCH";
 pub const DISPATCH_REMINDERS: &str = "REMINDERS";

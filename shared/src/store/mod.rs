@@ -7,6 +7,7 @@ pub mod households;
 pub mod idempotency;
 pub mod invites;
 pub mod keys;
+pub mod notifications;
 pub mod rate;
 pub mod reminders;
 pub mod tasks;

@@ -1,0 +1,278 @@
+//! A member's in-app notifications and the delivery records that keep the notification
+//! worker idempotent (issue 7). Both live in the member's own partition (`USER#<sub>`), so
+//! no household can reach another's, and both expire by TTL (reads filter expired items
+//! themselves: TTL deletion may lag by days).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Item, Store, StoreError, classify, from_item, key, keys, n, s, to_item};
+use crate::domain::notification::{IN_APP_DAYS, InAppNotification};
+use crate::platform::clock::rfc3339;
+use crate::platform::pagination::PageKey;
+
+/// How long a delivery record keeps a redelivered message from sending again: longer than
+/// a message can live in the queue (4 days) and its DLQ redrive.
+pub const DELIVERY_RECORD_DAYS: i64 = 15;
+
+/// A claim on a delivery older than this is taken to have died before sending.
+pub const DELIVERY_LEASE: Duration = Duration::minutes(5);
+
+/// Where a delivery stands when the worker asks to send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// Nobody sent it yet: this attempt now holds it and sends.
+    Claimed,
+    /// It went out already (a redelivered message): nothing to do.
+    AlreadySent,
+    /// Another attempt is sending it right now: try again later.
+    InFlight,
+}
+
+fn not_found_or_condition(e: &StoreError) -> bool {
+    matches!(e, StoreError::ConditionFailed)
+}
+
+impl Store {
+    /// Stores an in-app notification once: `false` when it is already there (the same
+    /// notification from a redelivered message).
+    pub async fn put_notification(&self, n_: &InAppNotification) -> Result<bool, StoreError> {
+        let mut item = to_item(keys::user(&n_.user_id), keys::notification(&n_.notification_id), n_)?;
+        let expires = n_.created_at + Duration::days(IN_APP_DAYS);
+        item.insert(keys::TTL.into(), n(expires.timestamp()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await
+            .map_err(classify);
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if not_found_or_condition(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One page of a member's notifications, newest first, and the page's last key.
+    pub async fn list_notifications(
+        &self,
+        user_id: &str,
+        limit: i32,
+        start: Option<PageKey>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<InAppNotification>, Option<PageKey>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_values(":pk", s(keys::user(user_id)))
+            .expression_attribute_values(":prefix", s(keys::NOTIFICATION_PREFIX))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(super::start_key))
+            .send()
+            .await
+            .map_err(classify)?;
+        let next = out.last_evaluated_key.as_ref().map(super::page_key);
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
+
+    /// How many of a member's live notifications are unread, counting at most `cap`.
+    /// Bounded: notifications expire after [`IN_APP_DAYS`].
+    pub async fn unread_notifications(
+        &self,
+        user_id: &str,
+        read_up_to: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        cap: u32,
+    ) -> Result<u32, StoreError> {
+        let mut count = 0u32;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .filter_expression("#ttl > :now AND attribute_not_exists(readAt) AND createdAt > :mark")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_names("#ttl", keys::TTL)
+                .expression_attribute_values(":pk", s(keys::user(user_id)))
+                .expression_attribute_values(":prefix", s(keys::NOTIFICATION_PREFIX))
+                .expression_attribute_values(":now", n(now.timestamp()))
+                // Stored times are RFC 3339 UTC with milliseconds: they compare as strings.
+                .expression_attribute_values(":mark", s(read_up_to.map(rfc3339).unwrap_or_default()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            count += u32::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() || count >= cap {
+                return Ok(count.min(cap));
+            }
+        }
+    }
+
+    /// The member's "all read up to" mark.
+    pub async fn notifications_read_up_to(&self, user_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let item = self.get(keys::user(user_id), keys::NOTIFICATIONS_READ).await?;
+        Ok(item
+            .and_then(|i| i.get("readUpTo").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc()))
+    }
+
+    /// Marks every notification stored up to `now` read (the mark only moves forward).
+    pub async fn mark_all_notifications_read(&self, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::user(user_id)))
+            .item(keys::SK, s(keys::NOTIFICATIONS_READ))
+            .item("readUpTo", s(rfc3339(now)))
+            .condition_expression("attribute_not_exists(readUpTo) OR readUpTo <= :now")
+            .expression_attribute_values(":now", s(rfc3339(now)))
+            .send()
+            .await
+            .map_err(classify);
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if not_found_or_condition(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Marks one notification read. `false`: the member has no such (live) notification.
+    /// Marking it again keeps the first time.
+    pub async fn mark_notification_read(
+        &self,
+        user_id: &str,
+        notification_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::notification(notification_id))))
+            .update_expression("SET readAt = if_not_exists(readAt, :at)")
+            .condition_expression("attribute_exists(#pk) AND #ttl > :epoch")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_values(":at", s(rfc3339(now)))
+            .expression_attribute_values(":epoch", n(now.timestamp()))
+            .send()
+            .await
+            .map_err(classify);
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e) if not_found_or_condition(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Claims the delivery of notification `key` on `channel` to `user_id` before it is
+    /// sent (email, webhook: what cannot be taken back). A claim that died before
+    /// [`Store::delivery_sent`] is taken over after [`DELIVERY_LEASE`]: a crash between
+    /// sending and recording may send twice, never zero times.
+    pub async fn claim_delivery(
+        &self,
+        user_id: &str,
+        channel: &str,
+        key_: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryClaim, StoreError> {
+        let expires = now + Duration::days(DELIVERY_RECORD_DAYS);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::user(user_id)))
+            .item(keys::SK, s(keys::delivery(channel, key_)))
+            .item("state", s("sending"))
+            .item("claimedAt", s(rfc3339(now)))
+            .item(keys::TTL, n(expires.timestamp()))
+            .condition_expression("attribute_not_exists(#pk) OR (#state = :sending AND claimedAt < :expired)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":expired", s(rfc3339(now - DELIVERY_LEASE)))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(DeliveryClaim::Claimed),
+            Err(e) => {
+                let old = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        Some(c.item.clone().unwrap_or_default())
+                    }
+                    _ => None,
+                });
+                match old {
+                    Some(item) if item.get("state").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("sent") => {
+                        Ok(DeliveryClaim::AlreadySent)
+                    }
+                    Some(_) => Ok(DeliveryClaim::InFlight),
+                    None => Err(classify(e)),
+                }
+            }
+        }
+    }
+
+    /// Records that a claimed delivery went out.
+    pub async fn delivery_sent(
+        &self,
+        user_id: &str,
+        channel: &str,
+        key_: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::delivery(channel, key_))))
+            .update_expression("SET #state = :sent, sentAt = :at")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":at", s(rfc3339(now)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Gives a claimed delivery back after a failed send, so a retry may claim it at once.
+    pub async fn release_delivery(&self, user_id: &str, channel: &str, key_: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(user_id), keys::delivery(channel, key_))))
+            .condition_expression("#state = :sending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":sending", s("sending"))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match classify(e) {
+                StoreError::ConditionFailed => Ok(()),
+                other => Err(other),
+            })
+    }
+}
