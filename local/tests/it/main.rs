@@ -14,6 +14,7 @@ mod households;
 mod input;
 mod invites;
 mod members;
+mod notifications;
 mod production;
 mod reminders;
 mod scenario;

@@ -17,6 +17,8 @@ pub const DELIVERY_RECORD_DAYS: i64 = 15;
 /// A claim on a delivery older than this is taken to have died before sending.
 pub const DELIVERY_LEASE: Duration = Duration::minutes(5);
 
+const CREATED_KEY: &str = "createdAtKey";
+
 /// Where a delivery stands when the worker asks to send it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryClaim {
@@ -39,6 +41,9 @@ impl Store {
         let mut item = to_item(keys::user(&n_.user_id), keys::notification(&n_.notification_id), n_)?;
         let expires = n_.created_at + Duration::days(IN_APP_DAYS);
         item.insert(keys::TTL.into(), n(expires.timestamp()));
+        // serde writes times with as many fraction digits as they need, which do not compare
+        // as strings: the unread count compares this fixed-width copy with the read mark.
+        item.insert(CREATED_KEY.into(), s(rfc3339(n_.created_at)));
         let put = self
             .client
             .put_item()
@@ -104,14 +109,19 @@ impl Store {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .filter_expression("#ttl > :now AND attribute_not_exists(readAt) AND createdAt > :mark")
+                // An unread notification holds `readAt` as NULL (serde's `None`).
+                .filter_expression(
+                    "#ttl > :now AND (attribute_not_exists(readAt) OR attribute_type(readAt, :null)) AND #created > :mark",
+                )
+                .expression_attribute_names("#created", CREATED_KEY)
+                .expression_attribute_values(":null", s("NULL"))
                 .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_names("#sk", keys::SK)
                 .expression_attribute_names("#ttl", keys::TTL)
                 .expression_attribute_values(":pk", s(keys::user(user_id)))
                 .expression_attribute_values(":prefix", s(keys::NOTIFICATION_PREFIX))
                 .expression_attribute_values(":now", n(now.timestamp()))
-                // Stored times are RFC 3339 UTC with milliseconds: they compare as strings.
+                // Both RFC 3339 UTC with milliseconds: they compare as strings.
                 .expression_attribute_values(":mark", s(read_up_to.map(rfc3339).unwrap_or_default()))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .set_exclusive_start_key(start)
@@ -169,19 +179,38 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::notification(notification_id))))
-            .update_expression("SET readAt = if_not_exists(readAt, :at)")
-            .condition_expression("attribute_exists(#pk) AND #ttl > :epoch")
+            // `readAt` is stored as NULL until read (if_not_exists would keep the NULL).
+            .update_expression("SET readAt = :at")
+            .condition_expression("attribute_exists(#pk) AND #ttl > :epoch AND attribute_type(readAt, :null)")
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#ttl", keys::TTL)
             .expression_attribute_values(":at", s(rfc3339(now)))
             .expression_attribute_values(":epoch", n(now.timestamp()))
+            .expression_attribute_values(":null", s("NULL"))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
-            .await
-            .map_err(classify);
+            .await;
         match updated {
             Ok(_) => Ok(true),
-            Err(e) if not_found_or_condition(&e) => Ok(false),
-            Err(e) => Err(e),
+            Err(e) => {
+                let old = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                        Some(c.item.clone().unwrap_or_default())
+                    }
+                    _ => None,
+                });
+                match old {
+                    // Read already (it keeps the first time), if it is there and live.
+                    Some(item) => Ok(item
+                        .get(keys::TTL)
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .is_some_and(|t| t > now.timestamp())),
+                    None => Err(classify(e)),
+                }
+            }
         }
     }
 

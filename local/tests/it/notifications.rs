@@ -1,0 +1,138 @@
+//! Issue 7 end to end through the local stack as `scripts/dev` runs it: the template's
+//! schedule fires the dispatcher, the worker polls the notification queue, and the test
+//! moves the clock forward with `POST /_local/clock`, as a developer would.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestStack, User, builder};
+use crate::tasks::daily;
+
+async fn advance_to(s: &TestStack, at: DateTime<Utc>) {
+    let now: Value = s.http.get(s.url("/_local/clock")).send().await.unwrap().json().await.unwrap();
+    let now = DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap().to_utc();
+    let by = (at - now).num_seconds().max(0);
+    let r = s.http.post(s.url("/_local/clock")).json(&json!({ "advanceSeconds": by })).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// The caller's notifications, once `count` have arrived (the worker polls every second).
+async fn notifications(s: &TestStack, user: &User, count: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..60 {
+        let r = s.call(user, Method::GET, "/v1/me/notifications", None).await;
+        r.assert_status(200);
+        if r.body["items"].as_array().unwrap().len() >= count {
+            return r.body;
+        }
+        last = r.body;
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+    }
+    panic!("{count} notifications did not arrive: {last:#}");
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().to_utc()
+}
+
+/// A daily chore for `user`, due at `due` (UTC household), reminding 30 minutes before and
+/// at due.
+fn chore_due_at(title: &str, user: &User, due: DateTime<Utc>) -> Value {
+    let mut body = daily(title, &[user]);
+    body["dueTime"] = json!(format!("{:02}:{:02}", due.hour(), due.minute()));
+    body["startDate"] = json!(due.date_naive());
+    body["reminderOffsets"] = json!([30, 0]);
+    body
+}
+
+#[tokio::test]
+async fn reminders_reach_the_member_in_app_at_the_right_times_in_their_language() {
+    let travel = local::schedule::TravelClock::new();
+    let s = builder().dev_like(travel.clone()).start().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Flat").await;
+    // German, so the reminder must read German.
+    let me = s.call(&owner, Method::GET, "/v1/me", None).await;
+    s.call_with(&owner, Method::PATCH, "/v1/me", Some(json!({ "locale": "de" })), &[("if-match", &me.etag())])
+        .await
+        .assert_status(200);
+
+    // Two hours ahead, to the minute: the dispatcher's first window (from an hour ago)
+    // reaches it in one run.
+    let start = Utc::now();
+    let due = (start + Duration::hours(2)).with_second(0).unwrap().with_nanosecond(0).unwrap();
+    let plants = s
+        .call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(chore_due_at("Pflanzen", &owner, due)))
+        .await;
+    plants.assert_status(201);
+    let plants_id = plants.body["taskId"].as_str().unwrap().to_string();
+    // Done before its reminders: nobody is reminded of it.
+    let dishes = s
+        .call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(chore_due_at("Abwasch", &owner, due)))
+        .await;
+    dishes.assert_status(201);
+    let dishes_id = dishes.body["taskId"].as_str().unwrap();
+    s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks/{dishes_id}/complete"), Some(json!({})))
+        .await
+        .assert_status(200);
+
+    // Nothing is due yet.
+    let none = s.call(&owner, Method::GET, "/v1/me/notifications", None).await;
+    assert_eq!(none.body["items"], json!([]));
+    assert_eq!(none.body["unreadCount"], 0);
+
+    // 30 minutes before due (and a minute): the first reminder.
+    advance_to(&s, due - Duration::minutes(29)).await;
+    let first = notifications(&s, &owner, 1).await;
+    let n = &first["items"][0];
+    assert_eq!(n["event"], "reminder");
+    assert_eq!(n["taskId"], plants_id.as_str());
+    assert_eq!(n["title"], "Erinnerung: Pflanzen");
+    assert_eq!(n["body"], format!("Pflanzen ist fällig am {}.", due.format("%Y-%m-%d %H:%M UTC")));
+    assert_eq!(time(&n["occurredAt"]), due - Duration::minutes(30));
+    assert_eq!(n["late"], false);
+    assert_eq!(n["read"], false);
+    assert_eq!(first["unreadCount"], 1);
+
+    // At due: the second; the first stays as it was.
+    advance_to(&s, due + Duration::minutes(1)).await;
+    let both = notifications(&s, &owner, 2).await;
+    let items = both["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{both:#}");
+    assert_eq!(time(&items[0]["occurredAt"]), due, "newest first");
+    assert!(items.iter().all(|i| i["taskId"] == plants_id.as_str()), "the finished chore reminds nobody: {both:#}");
+    assert_eq!(both["unreadCount"], 2);
+
+    // Marked read one by one, then all: the count follows.
+    let id = items[1]["notificationId"].as_str().unwrap();
+    s.call(&owner, Method::POST, &format!("/v1/me/notifications/{id}/read"), None).await.assert_status(204);
+    s.call(&owner, Method::POST, &format!("/v1/me/notifications/{id}/read"), None).await.assert_status(204);
+    let after = s.call(&owner, Method::GET, "/v1/me/notifications", None).await;
+    assert_eq!(after.body["unreadCount"], 1);
+    assert_eq!(after.body["items"][1]["read"], true);
+    s.call(&owner, Method::POST, "/v1/me/notifications/read-all", None).await.assert_status(204);
+    let all = s.call(&owner, Method::GET, "/v1/me/notifications", None).await;
+    assert_eq!(all.body["unreadCount"], 0);
+    assert!(all.body["items"].as_array().unwrap().iter().all(|i| i["read"] == true));
+
+    // Another member cannot read or mark them; an id that is not one is a 400.
+    let stranger = s.user("stranger").await;
+    let theirs = s.call(&stranger, Method::GET, "/v1/me/notifications", None).await;
+    assert_eq!(theirs.body["items"], json!([]));
+    s.call(&stranger, Method::POST, &format!("/v1/me/notifications/{id}/read"), None)
+        .await
+        .assert_problem(404, "notification.not_found");
+    s.call(&owner, Method::POST, "/v1/me/notifications/not-an-id/read", None)
+        .await
+        .assert_problem(400, "request.invalid_parameter");
+
+    // The dispatcher's event file runs as its function, on this stack's table.
+    let job = local::routes::jobs().into_iter().find(|j| j.function == "ReminderDispatcherFunction").unwrap();
+    let text = std::fs::read_to_string(local::events::event_file(job.function)).unwrap();
+    let event: shared::lambda::ScheduledEvent = serde_json::from_str(&text).unwrap();
+    (job.handler)(s.stack.function_app(job.function), event).await.unwrap();
+    drop(travel);
+}
