@@ -5,6 +5,7 @@
 pub mod events;
 pub mod gateway;
 pub mod iam;
+pub mod mail;
 pub mod meter;
 pub mod poller;
 pub mod provision;
@@ -53,6 +54,8 @@ pub fn function_environment(template: &Template, p: &Provisioned, function: &str
                 other => referenced(other).and_then(|id| {
                     if template.table().map(|(t, _)| t == id).unwrap_or(false) {
                         Some(p.table_name.clone())
+                    } else if template.user_pool().map(|(u, _)| u == id).unwrap_or(false) {
+                        Some(p.user_pool_id.clone())
                     } else if let Some(url) = p.queue_urls.get(&id) {
                         Some(url.clone())
                     } else if let Some(bucket) = p.buckets.get(&id) {
@@ -142,7 +145,11 @@ pub async fn unchecked_app(template: &Template, p: &Provisioned, options: &Stack
         p.endpoints.dynamodb_client().await,
         p.endpoints.sqs_client().await,
         options.clock.clone(),
-    ))
+    )
+    .with_mail(shared::app::Mail {
+        ses: aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await),
+        cognito: p.endpoints.cognito_client().await,
+    }))
 }
 
 fn config_of(
@@ -173,8 +180,18 @@ pub async fn local_functions(
         let ddb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&dynamodb).http_client(http.clone()).build(),
         );
-        let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&moto).http_client(http).build());
-        let app = App::with_clients(config_of(template, p, options, &f.logical_id)?, ddb, sqs, options.clock.clone());
+        let sqs =
+            aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&moto).http_client(http.clone()).build());
+        let mail = shared::app::Mail {
+            ses: aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(&moto).http_client(http.clone()).build(),
+            ),
+            cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(
+                aws_sdk_cognitoidentityprovider::config::Builder::from(&moto).http_client(http).build(),
+            ),
+        };
+        let app = App::with_clients(config_of(template, p, options, &f.logical_id)?, ddb, sqs, options.clock.clone())
+            .with_mail(mail);
         functions.insert(f.logical_id.clone(), LocalFunction { app, timeout: Duration::from_secs(f.timeout_seconds) });
     }
     Ok(functions)

@@ -105,6 +105,7 @@ pub async fn provision(
     let queue_urls = create_queues(template, &endpoints.sqs_client().await, prefix).await?;
     let buckets = create_buckets(template, &endpoints.s3_client().await, prefix).await?;
     let (user_pool_id, client_id) = create_user_pool(template, &endpoints.cognito_client().await, prefix).await?;
+    create_mail_identity(template, &aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&endpoints.moto).await)).await?;
     Ok(Provisioned { endpoints: endpoints.clone(), table_name, queue_urls, buckets, user_pool_id, client_id })
 }
 
@@ -398,4 +399,20 @@ async fn create_user_pool(
         .map_err(aws("create user pool client"))?;
     let client_id = created.user_pool_client().and_then(|c| c.client_id()).unwrap_or_default().to_string();
     Ok((pool_id, client_id))
+}
+
+/// The SES identity notification email is sent from (template parameter `MailIdentity`):
+/// verified in AWS by its owner, created here so the emulator accepts the sender.
+pub async fn create_mail_identity(template: &Template, ses: &aws_sdk_sesv2::Client) -> Result<(), ProvisionError> {
+    let Some(identity) = template.root.pointer("/Parameters/MailIdentity/Default").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    match ses.create_email_identity().email_identity(identity).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => Ok(()),
+        Err(e) => Err(ProvisionError::Aws(format!(
+            "SES identity {identity}: {}",
+            aws_sdk_sesv2::error::DisplayErrorContext(e)
+        ))),
+    }
 }

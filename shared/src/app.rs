@@ -18,7 +18,17 @@ pub struct App {
     pub config: Arc<Config>,
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
+    /// Email: SES to send, Cognito to look the address up at send time. `None` where no
+    /// email is sent (the benchmarks).
+    pub mail: Option<Mail>,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The clients email needs (building them costs no call: only the worker uses them).
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub ses: aws_sdk_sesv2::Client,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
 }
 
 /// How long one SDK call may take, retries and backoff included. It must end well inside
@@ -52,7 +62,13 @@ pub async fn sdk_config() -> SdkConfig {
 
 impl App {
     pub fn new(sdk: &SdkConfig, config: Config, clock: Arc<dyn Clock>) -> App {
-        App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock)
+        App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock).with_mail(
+            Mail { ses: aws_sdk_sesv2::Client::new(sdk), cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk) },
+        )
+    }
+
+    pub fn with_mail(self, mail: Mail) -> App {
+        App { mail: Some(mail), ..self }
     }
 
     /// Wiring with explicit clients: the local stack reaches DynamoDB and SQS at
@@ -66,6 +82,7 @@ impl App {
         App {
             store: Store { client: dynamodb, table: config.table_name.clone() },
             sqs,
+            mail: None,
             config: Arc::new(config),
             clock,
         }

@@ -63,6 +63,8 @@ pub struct DispatchReport {
     pub sqs_calls: u32,
     /// Moved on (or removed): after sending, or at once when stale.
     pub advanced: u32,
+    /// Notifications quiet hours held back, queued again.
+    pub requeued: u32,
     pub checkpoint: Option<DateTime<Utc>>,
 }
 
@@ -126,9 +128,15 @@ pub async fn dispatch_reminders(
             let bucket = keys::reminder_bucket_of_hour(*hour, shard);
             let mut start: Option<Item> = None;
             loop {
-                let (due, next) = app.store.due_reminders(&bucket, now, start).await?;
+                let page = app.store.due_reminders(&bucket, now, start).await?;
+                let (due, next) = (page.reminders, page.next);
                 report.queries += 1;
                 report.found += due.len() as u32;
+                if !page.deferred.is_empty()
+                    && requeue_deferred(app, queue_url, run, page.deferred, &mut report).await?
+                {
+                    unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
+                }
                 if clock(now) - now > CLAIM_LEASE / 2 {
                     unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
                     break 'hours;
@@ -210,6 +218,58 @@ async fn claim(
     Ok((out, refused))
 }
 
+/// Queues the deferred notifications of one page again, ten to a call, and removes each
+/// once SQS took it. Overlapping runs may both queue one: the worker's delivery records
+/// absorb the second. `true`: SQS refused some, which stay for a later run.
+async fn requeue_deferred(
+    app: &App,
+    queue_url: &str,
+    run: &str,
+    deferred: Vec<shared::store::reminders::DeferredMessage>,
+    report: &mut DispatchReport,
+) -> Result<bool, DispatchError> {
+    let mut refused = false;
+    for chunk in deferred.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&d.body)
+                    .message_attributes(crate::CORRELATION_ATTRIBUTE, correlation(run))
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let out = app
+            .sqs
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| DispatchError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        report.sqs_calls += 1;
+        let failed: std::collections::HashSet<usize> = out.failed.iter().filter_map(|f| f.id.parse().ok()).collect();
+        refused |= !failed.is_empty();
+        let queued = chunk.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, d)| d);
+        for removed in join_all(queued.map(|d| app.store.delete_deferred(d))).await {
+            removed?;
+            report.requeued += 1;
+        }
+    }
+    Ok(refused)
+}
+
+fn correlation(run: &str) -> aws_sdk_sqs::types::MessageAttributeValue {
+    aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(run)
+        .build()
+        .expect("data type and value are set")
+}
+
 /// Up to 10 claimed reminders: sent in one `SendMessageBatch`, then moved on. `true`: SQS
 /// refused some, which stay claimed for a later run.
 async fn send_and_advance(
@@ -230,14 +290,7 @@ async fn send_and_advance(
                     serde_json::to_string(&crate::NotificationMessage::Reminder(m.clone()))
                         .expect("a reminder message serializes"),
                 )
-                .message_attributes(
-                    crate::CORRELATION_ATTRIBUTE,
-                    aws_sdk_sqs::types::MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(run)
-                        .build()
-                        .expect("data type and value are set"),
-                )
+                .message_attributes(crate::CORRELATION_ATTRIBUTE, correlation(run))
                 .build()
                 .expect("id and body are set")
         })

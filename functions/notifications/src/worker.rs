@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,6 @@ use shared::domain::reminder::ReminderKind;
 use shared::domain::task::{Task, TaskState};
 use shared::domain::user::NotificationPreferences;
 use shared::platform::i18n::{Catalogue, Locale};
-use shared::store::StoreError;
 
 use crate::ReminderMessage;
 
@@ -40,8 +40,9 @@ pub const CORRELATION_ATTRIBUTE: &str = "correlationId";
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Told `in_app` recipients in-app (new ones only).
-    Delivered { recipients: usize, in_app: usize },
+    /// Told `in_app` recipients in-app and sent `emails` (new ones only); some email waits
+    /// for quiet hours to end (or the digest) until `later`.
+    Delivered { recipients: usize, in_app: usize, emails: usize, later: Option<DateTime<Utc>> },
     /// Nothing to tell: the chore moved on, was paused, archived or deleted.
     Dropped(&'static str),
 }
@@ -68,11 +69,55 @@ async fn handle_message(app: &App, message: &SqsMessage) -> Result<Outcome, Stri
     let body = message.body.as_deref().unwrap_or_default();
     // An unreadable message fails every time: it reaches the DLQ after maxReceiveCount.
     let parsed: NotificationMessage = serde_json::from_str(body).map_err(|e| format!("unreadable message: {e}"))?;
-    let outcome = match parsed {
-        NotificationMessage::Reminder(m) => deliver_reminder(app, &m).await.map_err(|e| format!("{e:?}"))?,
+    let outcome = match &parsed {
+        NotificationMessage::Reminder(m) => deliver_reminder(app, m).await?,
     };
+    if let Outcome::Delivered { later: Some(at), .. } = outcome {
+        defer(app, &parsed, correlation_id(message), at).await?;
+    }
     tracing::info!(correlation_id = correlation_id(message), ?outcome, "notification handled");
     Ok(outcome)
+}
+
+/// SQS delays a message by at most this much.
+const MAX_SQS_DELAY: i64 = 900;
+
+/// Brings `message` back at `at` (quiet hours' end): as a delayed SQS message when that is
+/// within SQS's 15 minutes, else through the reminder index, which the dispatcher reads
+/// every minute (a message kept invisible longer would count receives towards the DLQ).
+/// Everything told already stays told: the next pass sends only what waited.
+async fn defer(app: &App, message: &NotificationMessage, correlation: &str, at: DateTime<Utc>) -> Result<(), String> {
+    let body = serde_json::to_string(message).expect("a notification message serializes");
+    let wait = (at - app.now()).num_seconds().max(0);
+    let NotificationMessage::Reminder(m) = message;
+    if wait <= MAX_SQS_DELAY {
+        app.sqs
+            .send_message()
+            .queue_url(&app.config.notification_queue_url)
+            .message_body(body)
+            .delay_seconds(wait as i32)
+            .message_attributes(
+                CORRELATION_ATTRIBUTE,
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(if correlation.is_empty() { "deferred" } else { correlation })
+                    .build()
+                    .expect("data type and value are set"),
+            )
+            .send()
+            .await
+            .map_err(|e| format!("deferring: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    } else {
+        let deferred = shared::store::reminders::DeferredMessage {
+            household_id: m.household_id.clone(),
+            key: m.notification_id(),
+            body,
+            release_at: at,
+        };
+        app.store.put_deferred(&deferred, app.now()).await.map_err(|e| format!("deferring: {e:?}"))?;
+    }
+    tracing::info!(until = %at, "email deferred by quiet hours");
+    Ok(())
 }
 
 /// Who is told of a reminder step: the people the occurrence is for; for an escalation,
@@ -95,13 +140,22 @@ pub fn reminder_recipients<'a>(
     }
 }
 
+/// What one recipient was told.
+#[derive(Debug, Default)]
+struct Told {
+    in_app: usize,
+    emails: usize,
+    later: Option<DateTime<Utc>>,
+}
+
 /// Tells the recipients of one reminder step, unless the chore has moved past it.
-pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome, StoreError> {
+pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome, String> {
     let (task, household, (members, _)) = tokio::try_join!(
         app.store.get_task(&m.household_id, &m.task_id),
         app.store.get_household(&m.household_id),
         app.store.list_members(&m.household_id, 100, None),
-    )?;
+    )
+    .map_err(|e| format!("{e:?}"))?;
     let (Some(task), Some(household)) = (task, household) else {
         return Ok(Outcome::Dropped("the chore or its household is gone"));
     };
@@ -117,42 +171,72 @@ pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome,
     let key = m.notification_id();
     let now = app.now();
     let told = join_all(recipients.iter().map(|user_id| async {
-        let profile = app.store.get_profile(user_id).await?;
+        let user_id: &str = user_id;
+        let profile = app.store.get_profile(user_id).await.map_err(|e| format!("profile: {e:?}"))?;
         let (locale, tz, prefs) = match &profile {
             Some(p) => (Locale::negotiate(Some(&p.locale)), zone(&p.timezone, &household), p.notifications.clone()),
             None => (Locale::En, zone(&household.timezone, &household), NotificationPreferences::default()),
         };
         let args = [("task", task.title.clone()), ("when", local_when(m.due, tz)), ("assignees", assignees.clone())];
         let (title, body) = Catalogue::get(locale).notification(event.name(), &args);
-        let mut stored = 0;
+        let mut told = Told::default();
+        // The daily digest is not built yet: until it is, a member who chose it gets each
+        // email on its own (quiet hours still hold them), rather than none.
+        let prefs = NotificationPreferences { daily_digest: false, ..prefs };
         for d in prefs.deliveries(event, now, tz) {
-            if d.channel == Channel::InApp {
-                let n = InAppNotification {
-                    notification_id: notification_id(&key, user_id, m.step_at),
-                    user_id: user_id.to_string(),
-                    event,
-                    household_id: m.household_id.clone(),
-                    task_id: Some(m.task_id.clone()),
-                    title: title.clone(),
-                    body: body.clone(),
-                    occurred_at: m.step_at,
-                    created_at: now,
-                    read_at: None,
-                    late: m.late,
-                };
-                if app.store.put_notification(&n).await? {
-                    stored += 1;
+            match d.channel {
+                Channel::InApp => {
+                    let n = InAppNotification {
+                        notification_id: notification_id(&key, user_id, m.step_at),
+                        user_id: user_id.to_string(),
+                        event,
+                        household_id: m.household_id.clone(),
+                        task_id: Some(m.task_id.clone()),
+                        title: title.clone(),
+                        body: body.clone(),
+                        occurred_at: m.step_at,
+                        created_at: now,
+                        read_at: None,
+                        late: m.late,
+                    };
+                    if app.store.put_notification(&n).await.map_err(|e| format!("in-app: {e:?}"))? {
+                        told.in_app += 1;
+                    }
+                }
+                // Quiet hours hold it: the message comes back then.
+                Channel::Email | Channel::Digest if d.at > now => {
+                    told.later = Some(told.later.map_or(d.at, |l: DateTime<Utc>| l.min(d.at)));
+                }
+                Channel::Email | Channel::Digest => {
+                    let e = shared::domain::notification::email(locale.tag(), &title, &body);
+                    let sent =
+                        crate::email::send_once(app, user_id, &key, &e).await.map_err(|e| format!("email: {e:?}"))?;
+                    tracing::info!(user_id, outcome = ?sent, "email");
+                    if sent == crate::email::EmailOutcome::Sent {
+                        told.emails += 1;
+                    }
                 }
             }
         }
-        Ok::<_, StoreError>(stored)
+        Ok::<_, String>(told)
     }))
     .await;
-    let mut in_app = 0;
+    let mut total = Told::default();
     for t in told {
-        in_app += t?;
+        let t = t?;
+        total.in_app += t.in_app;
+        total.emails += t.emails;
+        total.later = match (total.later, t.later) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
-    Ok(Outcome::Delivered { recipients: recipients.len(), in_app })
+    Ok(Outcome::Delivered {
+        recipients: recipients.len(),
+        in_app: total.in_app,
+        emails: total.emails,
+        later: total.later,
+    })
 }
 
 /// A member's time zone, or the household's when theirs is not one we know.

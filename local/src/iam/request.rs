@@ -47,6 +47,7 @@ pub fn required(names: &Names, request: &WireRequest) -> Result<Vec<Call>, Strin
         "sqs" => sqs(names, request),
         "cognito-idp" => cognito(names, request),
         "s3" => s3(names, request),
+        "ses" => ses(request),
         other => Err(format!("calls to {other} are not modelled by the local IAM check")),
     }
 }
@@ -147,6 +148,27 @@ fn cognito(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
         None => "*".to_string(),
     };
     Ok(vec![call(format!("cognito-idp:{op}"), resource)])
+}
+
+/// SES v2 (REST). `SendEmail` is authorized on the sending identity (the domain of the From
+/// address, as a domain identity) and on the configuration set, if the call names one.
+fn ses(request: &WireRequest) -> Result<Vec<Call>, String> {
+    let arn = |what: &str| format!("arn:aws:ses:{}:{}:{what}", super::REGION, super::ACCOUNT);
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/v2/email/outbound-emails") => {
+            let body = json(request)?;
+            let from = body["FromEmailAddress"].as_str().ok_or("SendEmail without FromEmailAddress")?;
+            // "Name <a@b>" or "a@b".
+            let address = from.rsplit('<').next().unwrap_or(from).trim_end_matches('>');
+            let domain = address.rsplit_once('@').map(|(_, d)| d).ok_or("a From address without a domain")?;
+            let mut calls = vec![call("ses:SendEmail", arn(&format!("identity/{domain}")))];
+            if let Some(set) = body["ConfigurationSetName"].as_str() {
+                calls.push(call("ses:SendEmail", arn(&format!("configuration-set/{set}"))));
+            }
+            Ok(calls)
+        }
+        (method, path) => Err(format!("SES {method} {path} is not modelled by the local IAM check")),
+    }
 }
 
 /// Path-style S3 (`/bucket/key`), as the local stack's clients use it.
@@ -283,6 +305,19 @@ mod tests {
             required(&names(), &r).unwrap(),
             vec![call("sqs:SendMessage", "arn:aws:sqs:us-east-1:000000000000:${Q}")]
         );
+    }
+
+    #[test]
+    fn an_email_needs_its_sending_identity() {
+        let mut r = signed("ses", "", json!({ "FromEmailAddress": "Chore Garden <reminders@choregarden.example>" }));
+        r.target = None;
+        r.path = "/v2/email/outbound-emails".into();
+        assert_eq!(
+            required(&names(), &r).unwrap(),
+            vec![call("ses:SendEmail", "arn:aws:ses:us-east-1:000000000000:identity/choregarden.example")]
+        );
+        r.path = "/v2/email/identities".into();
+        assert!(required(&names(), &r).is_err(), "what is not modelled is refused");
     }
 
     #[test]

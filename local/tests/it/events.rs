@@ -70,6 +70,14 @@ async fn every_event_runs_through_its_handler() {
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].title, "Reminder: Recycling");
     assert_eq!(told[0].body, "Recycling is due 2026-11-24 09:00 CET.");
+    // SES's bounce, through its feedback queue, stops email to that address.
+    let feedback = local::routes::workers().into_iter().find(|w| w.function == "MailFeedbackFunction").unwrap();
+    let text = std::fs::read_to_string(event_file(feedback.function)).unwrap();
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+    assert!(!setup.store.mail_suppressed("Ben.Old@example.com").await.unwrap());
+    let response = (feedback.handler)(app_of(feedback.function), event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(setup.store.mail_suppressed("Ben.Old@example.com").await.unwrap(), "stopped, whatever the case");
     let mark_read = std::fs::read_to_string(event_file("MarkNotificationReadFunction")).unwrap();
     assert!(mark_read.contains(&told[0].notification_id), "the mark-read event names the worker's notification");
 

@@ -11,12 +11,55 @@ use serde_json::{Value, json};
 use crate::support::{TestStack, User, builder};
 use crate::tasks::daily;
 
-async fn advance_to(s: &TestStack, at: DateTime<Utc>) {
+async fn clock_now(s: &TestStack) -> DateTime<Utc> {
     let now: Value = s.http.get(s.url("/_local/clock")).send().await.unwrap().json().await.unwrap();
-    let now = DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap().to_utc();
-    let by = (at - now).num_seconds().max(0);
-    let r = s.http.post(s.url("/_local/clock")).json(&json!({ "advanceSeconds": by })).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap().to_utc()
+}
+
+/// Moves the stack's clock to `at`, at most five hours at a time (a dispatcher run
+/// catches up six hours), waiting after each move until the dispatcher has caught up.
+async fn advance_to(s: &TestStack, at: DateTime<Utc>) {
+    loop {
+        let now = clock_now(s).await;
+        if now >= at {
+            return;
+        }
+        let step = (at - now).min(Duration::hours(5));
+        let r = s
+            .http
+            .post(s.url("/_local/clock"))
+            .json(&json!({ "advanceSeconds": step.num_seconds() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let caught_up = shared::domain::reminder::dispatch_window(None, now + step).next_checkpoint;
+        for _ in 0..100 {
+            let checkpoint = s.stack.app.store.dispatch_checkpoint().await.unwrap();
+            if checkpoint.is_some_and(|c| c >= caught_up) {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The mail sent to `user` so far.
+async fn mail_to(s: &TestStack, user: &User) -> Vec<local::mail::SentMail> {
+    let all = local::mail::sent(&s.stack.provisioned.endpoints.moto).await.unwrap();
+    all.into_iter().filter(|m| m.destinations.to.contains(&user.email)).collect()
+}
+
+/// Waits until `count` mails reached `user`.
+async fn mails(s: &TestStack, user: &User, count: usize) -> Vec<local::mail::SentMail> {
+    for _ in 0..60 {
+        let m = mail_to(s, user).await;
+        if m.len() >= count {
+            return m;
+        }
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+    }
+    panic!("{count} mails did not reach {}", user.email);
 }
 
 /// The caller's notifications, once `count` have arrived (the worker polls every second).
@@ -96,6 +139,11 @@ async fn reminders_reach_the_member_in_app_at_the_right_times_in_their_language(
     assert_eq!(n["late"], false);
     assert_eq!(n["read"], false);
     assert_eq!(first["unreadCount"], 1);
+    // The same reminder by email, in German, to the address Cognito holds.
+    let sent = mails(&s, &owner, 1).await;
+    assert_eq!(sent[0].subject, "Erinnerung: Pflanzen");
+    assert_eq!(sent[0].source, "reminders@choregarden.example");
+    assert!(sent[0].body.contains("Pflanzen ist fällig am"), "{}", sent[0].body);
 
     // At due: the second; the first stays as it was.
     advance_to(&s, due + Duration::minutes(1)).await;
@@ -105,6 +153,9 @@ async fn reminders_reach_the_member_in_app_at_the_right_times_in_their_language(
     assert_eq!(time(&items[0]["occurredAt"]), due, "newest first");
     assert!(items.iter().all(|i| i["taskId"] == plants_id.as_str()), "the finished chore reminds nobody: {both:#}");
     assert_eq!(both["unreadCount"], 2);
+    let sent = mails(&s, &owner, 2).await;
+    assert_eq!(sent.len(), 2, "one mail per reminder, none for the finished chore");
+    assert!(sent.iter().all(|m| !m.subject.contains("Abwasch")));
 
     // Marked read one by one, then all: the count follows.
     let id = items[1]["notificationId"].as_str().unwrap();
@@ -134,5 +185,70 @@ async fn reminders_reach_the_member_in_app_at_the_right_times_in_their_language(
     let text = std::fs::read_to_string(local::events::event_file(job.function)).unwrap();
     let event: shared::lambda::ScheduledEvent = serde_json::from_str(&text).unwrap();
     (job.handler)(s.stack.function_app(job.function), event).await.unwrap();
+    drop(travel);
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_the_email_until_they_end_and_in_app_arrives_at_once() {
+    let travel = local::schedule::TravelClock::new();
+    let s = builder().dev_like(travel.clone()).start().await;
+    let owner = s.user("ana").await;
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let me = s.call(&owner, Method::GET, "/v1/me", None).await;
+    let quiet =
+        json!({ "timezone": "Europe/Berlin", "notifications": { "quietHours": { "start": "22:00", "end": "07:00" } } });
+    s.call_with(&owner, Method::PATCH, "/v1/me", Some(quiet), &[("if-match", &me.etag())]).await.assert_status(200);
+    let h = s
+        .call(&owner, Method::POST, "/v1/households", Some(json!({ "name": "Wohnung", "timezone": "Europe/Berlin" })))
+        .await;
+    h.assert_status(201);
+    let h = h.body["householdId"].as_str().unwrap().to_string();
+
+    // The next 23:00 in Berlin at least an hour away; reminded at due.
+    let local_now = (Utc::now() + Duration::hours(1)).with_timezone(&berlin);
+    let mut day = local_now.date_naive();
+    if local_now.time() >= chrono::NaiveTime::from_hms_opt(23, 0, 0).unwrap() {
+        day = day.succ_opt().unwrap();
+    }
+    let due = day.and_hms_opt(23, 0, 0).unwrap().and_local_timezone(berlin).unwrap().to_utc();
+    let mut body = daily("Müll", &[&owner]);
+    body["dueTime"] = json!("23:00");
+    body["startDate"] = json!(day);
+    body["reminderOffsets"] = json!([0]);
+    s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await.assert_status(201);
+    // And one due at 06:59 the next morning: its email waits a few seconds, in SQS.
+    let next_day = day.succ_opt().unwrap();
+    let mut body = daily("Frühstück", &[&owner]);
+    body["dueTime"] = json!("06:59");
+    body["startDate"] = json!(next_day);
+    body["reminderOffsets"] = json!([0]);
+    s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await.assert_status(201);
+
+    // 23:01: in-app at once, the email waits.
+    advance_to(&s, due + Duration::minutes(1)).await;
+    let n = notifications(&s, &owner, 1).await;
+    assert_eq!(time(&n["items"][0]["occurredAt"]), due);
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    assert!(mail_to(&s, &owner).await.is_empty(), "no email at 23:00 in quiet hours");
+
+    // 06:59:50 the next morning: still no email. The 06:59 chore's reminder is in-app at
+    // once, and its email comes back from SQS ten (real) seconds later, at 07:00.
+    let seven = next_day.and_hms_opt(7, 0, 0).unwrap().and_local_timezone(berlin).unwrap().to_utc();
+    advance_to(&s, seven - Duration::seconds(10)).await;
+    notifications(&s, &owner, 2).await;
+    assert!(mail_to(&s, &owner).await.is_empty(), "quiet until 07:00");
+    let sent = mails(&s, &owner, 1).await;
+    assert_eq!(sent[0].subject, "Reminder: Frühstück");
+
+    // 07:01: the dispatcher brings the 23:00 one back from the reminder index.
+    advance_to(&s, seven + Duration::minutes(1)).await;
+    let sent = mails(&s, &owner, 2).await;
+    assert_eq!(sent.len(), 2);
+    let garbage = sent.iter().find(|m| m.subject == "Reminder: Müll").expect("the 23:00 reminder by email");
+    let when = shared::domain::notification::local_when(due, berlin);
+    assert!(garbage.body.contains(&when), "told in Berlin time ({when}): {}", garbage.body);
+    // Two in-app notifications: the passes that sent the emails stored nothing again.
+    let n = s.call(&owner, Method::GET, "/v1/me/notifications", None).await;
+    assert_eq!(n.body["items"].as_array().unwrap().len(), 2);
     drop(travel);
 }

@@ -258,6 +258,42 @@ pub fn local_when(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
+/// An email as SES sends it: a subject and the same words as text and as HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The email telling `title` and `body` in language `lang` (its tag). What the member
+/// typed (a chore's title) is escaped in the HTML part.
+pub fn email(lang: &str, title: &str, body: &str) -> Email {
+    let (t, b) = (escape_html(title), escape_html(body));
+    Email {
+        subject: title.to_string(),
+        text: format!("{body}\n\n-- \nChore Garden\n"),
+        html: format!(
+            "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h2>{t}</h2><p>{b}</p><p style=\"color:#666\">Chore Garden</p></body></html>"
+        ),
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +347,16 @@ mod tests {
         let later = notification_id("H#T#0#0", "ana", at + chrono::Duration::milliseconds(1));
         assert!(later > a, "ids sort by the time of what they tell");
         assert_eq!(a.parse::<ulid::Ulid>().unwrap().timestamp_ms(), 1_796_146_200_000);
+    }
+
+    #[test]
+    fn an_email_has_a_text_and_an_escaped_html_part() {
+        let e = email("de", "Erinnerung: <b>Müll</b> & \"Glas\"", "Müll ist fällig.");
+        assert_eq!(e.subject, "Erinnerung: <b>Müll</b> & \"Glas\"");
+        assert!(e.text.starts_with("Müll ist fällig.\n"));
+        assert!(e.html.contains("<h2>Erinnerung: &lt;b&gt;Müll&lt;/b&gt; &amp; &quot;Glas&quot;</h2>"), "{}", e.html);
+        assert!(e.html.contains("lang=\"de\""));
+        assert!(!e.html.contains("<b>"));
     }
 
     #[test]

@@ -5,6 +5,9 @@ pub mod env {
     pub const TABLE_NAME: &str = "TABLE_NAME";
     pub const PURGE_QUEUE_URL: &str = "PURGE_QUEUE_URL";
     pub const NOTIFICATION_QUEUE_URL: &str = "NOTIFICATION_QUEUE_URL";
+    pub const MAIL_FROM: &str = "MAIL_FROM";
+    pub const MAIL_CONFIGURATION_SET: &str = "MAIL_CONFIGURATION_SET";
+    pub const USER_POOL_ID: &str = "USER_POOL_ID";
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
     pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
     pub const PURGE_DELAY_SECONDS: &str = "PURGE_DELAY_SECONDS";
@@ -19,6 +22,12 @@ pub struct Config {
     /// Queue of notifications (reminders, events) the notification worker delivers. Empty
     /// where unused.
     pub notification_queue_url: String,
+    /// The address email is sent from (at an SES-verified identity). Empty: no email.
+    pub mail_from: String,
+    /// The SES configuration set whose event destination reports bounces and complaints.
+    pub mail_configuration_set: Option<String>,
+    /// The Cognito user pool the members' email addresses are read from.
+    pub user_pool_id: String,
     /// Upper bound that keeps every household-wide operation bounded.
     pub max_members: u32,
     /// `Access-Control-Allow-Origin` returned on every response.
@@ -58,6 +67,9 @@ impl Config {
             table_name,
             purge_queue_url: get(env::PURGE_QUEUE_URL).unwrap_or_default(),
             notification_queue_url: get(env::NOTIFICATION_QUEUE_URL).unwrap_or_default(),
+            mail_from: get(env::MAIL_FROM).unwrap_or_default(),
+            mail_configuration_set: get(env::MAIL_CONFIGURATION_SET).filter(|s| !s.is_empty()),
+            user_pool_id: get(env::USER_POOL_ID).unwrap_or_default(),
             max_members,
             cors_allow_origin: get(env::CORS_ALLOW_ORIGIN).unwrap_or_else(|| "*".to_string()),
         })

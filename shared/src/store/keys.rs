@@ -16,9 +16,11 @@
 //! | rate-limit window         | `USER#<sub>`       | `RATE#<action>#<start>`  |                    |                             |
 //! | a chore's next reminder   | `HOUSEHOLD#<hid>`  | `REMINDER#<tid>`         | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<remindAt>#<hid>#<tid>` |
 //! | reminder dispatch checkpoint | `DISPATCH`      | `REMINDERS`              |                    |                             |
+//! | deferred notification     | `HOUSEHOLD#<hid>`  | `DEFER#<key>`            | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<releaseAt>#<hid>#DEFER#<key>` |
 //! | in-app notification       | `USER#<sub>`       | `NOTIF#<ulid>`           |                    |                             |
 //! | "all read up to" mark     | `USER#<sub>`       | `NOTIFREAD`              |                    |                             |
 //! | delivery record (dedupe)  | `USER#<sub>`       | `SENT#<channel>#<key>`   |                    |                             |
+//! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
 //!
 //! "My chores" is GSI1's active range filtered on the task's `assignedTo` list (pools
 //! included). GSI2 is the reminder index: sparse (only pending reminder items carry its
@@ -135,6 +137,20 @@ pub fn notification(notification_id: &str) -> String {
 /// partition holds it: a redelivered message finds it and sends nothing again.
 pub fn delivery(channel: &str, key: &str) -> String {
     format!("SENT#{channel}#{key}")
+}
+
+/// An address SES reported a permanent bounce or a complaint for, by the SHA-256 of its
+/// lowercased form (the table holds no addresses).
+pub fn mail_suppression(address_hash: &str) -> String {
+    format!("MAILSUPPRESS#{address_hash}")
+}
+
+pub const DEFERRED_PREFIX: &str = "DEFER#";
+
+/// A notification message quiet hours hold back longer than SQS can delay it, under the
+/// household, in the reminder index at its release time.
+pub fn deferred(key: &str) -> String {
+    format!("{DEFERRED_PREFIX}{key}")
 }
 
 /// The reminder dispatcher's checkpoint (one item: `PK = DISPATCH`, `SK = REMINDERS`).

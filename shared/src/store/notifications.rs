@@ -304,4 +304,31 @@ impl Store {
                 other => Err(other),
             })
     }
+
+    /// Whether email to `address` is suppressed (it bounced for good, or its owner
+    /// complained).
+    pub async fn mail_suppressed(&self, address: &str) -> Result<bool, StoreError> {
+        Ok(self.get(keys::mail_suppression(&address_hash(address)), keys::META).await?.is_some())
+    }
+
+    /// Stops email to `address`, for `reason` (`bounce` or `complaint`). Idempotent.
+    pub async fn suppress_mail(&self, address: &str, reason: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(keys::PK, s(keys::mail_suppression(&address_hash(address))))
+            .item(keys::SK, s(keys::META))
+            .item("reason", s(reason))
+            .item("at", s(rfc3339(at)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
+
+/// The SHA-256 (hex) of an address's lowercased form.
+pub fn address_hash(address: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(address.trim().to_lowercase().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

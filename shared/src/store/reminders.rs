@@ -60,6 +60,19 @@ impl PendingReminder {
     }
 }
 
+/// A notification message that quiet hours hold back longer than SQS can delay one: it
+/// waits in the reminder index, and the dispatcher queues it again at `release_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeferredMessage {
+    pub household_id: String,
+    /// The notification's identity: the same message deferred twice is one item.
+    pub key: String,
+    /// The queue message, as it will be sent again.
+    pub body: String,
+    pub release_at: DateTime<Utc>,
+}
+
 /// Whether a change from `before` to `after` leaves the pending reminder where it is.
 fn reminder_unchanged(before: &Task, after: &Task) -> bool {
     before.next_due == after.next_due
@@ -108,6 +121,15 @@ impl Tx {
     }
 }
 
+/// One page of a bucket of the reminder index.
+#[derive(Debug, Default)]
+pub struct DuePage {
+    pub reminders: Vec<PendingReminder>,
+    pub deferred: Vec<DeferredMessage>,
+    /// Where the next page starts.
+    pub next: Option<Item>,
+}
+
 /// How long a dispatcher run's claim on a reminder holds: a run that died after claiming
 /// (before or after sending) leaves it to a later run once this has passed.
 pub const CLAIM_LEASE: Duration = Duration::minutes(2);
@@ -134,14 +156,14 @@ impl Store {
         self.get_as(keys::household(household_id), keys::reminder(task_id)).await
     }
 
-    /// One page of the pending reminders in one bucket of the reminder index that are due
-    /// by `due_by`, oldest first.
+    /// One page of one bucket of the reminder index, due by `due_by`, oldest first: the
+    /// chores' pending reminders and the deferred notifications.
     pub async fn due_reminders(
         &self,
         bucket: &str,
         due_by: DateTime<Utc>,
         start: Option<Item>,
-    ) -> Result<(Vec<PendingReminder>, Option<Item>), StoreError> {
+    ) -> Result<DuePage, StoreError> {
         let out = self
             .client
             .query()
@@ -157,21 +179,44 @@ impl Store {
             .send()
             .await
             .map_err(classify)?;
+        let mut page = DuePage { next: out.last_evaluated_key, ..Default::default() };
         // An item this version cannot read is skipped with a log line: one bad item must
         // not stop every reminder behind it in its bucket.
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|item| match from_item::<PendingReminder>(item) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::error!(bucket, error = ?e, "unreadable pending reminder skipped");
-                    None
-                }
-            })
-            .collect();
-        Ok((items, out.last_evaluated_key))
+        for item in out.items.unwrap_or_default() {
+            let deferred =
+                item.get(keys::SK).and_then(|v| v.as_s().ok()).is_some_and(|k| k.starts_with(keys::DEFERRED_PREFIX));
+            let read = if deferred {
+                from_item::<DeferredMessage>(item).map(|d| page.deferred.push(d))
+            } else {
+                from_item::<PendingReminder>(item).map(|p| page.reminders.push(p))
+            };
+            if let Err(e) = read {
+                tracing::error!(bucket, error = ?e, "unreadable item in the reminder index skipped");
+            }
+        }
+        Ok(page)
+    }
+
+    /// Holds `d` in the reminder index until its release (written by a clock at `now`).
+    pub async fn put_deferred(&self, d: &DeferredMessage, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut item = to_item(keys::household(&d.household_id), keys::deferred(&d.key), d)?;
+        let shard = keys::reminder_shard(&d.key);
+        item.insert(keys::GSI2PK.into(), s(keys::reminder_bucket(d.release_at, now, shard)));
+        item.insert(keys::GSI2SK.into(), s(keys::reminder_at(d.release_at, &d.household_id, &keys::deferred(&d.key))));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Removes a deferred message once it is queued again.
+    pub async fn delete_deferred(&self, d: &DeferredMessage) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::household(&d.household_id), keys::deferred(&d.key))))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     /// Claims `p` for the dispatcher run `run`: only while it is still at this step (the
