@@ -17,6 +17,9 @@ pub const HOUSEHOLD: &str = "01JD3N7Y2K5V8T4R6W9Q1M0ZXB";
 pub const TASK: &str = "01JD3P0A7F2K9M4R6T8V1X3Z5B";
 /// The completion id in the completion events; a caller puts in the real one.
 pub const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
+/// Likewise the webhook and delivery ids in the webhook events.
+pub const EXAMPLE_WEBHOOK: &str = "01JD3R2W8B4N6Q9S1V3X5Z7C9E";
+pub const EXAMPLE_DELIVERY: &str = "01JD3R3Y5A7C9E1G3J5K7M9P1R";
 /// Likewise the token in events/CalendarFeedFunction.json.
 pub const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 

@@ -60,6 +60,8 @@ pub fn function_environment(template: &Template, p: &Provisioned, function: &str
                         Some(url.clone())
                     } else if let Some(bucket) = p.buckets.get(&id) {
                         Some(bucket.clone())
+                    } else if let Some(key) = p.keys.get(&id) {
+                        Some(key.clone())
                     } else {
                         // A template parameter: its default.
                         template
@@ -149,7 +151,8 @@ pub async fn unchecked_app(template: &Template, p: &Provisioned, options: &Stack
     .with_mail(shared::app::Mail {
         ses: aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await),
         cognito: p.endpoints.cognito_client().await,
-    }))
+    })
+    .with_kms(aws_sdk_kms::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await)))
 }
 
 fn config_of(
@@ -187,11 +190,13 @@ pub async fn local_functions(
                 aws_sdk_sesv2::config::Builder::from(&moto).http_client(http.clone()).build(),
             ),
             cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(
-                aws_sdk_cognitoidentityprovider::config::Builder::from(&moto).http_client(http).build(),
+                aws_sdk_cognitoidentityprovider::config::Builder::from(&moto).http_client(http.clone()).build(),
             ),
         };
+        let kms = aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&moto).http_client(http).build());
         let app = App::with_clients(config_of(template, p, options, &f.logical_id)?, ddb, sqs, options.clock.clone())
-            .with_mail(mail);
+            .with_mail(mail)
+            .with_kms(kms);
         functions.insert(f.logical_id.clone(), LocalFunction { app, timeout: Duration::from_secs(f.timeout_seconds) });
     }
     Ok(functions)

@@ -55,7 +55,12 @@ async fn dev() -> Result<(), String> {
     let options = StackOptions {
         clock: travel.clone(),
         // A short purge delay keeps the demo snappy; AWS uses the template's default.
-        env_overrides: HashMap::from([("PURGE_DELAY_SECONDS".to_string(), "2".to_string())]),
+        // Webhooks may reach a receiver on this machine, and retry within seconds.
+        env_overrides: HashMap::from([
+            ("PURGE_DELAY_SECONDS".to_string(), "2".to_string()),
+            ("WEBHOOK_ALLOW_LOOPBACK".to_string(), "true".to_string()),
+            ("WEBHOOK_RETRY_BASE_SECONDS".to_string(), "5".to_string()),
+        ]),
         stage: "dev".into(),
         run_pollers: true,
         run_schedules: true,

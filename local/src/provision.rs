@@ -81,6 +81,9 @@ pub struct Provisioned {
     pub buckets: HashMap<String, String>,
     pub user_pool_id: String,
     pub client_id: String,
+    /// KMS key ids by logical id.
+    #[serde(default)]
+    pub keys: HashMap<String, String>,
 }
 
 impl Provisioned {
@@ -106,7 +109,8 @@ pub async fn provision(
     let buckets = create_buckets(template, &endpoints.s3_client().await, prefix).await?;
     let (user_pool_id, client_id) = create_user_pool(template, &endpoints.cognito_client().await, prefix).await?;
     create_mail_identity(template, &aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&endpoints.moto).await)).await?;
-    Ok(Provisioned { endpoints: endpoints.clone(), table_name, queue_urls, buckets, user_pool_id, client_id })
+    let keys = create_keys(template, &aws_sdk_kms::Client::new(&Endpoints::sdk_config(&endpoints.moto).await)).await?;
+    Ok(Provisioned { endpoints: endpoints.clone(), table_name, queue_urls, buckets, user_pool_id, client_id, keys })
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -415,4 +419,19 @@ pub async fn create_mail_identity(template: &Template, ses: &aws_sdk_sesv2::Clie
             aws_sdk_sesv2::error::DisplayErrorContext(e)
         ))),
     }
+}
+
+/// One KMS key in the emulator per `AWS::KMS::Key` of the template.
+pub async fn create_keys(
+    template: &Template,
+    kms: &aws_sdk_kms::Client,
+) -> Result<HashMap<String, String>, ProvisionError> {
+    let mut keys = HashMap::new();
+    for (id, _) in template.resources_of("AWS::KMS::Key") {
+        let out = kms.create_key().description(&id).send().await.map_err(aws(&format!("KMS key {id}")))?;
+        let key_id =
+            out.key_metadata.map(|m| m.key_id).ok_or_else(|| ProvisionError::Aws(format!("KMS key {id}: no id")))?;
+        keys.insert(id, key_id);
+    }
+    Ok(keys)
 }

@@ -21,6 +21,8 @@ pub struct App {
     /// Email: SES to send, Cognito to look the address up at send time. `None` where no
     /// email is sent (the benchmarks).
     pub mail: Option<Mail>,
+    /// KMS: webhook secrets are stored encrypted. `None` where unused (the benchmarks).
+    pub kms: Option<aws_sdk_kms::Client>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -62,13 +64,20 @@ pub async fn sdk_config() -> SdkConfig {
 
 impl App {
     pub fn new(sdk: &SdkConfig, config: Config, clock: Arc<dyn Clock>) -> App {
-        App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock).with_mail(
-            Mail { ses: aws_sdk_sesv2::Client::new(sdk), cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk) },
-        )
+        App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock)
+            .with_mail(Mail {
+                ses: aws_sdk_sesv2::Client::new(sdk),
+                cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk),
+            })
+            .with_kms(aws_sdk_kms::Client::new(sdk))
     }
 
     pub fn with_mail(self, mail: Mail) -> App {
         App { mail: Some(mail), ..self }
+    }
+
+    pub fn with_kms(self, kms: aws_sdk_kms::Client) -> App {
+        App { kms: Some(kms), ..self }
     }
 
     /// Wiring with explicit clients: the local stack reaches DynamoDB and SQS at
@@ -83,6 +92,7 @@ impl App {
             store: Store { client: dynamodb, table: config.table_name.clone() },
             sqs,
             mail: None,
+            kms: None,
             config: Arc::new(config),
             clock,
         }

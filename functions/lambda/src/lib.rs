@@ -5,8 +5,14 @@
 use shared::lambda::{Job, Route, Worker};
 
 pub fn routes() -> Vec<Route> {
-    [functions_platform::ROUTES, functions_users::ROUTES, functions_households::ROUTES, functions_tasks::ROUTES]
-        .concat()
+    [
+        functions_platform::ROUTES,
+        functions_users::ROUTES,
+        functions_households::ROUTES,
+        functions_tasks::ROUTES,
+        functions_notifications::ROUTES,
+    ]
+    .concat()
 }
 
 pub fn workers() -> Vec<Worker> {

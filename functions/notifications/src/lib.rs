@@ -4,11 +4,13 @@
 mod dispatch;
 pub mod email;
 mod mail_feedback;
+pub mod webhooks;
 mod worker;
 
 pub use dispatch::*;
 pub use mail_feedback::handle_feedback;
-use shared::lambda::{Job, Worker};
+use shared::handler;
+use shared::lambda::{Job, Route, Worker};
 pub use worker::*;
 
 pub const JOBS: &[Job] =
@@ -21,8 +23,60 @@ pub const WORKERS: &[Worker] = &[
         handler: |app, event| Box::pin(handle_batch(app, event)),
     },
     Worker {
+        function: "WebhookDeliveryFunction",
+        queue: "WebhookQueue",
+        handler: |app, event| Box::pin(webhooks::handle_deliveries(app, event)),
+    },
+    Worker {
         function: "MailFeedbackFunction",
         queue: "MailFeedbackQueue",
         handler: |app, event| Box::pin(handle_feedback(app, event)),
+    },
+];
+
+const HOOKS: &str = "/v1/households/{householdId}/webhooks";
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: HOOKS,
+        function: "CreateWebhookFunction",
+        authenticated: true,
+        handler: handler!(webhooks::create_webhook),
+    },
+    Route {
+        method: "GET",
+        path: HOOKS,
+        function: "ListWebhooksFunction",
+        authenticated: true,
+        handler: handler!(webhooks::list_webhooks),
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/households/{householdId}/webhooks/{webhookId}",
+        function: "UpdateWebhookFunction",
+        authenticated: true,
+        handler: handler!(webhooks::update_webhook),
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/households/{householdId}/webhooks/{webhookId}",
+        function: "DeleteWebhookFunction",
+        authenticated: true,
+        handler: handler!(webhooks::delete_webhook),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/webhooks/{webhookId}/deliveries",
+        function: "ListWebhookDeliveriesFunction",
+        authenticated: true,
+        handler: handler!(webhooks::list_deliveries),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
+        function: "RedeliverWebhookFunction",
+        authenticated: true,
+        handler: handler!(webhooks::redeliver),
     },
 ];

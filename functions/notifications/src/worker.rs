@@ -164,6 +164,20 @@ pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome,
     if task.state() != TaskState::Active || task.next_due != Some(m.due) {
         return Ok(Outcome::Dropped("the chore moved on"));
     }
+    if m.kind == ReminderKind::Escalation && household.escalate_after_minutes.is_none() {
+        return Ok(Outcome::Dropped("the household no longer escalates"));
+    }
+    // Webhooks take every reminder step of an active chore, whoever is told.
+    let data = serde_json::json!({
+        "householdId": m.household_id,
+        "taskId": m.task_id,
+        "title": task.title,
+        "due": shared::platform::clock::rfc3339(m.due),
+        "stepAt": shared::platform::clock::rfc3339(m.step_at),
+        "late": m.late,
+    });
+    crate::webhooks::fan_out(app, &m.household_id, EventType::from(m.kind), &m.notification_id(), m.step_at, data)
+        .await?;
     let recipients = reminder_recipients(m.kind, &task, &household, &members);
     let names: HashMap<&str, &str> = members.iter().map(|x| (x.user_id.as_str(), x.display_name.as_str())).collect();
     let assignees = task.assigned_to().iter().filter_map(|u| names.get(u).copied()).collect::<Vec<_>>().join(", ");

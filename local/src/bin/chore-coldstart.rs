@@ -183,6 +183,7 @@ impl Bench {
             buckets: Default::default(),
             user_pool_id: String::new(),
             client_id: String::new(),
+            keys: Default::default(),
         };
         local::function_environment(&self.template, &provisioned, function)
     }

@@ -305,6 +305,7 @@ pub struct Names {
     pub queues: Vec<(String, String)>,
     pub buckets: Vec<(String, String)>,
     pub user_pools: Vec<(String, String)>,
+    pub keys: Vec<(String, String)>,
 }
 
 impl Names {
@@ -320,6 +321,7 @@ impl Names {
                 .collect(),
             buckets: p.buckets.iter().map(|(id, name)| (name.clone(), id.clone())).collect(),
             user_pools: vec![(p.user_pool_id.clone(), pool)],
+            keys: p.keys.iter().map(|(id, key)| (key.clone(), id.clone())).collect(),
         }
     }
 
@@ -343,6 +345,12 @@ impl Names {
 
     pub fn bucket(&self, name: &str) -> String {
         format!("arn:aws:s3:::{}", Names::symbolic(&self.buckets, name))
+    }
+
+    /// A key named by id or ARN.
+    pub fn key(&self, key: &str) -> String {
+        let id = key.rsplit_once(":key/").map(|(_, k)| k).unwrap_or(key);
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", Names::symbolic(&self.keys, id))
     }
 
     pub fn user_pool(&self, id: &str) -> String {

@@ -48,6 +48,7 @@ pub fn required(names: &Names, request: &WireRequest) -> Result<Vec<Call>, Strin
         "cognito-idp" => cognito(names, request),
         "s3" => s3(names, request),
         "ses" => ses(request),
+        "kms" => kms(names, request),
         other => Err(format!("calls to {other} are not modelled by the local IAM check")),
     }
 }
@@ -150,6 +151,14 @@ fn cognito(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
     Ok(vec![call(format!("cognito-idp:{op}"), resource)])
 }
 
+/// KMS: the key named in the call (this stack always names it, for Decrypt too).
+fn kms(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
+    let op = operation(request, "TrentService.")?;
+    let body = json(request)?;
+    let key = body["KeyId"].as_str().ok_or_else(|| format!("KMS {op} without KeyId"))?;
+    Ok(vec![call(format!("kms:{op}"), names.key(key))])
+}
+
 /// SES v2 (REST). `SendEmail` is authorized on the sending identity (the domain of the From
 /// address, as a domain identity) and on the configuration set, if the call names one.
 fn ses(request: &WireRequest) -> Result<Vec<Call>, String> {
@@ -237,6 +246,7 @@ mod tests {
             queues: vec![("q1-Q".into(), "Q".into())],
             buckets: vec![("b1-photos".into(), "B".into())],
             user_pools: vec![("us-east-1_abc".into(), "Pool".into())],
+            keys: vec![("1234abcd-12ab-34cd-56ef-1234567890ab".into(), "Key".into())],
         }
     }
 
@@ -318,6 +328,21 @@ mod tests {
         );
         r.path = "/v2/email/identities".into();
         assert!(required(&names(), &r).is_err(), "what is not modelled is refused");
+    }
+
+    #[test]
+    fn kms_calls_name_the_key() {
+        let r = signed(
+            "kms",
+            "TrentService.Decrypt",
+            json!({ "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab", "CiphertextBlob": "x" }),
+        );
+        assert_eq!(
+            required(&names(), &r).unwrap(),
+            vec![call("kms:Decrypt", "arn:aws:kms:us-east-1:000000000000:key/${Key}")]
+        );
+        let r = signed("kms", "TrentService.Decrypt", json!({ "CiphertextBlob": "x" }));
+        assert!(required(&names(), &r).is_err(), "a call without its key is refused, not guessed");
     }
 
     #[test]

@@ -1,16 +1,28 @@
 //! Every file in events/ is a realistic event for one function: fed through that
 //! function's handler against the local stack, it gets the answer a user would expect.
 
-use chrono::{TimeZone, Utc};
-use local::events::{EXAMPLE_COMPLETION, EXAMPLE_FEED_TOKEN, HOUSEHOLD, event_file};
+use chrono::{DateTime, TimeZone, Utc};
+use local::events::{EXAMPLE_COMPLETION, EXAMPLE_DELIVERY, EXAMPLE_FEED_TOKEN, EXAMPLE_WEBHOOK, HOUSEHOLD, event_file};
 use shared::platform::clock::ManualClock;
 
 use crate::support::{stack, template};
 
 /// The order the events run in, and the status each must get.
+/// Workers (SQS events) are "200" when they report no failed message.
 const EXPECTED: &[(&str, u16)] = &[
     ("HealthFunction", 200),
     ("GetMeFunction", 200),
+    ("CreateWebhookFunction", 201),
+    ("ListWebhooksFunction", 200),
+    ("UpdateWebhookFunction", 200),
+    // Reminds Ana of the seeded chore, and hands the reminder to the webhook.
+    ("NotificationWorkerFunction", 200),
+    ("ListWebhookDeliveriesFunction", 200),
+    ("RedeliverWebhookFunction", 202),
+    // Its receiver is not reachable from here: the attempt is logged and retried later.
+    ("WebhookDeliveryFunction", 200),
+    ("DeleteWebhookFunction", 204),
+    ("MailFeedbackFunction", 200),
     ("ListNotificationsFunction", 200),
     ("MarkNotificationReadFunction", 204),
     ("MarkAllNotificationsReadFunction", 204),
@@ -45,6 +57,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("ArchiveTaskFunction", 200),
     ("RestoreTaskFunction", 200),
     ("DeleteHouseholdFunction", 204),
+    // The delete queued the purge; the worker purges what is left.
+    ("PurgeHouseholdFunction", 200),
 ];
 
 #[tokio::test]
@@ -59,70 +73,83 @@ async fn every_event_runs_through_its_handler() {
     // The world the events describe: Ana's household with one member, two invites, a chore.
     local::events::seed(&setup.store, now).await.unwrap();
 
-    // The notification worker's event reminds Ana of the seeded chore's (overdue) first
-    // occurrence: she then has the notification the mark-read event names.
-    let worker = local::routes::workers().into_iter().find(|w| w.function == "NotificationWorkerFunction").unwrap();
-    let text = std::fs::read_to_string(event_file(worker.function)).unwrap();
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
-    let response = (worker.handler)(app_of(worker.function), event).await;
-    assert!(response.batch_item_failures.is_empty());
-    let (told, _) = setup.store.list_notifications(local::events::OWNER, 10, None, now).await.unwrap();
-    assert_eq!(told.len(), 1, "{told:?}");
-    assert_eq!(told[0].title, "Reminder: Recycling");
-    assert_eq!(told[0].body, "Recycling is due 2026-11-24 09:00 CET.");
-    // SES's bounce, through its feedback queue, stops email to that address.
-    let feedback = local::routes::workers().into_iter().find(|w| w.function == "MailFeedbackFunction").unwrap();
-    let text = std::fs::read_to_string(event_file(feedback.function)).unwrap();
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
-    assert!(!setup.store.mail_suppressed("Ben.Old@example.com").await.unwrap());
-    let response = (feedback.handler)(app_of(feedback.function), event).await;
-    assert!(response.batch_item_failures.is_empty());
-    assert!(setup.store.mail_suppressed("Ben.Old@example.com").await.unwrap(), "stopped, whatever the case");
-    let mark_read = std::fs::read_to_string(event_file("MarkNotificationReadFunction")).unwrap();
-    assert!(mark_read.contains(&told[0].notification_id), "the mark-read event names the worker's notification");
-
     let routes = local::routes::routes();
-    let functions = template().functions();
+    let workers = local::routes::workers();
     let mut completion_id = String::new();
     let mut feed_token = String::new();
+    let mut webhook_id = String::new();
+    let mut delivery_id = String::new();
     for (function, expected) in EXPECTED {
-        let f =
-            functions.iter().find(|f| f.logical_id == *function).unwrap_or_else(|| panic!("no function {function}"));
-        let route = shared::lambda::find_route(&routes, &f.logical_id);
         let text = std::fs::read_to_string(event_file(function))
             .unwrap()
             .replace(EXAMPLE_COMPLETION, &completion_id)
-            .replace(EXAMPLE_FEED_TOKEN, &feed_token);
+            .replace(EXAMPLE_FEED_TOKEN, &feed_token)
+            .replace(EXAMPLE_WEBHOOK, &webhook_id)
+            .replace(EXAMPLE_DELIVERY, &delivery_id);
+        if let Some(worker) = workers.iter().find(|w| w.function == *function) {
+            let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+            let response = (worker.handler)(app_of(function), event).await;
+            assert_eq!(response.batch_item_failures.is_empty(), *expected == 200, "{function}: {response:?}");
+            after_worker(&setup, function, now, &mut delivery_id, &webhook_id).await;
+            continue;
+        }
+        let route = shared::lambda::find_route(&routes, function);
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{function}: not an API Gateway event: {e}"));
-        let response = shared::platform::http::handle(&app_of(&f.logical_id), request, route.handler).await;
+        let response = shared::platform::http::handle(&app_of(function), request, route.handler).await;
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),
             _ => String::new(),
         };
         assert_eq!(response.status().as_u16(), *expected, "{function}: {body}");
-        if *function == "CreateCalendarFeedFunction" {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            feed_token = v["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
-        }
-        if *function == "CompleteTaskFunction" {
-            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-            completion_id = v["completion"]["completionId"].as_str().unwrap().to_string();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        match *function {
+            "CreateCalendarFeedFunction" => {
+                feed_token = v["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+            }
+            "CompleteTaskFunction" => completion_id = v["completion"]["completionId"].as_str().unwrap().to_string(),
+            "CreateWebhookFunction" => {
+                webhook_id = v["webhookId"].as_str().unwrap().to_string();
+                assert!(v["secret"].as_str().unwrap().starts_with("whsec_"), "the secret, shown once");
+            }
+            "ListWebhooksFunction" => assert!(v.to_string().find("whsec_").is_none(), "never shown again"),
+            _ => {}
         }
         assert_eq!(response.headers()["x-correlation-id"], "example-correlation-id");
     }
-
-    // The delete event queued the purge; the worker's event purges what is left.
-    let worker = local::routes::workers().into_iter().find(|w| w.function == "PurgeHouseholdFunction").unwrap();
-    let f = functions.iter().find(|f| f.logical_id == worker.function).unwrap();
-    let text = std::fs::read_to_string(event_file(&f.logical_id)).unwrap();
-    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
-    let response = (worker.handler)(app_of(worker.function), event).await;
-    assert!(response.batch_item_failures.is_empty());
-    assert!(s.items(&format!("HOUSEHOLD#{HOUSEHOLD}")).await.is_empty());
+    assert!(s.items(&format!("HOUSEHOLD#{HOUSEHOLD}")).await.is_empty(), "purged");
 
     // The dispatcher's event runs in notifications::end_to_end, on a table of its own: the
     // dispatcher's checkpoint is one per table.
+}
+
+/// What a worker's event left behind, checked; and the ids later events name.
+async fn after_worker(
+    setup: &shared::App,
+    function: &str,
+    now: DateTime<Utc>,
+    delivery_id: &mut String,
+    webhook_id: &str,
+) {
+    match function {
+        "NotificationWorkerFunction" => {
+            let (told, _) = setup.store.list_notifications(local::events::OWNER, 10, None, now).await.unwrap();
+            assert_eq!(told.len(), 1, "{told:?}");
+            assert_eq!(told[0].title, "Reminder: Recycling");
+            // In Ana's own time zone (her first call made her profile: UTC).
+            assert_eq!(told[0].body, "Recycling is due 2026-11-24 08:00 UTC.");
+            let mark_read = std::fs::read_to_string(event_file("MarkNotificationReadFunction")).unwrap();
+            assert!(mark_read.contains(&told[0].notification_id), "the mark-read event names this notification");
+            let (deliveries, _) = setup.store.list_deliveries(HOUSEHOLD, webhook_id, 10, None, now).await.unwrap();
+            assert_eq!(deliveries.len(), 1, "the reminder went to the webhook");
+            *delivery_id = deliveries[0].delivery_id.clone();
+        }
+        "MailFeedbackFunction" => {
+            // SES's bounce stops email to that address, whatever its case.
+            assert!(setup.store.mail_suppressed("Ben.Old@example.com").await.unwrap());
+        }
+        _ => {}
+    }
 }
 
 #[test]

@@ -252,3 +252,184 @@ async fn quiet_hours_hold_the_email_until_they_end_and_in_app_arrives_at_once() 
     assert_eq!(n.body["items"].as_array().unwrap().len(), 2);
     drop(travel);
 }
+
+/// What a local webhook receiver got, and what it answers next.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: std::sync::Arc<std::sync::Mutex<Vec<(http::HeaderMap, String)>>>,
+    /// Per request, in order: a status, or 0 to hang past the worker's timeout. Then 200.
+    script: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16]) -> (Receiver, String) {
+        let r = Receiver::default();
+        r.script.lock().unwrap().extend(script);
+        let state = r.clone();
+        let app = axum::Router::new().fallback(move |headers: http::HeaderMap, body: String| {
+            let state = state.clone();
+            async move {
+                state.got.lock().unwrap().push((headers, body));
+                let next = state.script.lock().unwrap().pop_front().unwrap_or(200);
+                if next == 0 {
+                    tokio::time::sleep(StdDuration::from_secs(8)).await;
+                    return http::StatusCode::OK;
+                }
+                http::StatusCode::from_u16(next).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (r, url)
+    }
+
+    fn requests(&self) -> Vec<(http::HeaderMap, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Verifies a delivery the way the README tells receivers to, written out here rather than
+/// with the code under test: HMAC-SHA256, keyed with the secret's base64-decoded bytes, over
+/// `id.timestamp.body`, base64, after `v1,`.
+fn signature_verifies(secret: &str, headers: &http::HeaderMap, body: &str) -> bool {
+    use base64::Engine;
+    let h = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_string();
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+    let signed = format!("{}.{}.{}", h("webhook-id"), h("webhook-timestamp"), body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(aws_lc_rs::hmac::sign(&key, signed.as_bytes()));
+    h("webhook-signature").split(' ').any(|s| s == format!("v1,{expected}"))
+}
+
+async fn deliveries(s: &TestStack, user: &User, h: &str, webhook: &str, settled: usize) -> Value {
+    for _ in 0..80 {
+        let r = s.call(user, Method::GET, &format!("/v1/households/{h}/webhooks/{webhook}/deliveries"), None).await;
+        r.assert_status(200);
+        let done = r.body["items"].as_array().unwrap().iter().filter(|d| d["state"] != "pending").count();
+        if done >= settled {
+            return r.body;
+        }
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+    }
+    panic!("{settled} deliveries of {webhook} did not settle");
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_with_backoff_logged_and_guarded() {
+    let travel = local::schedule::TravelClock::new();
+    let s = builder().dev_like(travel.clone()).start().await;
+    let owner = s.user("owner").await;
+    let member = s.user("member").await;
+    let h = s.household(&owner, "Hooks").await;
+    s.join(&owner, &h, &member, "member").await;
+    let hooks = format!("/v1/households/{h}/webhooks");
+
+    // Bad input: 422 with the field's issue; members may not; other households see nothing.
+    for (url, issue) in [
+        ("https://10.1.2.3/hook", "private_address"),
+        ("https://169.254.169.254/latest/meta-data", "private_address"),
+        ("http://93.184.215.14/hook", "invalid_url"),
+        ("not a url", "invalid_url"),
+        ("https://user:pw@example.com/", "invalid_url"),
+    ] {
+        let r = s.call(&owner, Method::POST, &hooks, Some(json!({ "url": url, "events": ["reminder"] }))).await;
+        r.assert_problem(422, "request.validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "url", "{url}");
+        assert_eq!(r.body["errors"][0]["code"], issue, "{url}");
+    }
+    let (ok, ok_url) = Receiver::start(&[500, 500, 200]).await;
+    let r = s.call(&owner, Method::POST, &hooks, Some(json!({ "url": ok_url, "events": ["remind"] }))).await;
+    r.assert_problem(422, "request.validation_failed");
+    s.call(&member, Method::POST, &hooks, Some(json!({ "url": ok_url, "events": ["reminder"] })))
+        .await
+        .assert_problem(403, "auth.forbidden");
+    let stranger = s.user("stranger").await;
+    s.call(&stranger, Method::GET, &hooks, None).await.assert_problem(404, "household.not_found");
+
+    // Two receivers: one answers 500, 500, 200; one hangs once, then answers.
+    let created = s.call(&owner, Method::POST, &hooks, Some(json!({ "url": ok_url, "events": ["reminder"] }))).await;
+    created.assert_status(201);
+    assert!(created.header("location").unwrap().ends_with(created.body["webhookId"].as_str().unwrap()));
+    let secret = created.body["secret"].as_str().unwrap().to_string();
+    let a = created.body["webhookId"].as_str().unwrap().to_string();
+    let (slow, slow_url) = Receiver::start(&[0]).await;
+    let created = s.call(&owner, Method::POST, &hooks, Some(json!({ "url": slow_url, "events": ["reminder"] }))).await;
+    created.assert_status(201);
+    let b = created.body["webhookId"].as_str().unwrap().to_string();
+    let listed = s.call(&owner, Method::GET, &hooks, None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+    assert!(!listed.body.to_string().contains(&secret), "the secret is shown once");
+
+    // A chore due in two hours, reminded at due.
+    let due = (Utc::now() + Duration::hours(2)).with_second(0).unwrap().with_nanosecond(0).unwrap();
+    let mut body = chore_due_at("Bins", &owner, due);
+    body["reminderOffsets"] = json!([0]);
+    s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await.assert_status(201);
+    advance_to(&s, due + Duration::minutes(1)).await;
+
+    // 500, 500, 200: one delivery, three attempts in its log, each signed alike.
+    let log = deliveries(&s, &owner, &h, &a, 1).await;
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{log:#}");
+    assert_eq!(items[0]["state"], "delivered");
+    let statuses: Vec<&Value> = items[0]["attempts"].as_array().unwrap().iter().map(|a| &a["status"]).collect();
+    assert_eq!(statuses, [&json!(500), &json!(500), &json!(200)], "{log:#}");
+    let got = ok.requests();
+    assert_eq!(got.len(), 3);
+    let id = items[0]["deliveryId"].as_str().unwrap();
+    for (headers, body) in &got {
+        assert_eq!(headers["webhook-id"], id, "retries keep the id: receivers dedupe on it");
+        assert!(signature_verifies(&secret, headers, body), "signature of {body}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["type"], "reminder");
+        assert_eq!(v["data"]["title"], "Bins");
+    }
+    assert!(!signature_verifies("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &got[0].0, &got[0].1));
+    // Backed off through SQS delays: 1 s, then 2 s (the test stack's base is 1 s).
+    let at = |i: usize| time(&items[0]["attempts"][i]["at"]);
+    assert!(at(1) - at(0) >= Duration::milliseconds(900), "{log:#}");
+    assert!(at(2) - at(1) >= Duration::milliseconds(1900), "{log:#}");
+
+    // The hanging receiver: the first attempt timed out, the retry got through.
+    let log = deliveries(&s, &owner, &h, &b, 1).await;
+    let attempts = log["items"][0]["attempts"].as_array().unwrap().clone();
+    assert_eq!(log["items"][0]["state"], "delivered", "{log:#}");
+    assert!(attempts[0]["status"].is_null() && attempts[0]["error"].as_str().unwrap().contains("no answer"), "{log:#}");
+    assert_eq!(attempts.last().unwrap()["status"], 200);
+    assert_eq!(slow.requests().len(), attempts.len());
+
+    // Redeliver: the same payload as a new delivery; the log keeps both.
+    let r = s.call(&owner, Method::POST, &format!("{hooks}/{a}/deliveries/{id}/redeliver"), None).await;
+    r.assert_status(202);
+    let log = deliveries(&s, &owner, &h, &a, 2).await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 2);
+    assert_eq!(ok.requests().len(), 4);
+    assert_eq!(ok.requests()[3].1, got[0].1, "the same payload");
+    assert_ne!(ok.requests()[3].0["webhook-id"], id);
+
+    // Changed with If-Match, then removed.
+    let r = s
+        .call_with(
+            &owner,
+            Method::PATCH,
+            &format!("{hooks}/{b}"),
+            Some(json!({ "active": false })),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.body["active"], false);
+    s.call_with(
+        &owner,
+        Method::PATCH,
+        &format!("{hooks}/{b}"),
+        Some(json!({ "active": true })),
+        &[("if-match", "\"1\"")],
+    )
+    .await
+    .assert_problem(412, "precondition.failed");
+    s.call(&owner, Method::DELETE, &format!("{hooks}/{b}"), None).await.assert_status(204);
+    s.call(&owner, Method::DELETE, &format!("{hooks}/{b}"), None).await.assert_problem(404, "webhook.not_found");
+    drop(travel);
+}

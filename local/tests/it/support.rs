@@ -131,7 +131,11 @@ impl Builder {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let options = StackOptions {
             clock: self.clock,
-            env_overrides: HashMap::from([("PURGE_DELAY_SECONDS".to_string(), "0".to_string())]),
+            env_overrides: HashMap::from([
+                ("PURGE_DELAY_SECONDS".to_string(), "0".to_string()),
+                ("WEBHOOK_ALLOW_LOOPBACK".to_string(), "true".to_string()),
+                ("WEBHOOK_RETRY_BASE_SECONDS".to_string(), "1".to_string()),
+            ]),
             stage: "test".into(),
             run_pollers: self.run_pollers,
             run_schedules: self.travel.is_some(),

@@ -48,6 +48,8 @@ pub enum Action {
     CreateTask,
     /// Edit or archive any chore, complete or skip "as" another member, approve.
     ManageTasks,
+    /// Create, change, remove webhooks and read their delivery logs.
+    ManageWebhooks,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -57,7 +59,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::DeleteHousehold => role == Role::Owner,
         Action::ViewTasks => true,
         Action::CreateTask => role != Role::Child,
-        Action::ManageTasks => role.is_manager(),
+        Action::ManageTasks | Action::ManageWebhooks => role.is_manager(),
     }
 }
 
@@ -151,6 +153,7 @@ mod tests {
             (Action::ViewTasks, [true, true, true, true]),
             (Action::CreateTask, [true, true, true, false]),
             (Action::ManageTasks, [true, true, false, false]),
+            (Action::ManageWebhooks, [true, true, false, false]),
         ];
         for (action, expected) in table {
             for (role, allowed) in [Owner, Admin, Member, Child].into_iter().zip(expected) {

@@ -9,6 +9,7 @@ pub mod recurrence;
 pub mod reminder;
 pub mod task;
 pub mod user;
+pub mod webhook;
 
 /// Truncates to milliseconds, the precision the API and the table store.
 pub fn at_millis(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {

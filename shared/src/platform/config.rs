@@ -8,6 +8,10 @@ pub mod env {
     pub const MAIL_FROM: &str = "MAIL_FROM";
     pub const MAIL_CONFIGURATION_SET: &str = "MAIL_CONFIGURATION_SET";
     pub const USER_POOL_ID: &str = "USER_POOL_ID";
+    pub const WEBHOOK_KEY_ID: &str = "WEBHOOK_KEY_ID";
+    pub const WEBHOOK_QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
+    pub const WEBHOOK_ALLOW_LOOPBACK: &str = "WEBHOOK_ALLOW_LOOPBACK";
+    pub const WEBHOOK_RETRY_BASE_SECONDS: &str = "WEBHOOK_RETRY_BASE_SECONDS";
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
     pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
     pub const PURGE_DELAY_SECONDS: &str = "PURGE_DELAY_SECONDS";
@@ -28,6 +32,14 @@ pub struct Config {
     pub mail_configuration_set: Option<String>,
     /// The Cognito user pool the members' email addresses are read from.
     pub user_pool_id: String,
+    /// The KMS key webhook secrets are encrypted with.
+    pub webhook_key_id: String,
+    /// Queue of webhook deliveries (and their retries).
+    pub webhook_queue_url: String,
+    /// Webhooks may target http on loopback: the local stack only, never set in template.yaml.
+    pub webhook_allow_loopback: bool,
+    /// The first retry's delay; each later one doubles (at most 15 minutes).
+    pub webhook_retry_base_seconds: u32,
     /// Upper bound that keeps every household-wide operation bounded.
     pub max_members: u32,
     /// `Access-Control-Allow-Origin` returned on every response.
@@ -70,6 +82,17 @@ impl Config {
             mail_from: get(env::MAIL_FROM).unwrap_or_default(),
             mail_configuration_set: get(env::MAIL_CONFIGURATION_SET).filter(|s| !s.is_empty()),
             user_pool_id: get(env::USER_POOL_ID).unwrap_or_default(),
+            webhook_key_id: get(env::WEBHOOK_KEY_ID).unwrap_or_default(),
+            webhook_queue_url: get(env::WEBHOOK_QUEUE_URL).unwrap_or_default(),
+            webhook_allow_loopback: get(env::WEBHOOK_ALLOW_LOOPBACK).is_some_and(|v| v == "true"),
+            webhook_retry_base_seconds: match get(env::WEBHOOK_RETRY_BASE_SECONDS) {
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=900).contains(s))
+                    .ok_or_else(|| ConfigError(format!("{} must be 1..=900", env::WEBHOOK_RETRY_BASE_SECONDS)))?,
+                None => 30,
+            },
             max_members,
             cors_allow_origin: get(env::CORS_ALLOW_ORIGIN).unwrap_or_else(|| "*".to_string()),
         })

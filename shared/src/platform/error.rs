@@ -67,6 +67,9 @@ error_codes! {
     NotPendingApproval = ("completion.not_pending", 409),
     CompletionDecided = ("completion.decided", 409),
     NotificationNotFound = ("notification.not_found", 404),
+    WebhookNotFound = ("webhook.not_found", 404),
+    WebhookLimit = ("webhook.limit_reached", 409),
+    DeliveryNotFound = ("webhook.delivery_not_found", 404),
     RateLimited = ("rate.limited", 429),
     // Answered by API Gateway itself (its DEFAULT_5XX response) when a function fails or
     // passes its Timeout; listed here so the code is one of ours.
@@ -90,6 +93,8 @@ pub enum FieldIssue {
     InvalidValue,
     ControlCharacters,
     NoOccurrence,
+    InvalidUrl,
+    PrivateAddress,
 }
 
 impl FieldIssue {
@@ -105,6 +110,8 @@ impl FieldIssue {
         FieldIssue::InvalidValue,
         FieldIssue::ControlCharacters,
         FieldIssue::NoOccurrence,
+        FieldIssue::InvalidUrl,
+        FieldIssue::PrivateAddress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +127,8 @@ impl FieldIssue {
             FieldIssue::InvalidValue => "invalid_value",
             FieldIssue::ControlCharacters => "control_characters",
             FieldIssue::NoOccurrence => "no_occurrence",
+            FieldIssue::InvalidUrl => "invalid_url",
+            FieldIssue::PrivateAddress => "private_address",
         }
     }
 }

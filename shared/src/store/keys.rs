@@ -20,6 +20,8 @@
 //! | in-app notification       | `USER#<sub>`       | `NOTIF#<ulid>`           |                    |                             |
 //! | "all read up to" mark     | `USER#<sub>`       | `NOTIFREAD`              |                    |                             |
 //! | delivery record (dedupe)  | `USER#<sub>`       | `SENT#<channel>#<key>`   |                    |                             |
+//! | webhook                   | `HOUSEHOLD#<hid>`  | `WEBHOOK#<wid>`          |                    |                             |
+//! | webhook delivery (log)    | `HOUSEHOLD#<hid>`  | `WHDELIVERY#<wid>#<did>` |                    |                             |
 //! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
 //!
 //! "My chores" is GSI1's active range filtered on the task's `assignedTo` list (pools
@@ -143,6 +145,17 @@ pub fn delivery(channel: &str, key: &str) -> String {
 /// lowercased form (the table holds no addresses).
 pub fn mail_suppression(address_hash: &str) -> String {
     format!("MAILSUPPRESS#{address_hash}")
+}
+
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+
+pub fn webhook(webhook_id: &str) -> String {
+    format!("{WEBHOOK_PREFIX}{webhook_id}")
+}
+
+/// A delivery of webhook `webhook_id` (with an empty `delivery_id`: the prefix of them all).
+pub fn webhook_delivery(webhook_id: &str, delivery_id: &str) -> String {
+    format!("WHDELIVERY#{webhook_id}#{delivery_id}")
 }
 
 pub const DEFERRED_PREFIX: &str = "DEFER#";

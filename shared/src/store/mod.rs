@@ -12,6 +12,7 @@ pub mod rate;
 pub mod reminders;
 pub mod tasks;
 pub mod users;
+pub mod webhooks;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,270 @@
+//! A household's webhooks (with their KMS-encrypted secrets) and their delivery logs.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Item, Store, StoreError, classify, from_item, key, keys, n, s, to_item};
+use crate::domain::notification::EventType;
+use crate::domain::webhook::Webhook;
+use crate::platform::pagination::PageKey;
+
+/// How long a delivery and its attempts stay in the log.
+pub const DELIVERY_LOG_DAYS: i64 = 30;
+
+const SECRET: &str = "secretCiphertext";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One try at delivering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub number: u32,
+    pub at: DateTime<Utc>,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    /// Why it failed without a status (timeout, refused address, ...).
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// One event for one webhook, with every attempt at delivering it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// Also the `webhook-id` header: receivers dedupe on it.
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub household_id: String,
+    pub event: EventType,
+    /// The body, exactly as signed and sent.
+    pub payload: String,
+    pub state: DeliveryState,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// Attempts taken so far (one ahead of `attempts` while one is under way, or if a
+    /// worker died during one).
+    #[serde(default)]
+    pub attempts_started: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+fn webhook_key(household_id: &str, webhook_id: &str) -> Item {
+    key(keys::household(household_id), keys::webhook(webhook_id))
+}
+
+fn delivery_key(d: &Delivery) -> Item {
+    key(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id))
+}
+
+fn condition_failed(e: &StoreError) -> bool {
+    matches!(e, StoreError::ConditionFailed)
+}
+
+impl Store {
+    /// Stores a new webhook with its encrypted secret.
+    pub async fn create_webhook(&self, w: &Webhook, secret_ciphertext: &str) -> Result<(), StoreError> {
+        let mut item = to_item(keys::household(&w.household_id), keys::webhook(&w.webhook_id), w)?;
+        item.insert(SECRET.into(), s(secret_ciphertext));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// The household's webhooks (at most `domain::webhook::MAX_WEBHOOKS`).
+    pub async fn list_webhooks(&self, household_id: &str) -> Result<Vec<Webhook>, StoreError> {
+        let (items, _) = self
+            .query_prefix(super::PrefixQuery {
+                index: None,
+                partition: (keys::PK, keys::household(household_id)),
+                sort_prefix: (keys::SK, keys::WEBHOOK_PREFIX),
+                limit: 100,
+                start: None,
+            })
+            .await?;
+        items.into_iter().map(from_item).collect()
+    }
+
+    pub async fn get_webhook(&self, household_id: &str, webhook_id: &str) -> Result<Option<Webhook>, StoreError> {
+        self.get_as(keys::household(household_id), keys::webhook(webhook_id)).await
+    }
+
+    /// A webhook and its encrypted secret.
+    pub async fn webhook_with_secret(
+        &self,
+        household_id: &str,
+        webhook_id: &str,
+    ) -> Result<Option<(Webhook, String)>, StoreError> {
+        let Some(item) = self.get(keys::household(household_id), keys::webhook(webhook_id)).await? else {
+            return Ok(None);
+        };
+        let secret = item.get(SECRET).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(Some((from_item(item)?, secret)))
+    }
+
+    /// Saves a changed webhook if nobody changed it since `updated.version - 1`.
+    pub async fn update_webhook(&self, updated: &Webhook) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(webhook_key(&updated.household_id, &updated.webhook_id)))
+            .update_expression("SET #url = :url, events = :events, active = :active, updatedAt = :at, version = :v")
+            .condition_expression("version = :prev")
+            .expression_attribute_names("#url", "url")
+            .expression_attribute_values(":url", s(&updated.url))
+            .expression_attribute_values(
+                ":events",
+                AttributeValue::L(updated.events.iter().map(|e| s(e.name())).collect()),
+            )
+            .expression_attribute_values(":active", AttributeValue::Bool(updated.active))
+            .expression_attribute_values(
+                ":at",
+                serde_dynamo::to_attribute_value(updated.updated_at).map_err(|e| StoreError::Other(e.to_string()))?,
+            )
+            .expression_attribute_values(":v", n(updated.version))
+            .expression_attribute_values(":prev", n(updated.version - 1))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Removes a webhook (its delivery log expires by TTL). `false`: it was not there.
+    pub async fn delete_webhook(&self, household_id: &str, webhook_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(webhook_key(household_id, webhook_id)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.attributes.is_some())
+    }
+
+    /// Logs a new delivery. `false`: it is logged already (the same event again).
+    pub async fn put_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
+        let mut item =
+            to_item(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id), d)?;
+        item.insert(keys::TTL.into(), n((d.created_at + Duration::days(DELIVERY_LOG_DAYS)).timestamp()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await
+            .map_err(classify);
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn get_delivery(
+        &self,
+        household_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get_as(keys::household(household_id), keys::webhook_delivery(webhook_id, delivery_id)).await
+    }
+
+    /// One page of a webhook's deliveries, newest first.
+    pub async fn list_deliveries(
+        &self,
+        household_id: &str,
+        webhook_id: &str,
+        limit: i32,
+        start: Option<PageKey>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Delivery>, Option<PageKey>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_values(":pk", s(keys::household(household_id)))
+            .expression_attribute_values(":prefix", s(keys::webhook_delivery(webhook_id, "")))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(super::start_key))
+            .send()
+            .await
+            .map_err(classify)?;
+        let next = out.last_evaluated_key.as_ref().map(super::page_key);
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
+
+    /// Takes attempt `number` of a pending delivery: only one worker makes each attempt
+    /// (a redelivered message finds it taken). `false`: taken, or no longer pending.
+    pub async fn begin_attempt(&self, d: &Delivery, number: u32) -> Result<bool, StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(d)))
+            .update_expression("SET attemptsStarted = :n")
+            .condition_expression("attemptsStarted = :prev AND #state = :pending")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":n", n(number))
+            .expression_attribute_values(":prev", n(number - 1))
+            .expression_attribute_values(":pending", s("pending"))
+            .send()
+            .await
+            .map_err(classify);
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs an attempt and the state it leaves the delivery in.
+    pub async fn record_attempt(
+        &self,
+        d: &Delivery,
+        attempt: &Attempt,
+        state: DeliveryState,
+    ) -> Result<(), StoreError> {
+        let attempt = serde_dynamo::to_attribute_value(attempt).map_err(|e| StoreError::Other(e.to_string()))?;
+        let state = serde_dynamo::to_attribute_value(state).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(d)))
+            .update_expression("SET attempts = list_append(if_not_exists(attempts, :none), :one), #state = :state")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":none", AttributeValue::L(vec![]))
+            .expression_attribute_values(":one", AttributeValue::L(vec![attempt]))
+            .expression_attribute_values(":state", state)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+}
