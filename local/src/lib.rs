@@ -62,6 +62,8 @@ pub fn function_environment(template: &Template, p: &Provisioned, function: &str
                         Some(bucket.clone())
                     } else if let Some(key) = p.keys.get(&id) {
                         Some(key.clone())
+                    } else if let Some(set) = p.configuration_sets.get(&id) {
+                        Some(set.clone())
                     } else {
                         // A template parameter: its default.
                         template

@@ -84,6 +84,9 @@ pub struct Provisioned {
     /// KMS key ids by logical id.
     #[serde(default)]
     pub keys: HashMap<String, String>,
+    /// SES configuration set names by logical id.
+    #[serde(default)]
+    pub configuration_sets: HashMap<String, String>,
 }
 
 impl Provisioned {
@@ -108,9 +111,20 @@ pub async fn provision(
     let queue_urls = create_queues(template, &endpoints.sqs_client().await, prefix).await?;
     let buckets = create_buckets(template, &endpoints.s3_client().await, prefix).await?;
     let (user_pool_id, client_id) = create_user_pool(template, &endpoints.cognito_client().await, prefix).await?;
-    create_mail_identity(template, &aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&endpoints.moto).await)).await?;
+    let ses = aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&endpoints.moto).await);
+    create_mail_identity(template, &ses).await?;
+    let configuration_sets = create_configuration_sets(template, &ses, prefix).await?;
     let keys = create_keys(template, &aws_sdk_kms::Client::new(&Endpoints::sdk_config(&endpoints.moto).await)).await?;
-    Ok(Provisioned { endpoints: endpoints.clone(), table_name, queue_urls, buckets, user_pool_id, client_id, keys })
+    Ok(Provisioned {
+        endpoints: endpoints.clone(),
+        table_name,
+        queue_urls,
+        buckets,
+        user_pool_id,
+        client_id,
+        keys,
+        configuration_sets,
+    })
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -434,4 +448,29 @@ pub async fn create_keys(
         keys.insert(id, key_id);
     }
     Ok(keys)
+}
+
+/// The template's SES configuration sets (their event destinations are AWS's: the local
+/// stack feeds bounce events to the handler itself).
+pub async fn create_configuration_sets(
+    template: &Template,
+    ses: &aws_sdk_sesv2::Client,
+    prefix: &str,
+) -> Result<HashMap<String, String>, ProvisionError> {
+    let mut sets = HashMap::new();
+    for (id, _) in template.resources_of("AWS::SES::ConfigurationSet") {
+        let name = format!("{prefix}{id}");
+        match ses.create_configuration_set().configuration_set_name(&name).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {}
+            Err(e) => {
+                return Err(ProvisionError::Aws(format!(
+                    "SES configuration set {name}: {}",
+                    aws_sdk_sesv2::error::DisplayErrorContext(e)
+                )));
+            }
+        }
+        sets.insert(id, name);
+    }
+    Ok(sets)
 }

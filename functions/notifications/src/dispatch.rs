@@ -19,6 +19,11 @@ use shared::store::keys;
 use shared::store::reminders::{CLAIM_LEASE, PendingReminder};
 use shared::store::{Item, StoreError};
 
+/// How long one run claims: well inside the lease (claims must not expire before they are
+/// sent) and inside the function's 60 s `Timeout` (the last batch and the checkpoint must
+/// be written). What it leaves, the next run (a minute later) takes up from the checkpoint.
+pub const RUN_BUDGET: chrono::Duration = chrono::Duration::seconds(25);
+
 /// What one reminder message tells the notification worker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,7 +142,7 @@ pub async fn dispatch_reminders(
                 {
                     unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
                 }
-                if clock(now) - now > CLAIM_LEASE / 2 {
+                if clock(now) - now > RUN_BUDGET {
                     unfinished = Some(unfinished.map_or(*hour, |u| u.min(*hour)));
                     break 'hours;
                 }

@@ -62,9 +62,18 @@ pub async fn send_once(app: &App, user_id: &str, key: &str, email: &Email) -> Re
     .await;
     match sent {
         // Recorded as done whatever the reason: a retry would find the same.
+        // Marked with a few tries: SES took the mail, and an unmarked claim would let it
+        // go out again once the lease ends.
         Ok(outcome) => {
-            app.store.delivery_sent(user_id, "email", key, app.now()).await?;
-            Ok(outcome)
+            let mut tries = 0;
+            loop {
+                match app.store.delivery_sent(user_id, "email", key, app.now()).await {
+                    Ok(()) => return Ok(outcome),
+                    Err(e) if tries >= 2 => return Err(e.into()),
+                    Err(_) => tries += 1,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200 << tries)).await;
+            }
         }
         Err(e) => {
             // Given back, so the retry SQS makes may claim it at once.
@@ -80,13 +89,15 @@ pub async fn send_once(app: &App, user_id: &str, key: &str, email: &Email) -> Re
 async fn address_of(app: &App, mail: &shared::app::Mail, user_id: &str) -> Result<Option<String>, EmailError> {
     let out = mail.cognito.admin_get_user().user_pool_id(&app.config.user_pool_id).username(user_id).send().await;
     match out {
-        Ok(user) => Ok(user
-            .user_attributes()
-            .iter()
-            .find(|a| a.name() == "email")
-            .and_then(|a| a.value())
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)),
+        Ok(user) => {
+            let attribute = |name: &str| {
+                user.user_attributes().iter().find(|a| a.name() == name).and_then(|a| a.value()).unwrap_or_default()
+            };
+            // Only a verified address: an unverified one could be anyone's, and our domain
+            // would mail them what a member typed.
+            let (email, verified) = (attribute("email"), attribute("email_verified") == "true");
+            Ok((verified && !email.is_empty()).then(|| email.to_string()))
+        }
         Err(e) if e.as_service_error().is_some_and(|s| s.is_user_not_found_exception()) => Ok(None),
         Err(e) => Err(EmailError::Cognito(aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e).to_string())),
     }

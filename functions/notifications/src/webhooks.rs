@@ -231,10 +231,13 @@ pub async fn redeliver(app: App, req: ApiRequest) -> ApiResult {
         ..original
     };
     app.store.put_delivery(&again).await?;
-    enqueue(&app, &again, 0).await.map_err(|e| {
+    if let Err(e) = enqueue(&app, &again, 1, 0).await {
         tracing::warn!(error = %e, "redelivery not queued");
-        ApiError::unavailable()
-    })?;
+        // Not left pending with nothing behind it: failed, and the client may try again.
+        let attempt = Attempt { number: 1, at: now, status: None, error: Some("not queued".into()), duration_ms: 0 };
+        app.store.record_attempt(&again, &attempt, DeliveryState::Failed).await?;
+        return Err(ApiError::unavailable());
+    }
     Ok(ApiResponse::json(http::StatusCode::ACCEPTED, &again))
 }
 
@@ -245,13 +248,22 @@ pub struct WebhookMessage {
     pub household_id: String,
     pub webhook_id: String,
     pub delivery_id: String,
+    /// The attempt this message is for: a stray copy (SQS delivers at least once) of an
+    /// attempt already made is dropped, so retries keep their backoff.
+    #[serde(default = "first")]
+    pub attempt: u32,
 }
 
-async fn enqueue(app: &App, d: &Delivery, delay_seconds: i32) -> Result<(), String> {
+fn first() -> u32 {
+    1
+}
+
+async fn enqueue(app: &App, d: &Delivery, attempt: u32, delay_seconds: i32) -> Result<(), String> {
     let m = WebhookMessage {
         household_id: d.household_id.clone(),
         webhook_id: d.webhook_id.clone(),
         delivery_id: d.delivery_id.clone(),
+        attempt,
     };
     app.sqs
         .send_message()
@@ -299,7 +311,7 @@ pub async fn fan_out(
                 .map_err(|e| format!("delivery: {e:?}"))?
                 .is_some_and(|x| x.state == DeliveryState::Pending && x.attempts_started == 0);
         if waiting {
-            enqueue(app, &d, 0).await?;
+            enqueue(app, &d, 1, 0).await?;
             queued += 1;
         }
     }
@@ -335,6 +347,12 @@ async fn attempt_delivery(app: &App, message: &SqsMessage) -> Result<(), String>
         return Ok(());
     }
     let number = d.attempts_started + 1;
+    // This message's attempt began and was never logged: the worker stopped during it (SQS
+    // shows the message again after its visibility timeout). The next attempt goes ahead.
+    let died = m.attempt == d.attempts_started && (d.attempts.len() as u32) < d.attempts_started;
+    if m.attempt != number && !died {
+        return Ok(()); // A copy of a message for an attempt already made.
+    }
     let now = app.now();
     let hook = app.store.webhook_with_secret(&m.household_id, &m.webhook_id).await.map_err(store_err)?;
     let Some((w, ciphertext)) = hook.filter(|(w, _)| w.active) else {
@@ -350,9 +368,18 @@ async fn attempt_delivery(app: &App, message: &SqsMessage) -> Result<(), String>
     if !app.store.begin_attempt(&d, number).await.map_err(store_err)? {
         return Ok(()); // Another worker took this attempt (a redelivered message).
     }
-    let secret = decrypt_secret(app, &w, &ciphertext).await?;
-    let key = secret_key(&secret).ok_or("the stored secret is not a whsec_ secret")?;
-    let attempt = post(app, &w, &d, &key, number, now).await;
+    // A secret that cannot be read is a failed attempt like any other: logged, retried.
+    let key = match decrypt_secret(app, &w, &ciphertext).await {
+        Ok(secret) => secret_key(&secret).ok_or_else(|| "the stored secret is not a whsec_ secret".to_string()),
+        Err(e) => Err(e),
+    };
+    let attempt = match key {
+        Ok(key) => post(app, &w, &d, &key, number, now).await,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook secret unreadable");
+            Attempt { number, at: now, status: None, error: Some("signing failed".into()), duration_ms: 0 }
+        }
+    };
     let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
     let state = if ok {
         DeliveryState::Delivered
@@ -364,7 +391,7 @@ async fn attempt_delivery(app: &App, message: &SqsMessage) -> Result<(), String>
     tracing::info!(delivery_id = %d.delivery_id, number, status = ?attempt.status, error = ?attempt.error, ?state, "webhook attempt");
     app.store.record_attempt(&d, &attempt, state).await.map_err(store_err)?;
     if state == DeliveryState::Pending {
-        enqueue(app, &d, backoff_seconds(app.config.webhook_retry_base_seconds, number + 1)).await?;
+        enqueue(app, &d, number + 1, backoff_seconds(app.config.webhook_retry_base_seconds, number + 1)).await?;
     }
     Ok(())
 }
@@ -389,7 +416,8 @@ async fn post(app: &App, w: &Webhook, d: &Delivery, key: &[u8], number: u32, now
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(ATTEMPT_TIMEOUT_SECONDS))
         .redirect(reqwest::redirect::Policy::none())
-        .resolve(&host, addrs[0])
+        .no_proxy()
+        .resolve_to_addrs(&host, &addrs)
         .build();
     let client = match client {
         Ok(c) => c,

@@ -184,6 +184,7 @@ impl Bench {
             user_pool_id: String::new(),
             client_id: String::new(),
             keys: Default::default(),
+            configuration_sets: Default::default(),
         };
         local::function_environment(&self.template, &provisioned, function)
     }

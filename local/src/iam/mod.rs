@@ -306,6 +306,7 @@ pub struct Names {
     pub buckets: Vec<(String, String)>,
     pub user_pools: Vec<(String, String)>,
     pub keys: Vec<(String, String)>,
+    pub configuration_sets: Vec<(String, String)>,
 }
 
 impl Names {
@@ -322,6 +323,7 @@ impl Names {
             buckets: p.buckets.iter().map(|(id, name)| (name.clone(), id.clone())).collect(),
             user_pools: vec![(p.user_pool_id.clone(), pool)],
             keys: p.keys.iter().map(|(id, key)| (key.clone(), id.clone())).collect(),
+            configuration_sets: p.configuration_sets.iter().map(|(id, name)| (name.clone(), id.clone())).collect(),
         }
     }
 
@@ -345,6 +347,10 @@ impl Names {
 
     pub fn bucket(&self, name: &str) -> String {
         format!("arn:aws:s3:::{}", Names::symbolic(&self.buckets, name))
+    }
+
+    pub fn configuration_set(&self, name: &str) -> String {
+        format!("arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{}", Names::symbolic(&self.configuration_sets, name))
     }
 
     /// A key named by id or ARN.

@@ -47,7 +47,7 @@ pub fn required(names: &Names, request: &WireRequest) -> Result<Vec<Call>, Strin
         "sqs" => sqs(names, request),
         "cognito-idp" => cognito(names, request),
         "s3" => s3(names, request),
-        "ses" => ses(request),
+        "ses" => ses(names, request),
         "kms" => kms(names, request),
         other => Err(format!("calls to {other} are not modelled by the local IAM check")),
     }
@@ -161,7 +161,7 @@ fn kms(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
 
 /// SES v2 (REST). `SendEmail` is authorized on the sending identity (the domain of the From
 /// address, as a domain identity) and on the configuration set, if the call names one.
-fn ses(request: &WireRequest) -> Result<Vec<Call>, String> {
+fn ses(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
     let arn = |what: &str| format!("arn:aws:ses:{}:{}:{what}", super::REGION, super::ACCOUNT);
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/v2/email/outbound-emails") => {
@@ -172,7 +172,7 @@ fn ses(request: &WireRequest) -> Result<Vec<Call>, String> {
             let domain = address.rsplit_once('@').map(|(_, d)| d).ok_or("a From address without a domain")?;
             let mut calls = vec![call("ses:SendEmail", arn(&format!("identity/{domain}")))];
             if let Some(set) = body["ConfigurationSetName"].as_str() {
-                calls.push(call("ses:SendEmail", arn(&format!("configuration-set/{set}"))));
+                calls.push(call("ses:SendEmail", names.configuration_set(set)));
             }
             Ok(calls)
         }
@@ -247,6 +247,7 @@ mod tests {
             buckets: vec![("b1-photos".into(), "B".into())],
             user_pools: vec![("us-east-1_abc".into(), "Pool".into())],
             keys: vec![("1234abcd-12ab-34cd-56ef-1234567890ab".into(), "Key".into())],
+            configuration_sets: vec![("t1-Mail".into(), "Mail".into())],
         }
     }
 
@@ -319,12 +320,19 @@ mod tests {
 
     #[test]
     fn an_email_needs_its_sending_identity() {
-        let mut r = signed("ses", "", json!({ "FromEmailAddress": "Chore Garden <reminders@choregarden.example>" }));
+        let mut r = signed(
+            "ses",
+            "",
+            json!({ "FromEmailAddress": "Chore Garden <reminders@choregarden.example>", "ConfigurationSetName": "t1-Mail" }),
+        );
         r.target = None;
         r.path = "/v2/email/outbound-emails".into();
         assert_eq!(
             required(&names(), &r).unwrap(),
-            vec![call("ses:SendEmail", "arn:aws:ses:us-east-1:000000000000:identity/choregarden.example")]
+            vec![
+                call("ses:SendEmail", "arn:aws:ses:us-east-1:000000000000:identity/choregarden.example"),
+                call("ses:SendEmail", "arn:aws:ses:us-east-1:000000000000:configuration-set/${Mail}"),
+            ]
         );
         r.path = "/v2/email/identities".into();
         assert!(required(&names(), &r).is_err(), "what is not modelled is refused");

@@ -82,6 +82,22 @@ fn every_function_runs_the_one_binary_which_knows_its_route_or_worker() {
 }
 
 #[test]
+fn openapi_lists_exactly_the_field_error_codes() {
+    let text = std::fs::read_to_string(root().join("openapi.yaml")).unwrap();
+    let doc: Value = serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap()).unwrap();
+    let documented: BTreeSet<String> = doc
+        .pointer("/components/schemas/Problem/properties/errors/items/properties/code/enum")
+        .and_then(Value::as_array)
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let ours: BTreeSet<String> =
+        shared::platform::error::FieldIssue::ALL.iter().map(|i| i.as_str().to_string()).collect();
+    assert_eq!(documented, ours);
+}
+
+#[test]
 fn openapi_documents_exactly_the_routes() {
     let text = std::fs::read_to_string(root().join("openapi.yaml")).unwrap();
     let doc: Value = serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap()).unwrap();

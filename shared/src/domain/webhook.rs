@@ -18,6 +18,8 @@ pub const MAX_WEBHOOKS: usize = 10;
 pub const MAX_ATTEMPTS: u32 = 5;
 /// How long one attempt may take, connecting included.
 pub const ATTEMPT_TIMEOUT_SECONDS: u64 = 5;
+/// The ports a production webhook may use.
+pub const HTTPS_PORTS: [u16; 2] = [443, 8443];
 /// The prefix of a webhook secret, as Standard Webhooks writes them.
 pub const SECRET_PREFIX: &str = "whsec_";
 
@@ -121,6 +123,11 @@ pub fn check_url(url: &str, policy: TargetPolicy) -> Result<Target, ApiError> {
         None if https => 443,
         None => 80,
     };
+    // The usual https ports only: the delivery log (refused, timed out, answered) must not
+    // turn into a port scanner of other people's hosts.
+    if policy == TargetPolicy::PublicHttps && !HTTPS_PORTS.contains(&port) {
+        return Err(bad());
+    }
     if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c)) {
         return Err(bad());
     }
@@ -159,6 +166,10 @@ pub fn allowed_address(ip: IpAddr, policy: TargetPolicy) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || s[0] == 0x2002 // 6to4 (may embed a private IPv4)
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || s[..6].iter().all(|x| *x == 0) // IPv4-compatible ::a.b.c.d
                 || (s[0] == 0x64 && s[1] == 0xff9b)) // NAT64 (may reach private IPv4)
         }
     }
@@ -216,6 +227,7 @@ mod tests {
             "https://user:pw@hooks.example.com/",
             "hooks.example.com",
             "https://hooks.example.com:0/",
+            "https://hooks.example.com:22/",
             "https://hooks.example.com:99999/",
             "https://hooks example.com/",
         ] {
@@ -224,6 +236,7 @@ mod tests {
         let local = check_url("http://127.0.0.1:8080/hook", TargetPolicy::AllowLoopback).unwrap();
         assert_eq!((local.https, local.port), (false, 8080));
         assert_eq!(check_url("https://[::1]:8443/", TargetPolicy::PublicHttps).unwrap().host, "::1");
+        assert_eq!(check_url("http://127.0.0.1:3001/", TargetPolicy::AllowLoopback).unwrap().port, 3001);
     }
 
     #[test]
@@ -241,6 +254,8 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:10.0.0.1",
+            "2002:a00:1::1",
+            "::10.0.0.1",
             "224.0.0.1",
         ] {
             assert!(!allowed_address(blocked.parse().unwrap(), p), "{blocked}");

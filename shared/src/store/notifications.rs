@@ -235,10 +235,13 @@ impl Store {
             .item("state", s("sending"))
             .item("claimedAt", s(rfc3339(now)))
             .item(keys::TTL, n(expires.timestamp()))
-            .condition_expression("attribute_not_exists(#pk) OR (#state = :sending AND claimedAt < :expired)")
+            .condition_expression(
+                "attribute_not_exists(#pk) OR #state = :released OR (#state = :sending AND claimedAt < :expired)",
+            )
             .expression_attribute_names("#pk", keys::PK)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":released", s("released"))
             .expression_attribute_values(":expired", s(rfc3339(now - DELIVERY_LEASE)))
             .return_values_on_condition_check_failure(
                 aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
@@ -287,15 +290,18 @@ impl Store {
         Ok(())
     }
 
-    /// Gives a claimed delivery back after a failed send, so a retry may claim it at once.
+    /// Gives a claimed delivery back after a failed send, so a retry may claim it at once
+    /// (an update, not a delete: the worker needs no DeleteItem).
     pub async fn release_delivery(&self, user_id: &str, channel: &str, key_: &str) -> Result<(), StoreError> {
         self.client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::delivery(channel, key_))))
+            .update_expression("SET #state = :released")
             .condition_expression("#state = :sending")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":released", s("released"))
             .send()
             .await
             .map(|_| ())

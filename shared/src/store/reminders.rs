@@ -207,16 +207,24 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a deferred message once it is queued again.
+    /// Removes a deferred message once it is queued again, unless it was deferred anew
+    /// meanwhile (another recipient's quiet hours end later): that one stays.
     pub async fn delete_deferred(&self, d: &DeferredMessage) -> Result<(), StoreError> {
-        self.client
+        let deleted = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::household(&d.household_id), keys::deferred(&d.key))))
+            .condition_expression("releaseAt = :at")
+            .expression_attribute_values(":at", stored(d.release_at)?)
             .send()
             .await
-            .map_err(classify)?;
-        Ok(())
+            .map_err(classify);
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Claims `p` for the dispatcher run `run`: only while it is still at this step (the
