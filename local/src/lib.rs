@@ -12,6 +12,7 @@ pub mod provision;
 pub mod routes;
 pub mod schedule;
 pub mod seed;
+pub mod stream;
 pub mod template;
 
 use std::collections::HashMap;
@@ -91,7 +92,8 @@ pub struct StackOptions {
     pub env_overrides: HashMap<String, String>,
     pub stage: String,
     pub run_pollers: bool,
-    /// Fire the template's scheduled functions at their rates.
+    /// Fire the template's scheduled functions at their rates, and feed the table's stream
+    /// to its consumers (on a table of this stack's own: every consumer reads all of it).
     pub run_schedules: bool,
     /// A clock a developer or a test moves forward (`POST /_local/clock`): when set, it is
     /// the functions' clock, and each move fires the scheduled functions at once.
@@ -274,6 +276,27 @@ pub async fn start(
             let every = schedule::rate(&expression).map_err(StackError::Config)?;
             let function = functions[job.function].clone();
             tasks.push(tokio::spawn(schedule::run(function, job, every, options.travel.clone())));
+        }
+        let sdk = Endpoints::sdk_config(&provisioned.endpoints.dynamodb).await;
+        for worker in routes::streams() {
+            let spec = template.functions().into_iter().find(|f| f.logical_id == worker.function);
+            let (_, patterns) = spec.and_then(|f| f.stream).ok_or_else(|| {
+                StackError::Config(format!("{} has no DynamoDB event in template.yaml", worker.function))
+            })?;
+            let patterns = patterns
+                .iter()
+                .map(|p| {
+                    serde_json::from_str(p)
+                        .map_err(|e| StackError::Config(format!("{}: filter {p}: {e}", worker.function)))
+                })
+                .collect::<Result<Vec<Value>, _>>()?;
+            let function = functions[worker.function].clone();
+            let (ddb, streams) = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_dynamodbstreams::Client::new(&sdk));
+            let start = stream::open(&ddb, &streams, &provisioned.table_name)
+                .await
+                .map_err(|e| StackError::Config(format!("the table's stream: {e}")))?;
+            let table = provisioned.table_name.clone();
+            tasks.push(tokio::spawn(stream::run(function, ddb, streams, table, patterns, worker, start)));
         }
     }
     Ok(RunningStack { addr, app, functions, provisioned, tasks })

@@ -50,6 +50,9 @@ pub struct FunctionSpec {
     pub timeout_seconds: u64,
     /// The expression of its `Schedule` event (`rate(1 minute)`), if it runs on one.
     pub schedule: Option<String>,
+    /// The table whose stream feeds it (its `DynamoDB` event), and that event's filter
+    /// patterns.
+    pub stream: Option<(String, Vec<String>)>,
 }
 
 impl Template {
@@ -155,7 +158,19 @@ impl Template {
                     .iter()
                     .find(|e| e.get("Type").and_then(Value::as_str) == Some("Schedule"))
                     .and_then(|e| e.pointer("/Properties/Schedule")?.as_str().map(str::to_string));
-                FunctionSpec { logical_id: id.clone(), binary, api, queue, timeout_seconds, schedule }
+                let stream =
+                    events.iter().find(|e| e.get("Type").and_then(Value::as_str) == Some("DynamoDB")).and_then(|e| {
+                        let table = referenced(e.pointer("/Properties/Stream")?)?;
+                        let patterns = e
+                            .pointer("/Properties/FilterCriteria/Filters")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|f| f.get("Pattern")?.as_str().map(str::to_string))
+                            .collect();
+                        Some((table, patterns))
+                    });
+                FunctionSpec { logical_id: id.clone(), binary, api, queue, timeout_seconds, schedule, stream }
             })
             .collect()
     }

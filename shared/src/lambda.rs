@@ -47,6 +47,18 @@ pub struct Worker {
     pub handler: fn(App, SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse>,
 }
 
+/// A batch of DynamoDB stream records, and the answer naming the first one that failed.
+pub type StreamEvent = aws_lambda_events::event::dynamodb::Event;
+pub type StreamResponse = aws_lambda_events::event::streams::DynamoDbEventResponse;
+
+/// A function fed by the table's stream (an event of `Type: DynamoDB` in template.yaml),
+/// with `ReportBatchItemFailures`: Lambda retries from the first failed record.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamWorker {
+    pub function: &'static str,
+    pub handler: fn(App, StreamEvent) -> futures::future::BoxFuture<'static, StreamResponse>,
+}
+
 /// An EventBridge scheduled event (`detail-type: Scheduled Event`).
 pub type ScheduledEvent = aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value>;
 
@@ -65,8 +77,18 @@ pub fn find_route(routes: &[Route], function: &str) -> Route {
 /// The environment variable that names the function a process runs (its logical id).
 pub const FUNCTION_ENV: &str = "CHORE_FUNCTION";
 
-/// Runs the route, worker or job named by `CHORE_FUNCTION`.
-pub async fn serve_function(routes: &[Route], workers: &[Worker], jobs: &[Job]) -> Result<(), Error> {
+/// Every kind of function the binary runs, by table.
+#[derive(Clone, Copy, Debug)]
+pub struct Functions<'a> {
+    pub routes: &'a [Route],
+    pub workers: &'a [Worker],
+    pub jobs: &'a [Job],
+    pub streams: &'a [StreamWorker],
+}
+
+/// Runs the route, worker, job or stream consumer named by `CHORE_FUNCTION`.
+pub async fn serve_function(f: Functions<'_>) -> Result<(), Error> {
+    let (routes, workers, jobs) = (f.routes, f.workers, f.jobs);
     let function = std::env::var(FUNCTION_ENV).map_err(|_| format!("{FUNCTION_ENV} is not set"))?;
     if routes.iter().any(|r| r.function == function) {
         serve_route(routes, &function).await
@@ -74,9 +96,24 @@ pub async fn serve_function(routes: &[Route], workers: &[Worker], jobs: &[Job]) 
         serve_worker(worker.handler).await
     } else if let Some(job) = jobs.iter().find(|j| j.function == function) {
         serve_job(job.handler).await
+    } else if let Some(stream) = f.streams.iter().find(|s| s.function == function) {
+        serve_stream(stream.handler).await
     } else {
-        Err(format!("{FUNCTION_ENV}={function} names no route, worker or job").into())
+        Err(format!("{FUNCTION_ENV}={function} names no route, worker, job or stream consumer").into())
     }
+}
+
+/// Runs a stream consumer as a Lambda function.
+pub async fn serve_stream(
+    handler: fn(App, StreamEvent) -> futures::future::BoxFuture<'static, StreamResponse>,
+) -> Result<(), Error> {
+    telemetry::init();
+    let app = App::from_env().await?;
+    Box::pin(lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler(app, event.payload).await) }
+    })))
+    .await
 }
 
 /// Runs a scheduled job as a Lambda function.

@@ -94,7 +94,9 @@ pub async fn remove_member(app: App, req: ApiRequest) -> ApiResult {
         format!("member/{}", target.user_id),
         &req.correlation_id,
         app.now(),
-    );
+    )
+    // The notification worker names who left (they are no longer in the member list).
+    .details(serde_json::json!({ "displayName": target.display_name }));
     match app.store.remove_member(&target, &audit).await {
         Ok(()) => Ok(ApiResponse::no_content()),
         Err(StoreError::ConditionFailed) => Err(ApiError::new(ErrorCode::ConcurrentUpdate)),

@@ -2,7 +2,7 @@
 //! the local gateway serves and polls, and what the contract tests compare with
 //! template.yaml and openapi.yaml.
 
-use shared::lambda::{Job, Route, Worker};
+use shared::lambda::{Functions, Job, Route, StreamWorker, Worker};
 
 pub fn routes() -> Vec<Route> {
     [
@@ -19,11 +19,17 @@ pub fn workers() -> Vec<Worker> {
     [functions_households::WORKERS, functions_notifications::WORKERS].concat()
 }
 
+pub fn streams() -> Vec<StreamWorker> {
+    functions_notifications::STREAMS.to_vec()
+}
+
 pub fn jobs() -> Vec<Job> {
     functions_notifications::JOBS.to_vec()
 }
 
 /// Runs the function `CHORE_FUNCTION` names, from these tables.
 pub async fn serve() -> Result<(), shared::lambda::Error> {
-    shared::lambda::serve_function(&routes(), &workers(), &jobs()).await
+    let (routes, workers, jobs, streams) = (routes(), workers(), jobs(), streams());
+    shared::lambda::serve_function(Functions { routes: &routes, workers: &workers, jobs: &jobs, streams: &streams })
+        .await
 }

@@ -3,6 +3,7 @@
 
 mod dispatch;
 pub mod email;
+pub mod events;
 mod mail_feedback;
 pub mod webhooks;
 mod worker;
@@ -10,11 +11,16 @@ mod worker;
 pub use dispatch::*;
 pub use mail_feedback::handle_feedback;
 use shared::handler;
-use shared::lambda::{Job, Route, Worker};
+use shared::lambda::{Job, Route, StreamWorker, Worker};
 pub use worker::*;
 
 pub const JOBS: &[Job] =
     &[Job { function: "ReminderDispatcherFunction", handler: |app, event| Box::pin(run_dispatcher(app, event)) }];
+
+pub const STREAMS: &[StreamWorker] = &[StreamWorker {
+    function: "StreamEventsFunction",
+    handler: |app, event| Box::pin(events::handle_stream(app, event)),
+}];
 
 pub const WORKERS: &[Worker] = &[
     Worker {

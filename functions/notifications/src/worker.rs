@@ -24,6 +24,7 @@ use shared::domain::user::NotificationPreferences;
 use shared::platform::i18n::{Catalogue, Locale};
 
 use crate::ReminderMessage;
+use crate::events::HouseholdEvent;
 
 /// What the notification queue carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +32,8 @@ use crate::ReminderMessage;
 pub enum NotificationMessage {
     /// A chore's reminder step came due (from the dispatcher).
     Reminder(ReminderMessage),
+    /// Something happened in a household (from the table's stream).
+    Event(HouseholdEvent),
 }
 
 /// The message attribute that carries the correlation id from the API request (or the
@@ -71,6 +74,7 @@ async fn handle_message(app: &App, message: &SqsMessage) -> Result<Outcome, Stri
     let parsed: NotificationMessage = serde_json::from_str(body).map_err(|e| format!("unreadable message: {e}"))?;
     let outcome = match &parsed {
         NotificationMessage::Reminder(m) => deliver_reminder(app, m).await?,
+        NotificationMessage::Event(e) => deliver_event(app, e).await?,
     };
     if let Outcome::Delivered { later: Some(at), .. } = outcome {
         defer(app, &parsed, correlation_id(message), at).await?;
@@ -89,7 +93,10 @@ const MAX_SQS_DELAY: i64 = 900;
 async fn defer(app: &App, message: &NotificationMessage, correlation: &str, at: DateTime<Utc>) -> Result<(), String> {
     let body = serde_json::to_string(message).expect("a notification message serializes");
     let wait = (at - app.now()).num_seconds().max(0);
-    let NotificationMessage::Reminder(m) = message;
+    let (household_id, key) = match message {
+        NotificationMessage::Reminder(m) => (m.household_id.clone(), m.notification_id()),
+        NotificationMessage::Event(e) => (e.household_id.clone(), e.notification_id()),
+    };
     if wait <= MAX_SQS_DELAY {
         app.sqs
             .send_message()
@@ -108,12 +115,7 @@ async fn defer(app: &App, message: &NotificationMessage, correlation: &str, at: 
             .await
             .map_err(|e| format!("deferring: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
     } else {
-        let deferred = shared::store::reminders::DeferredMessage {
-            household_id: m.household_id.clone(),
-            key: m.notification_id(),
-            body,
-            release_at: at,
-        };
+        let deferred = shared::store::reminders::DeferredMessage { household_id, key, body, release_at: at };
         app.store.put_deferred(&deferred, app.now()).await.map_err(|e| format!("deferring: {e:?}"))?;
     }
     tracing::info!(until = %at, "email deferred by quiet hours");
@@ -181,37 +183,69 @@ pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome,
     let recipients = reminder_recipients(m.kind, &task, &household, &members);
     let names: HashMap<&str, &str> = members.iter().map(|x| (x.user_id.as_str(), x.display_name.as_str())).collect();
     let assignees = task.assigned_to().iter().filter_map(|u| names.get(u).copied()).collect::<Vec<_>>().join(", ");
-    let event = EventType::from(m.kind);
-    let key = m.notification_id();
+    let telling = Telling {
+        event: EventType::from(m.kind),
+        key: m.notification_id(),
+        household: &household,
+        task_id: Some(m.task_id.clone()),
+        occurred_at: m.step_at,
+        late: m.late,
+        args: vec![("task", task.title.clone()), ("assignees", assignees)],
+        when: Some(m.due),
+    };
+    tell(app, &telling, &recipients).await
+}
+
+/// What the recipients of one event are told (each in their language and zone).
+struct Telling<'a> {
+    event: EventType,
+    /// The notification's identity.
+    key: String,
+    household: &'a Household,
+    task_id: Option<String>,
+    occurred_at: DateTime<Utc>,
+    late: bool,
+    /// The catalogue's placeholders, but `when`.
+    args: Vec<(&'static str, String)>,
+    /// The time `{when}` tells, in each recipient's zone.
+    when: Option<DateTime<Utc>>,
+}
+
+/// Tells each recipient on the channels their preferences choose: in-app at once, email
+/// now or when their quiet hours end (`later` in the outcome).
+async fn tell(app: &App, t: &Telling<'_>, recipients: &[&str]) -> Result<Outcome, String> {
     let now = app.now();
-    let told = join_all(recipients.iter().map(|user_id| async {
+    let told = join_all(recipients.iter().map(|user_id| async move {
         let user_id: &str = user_id;
         let profile = app.store.get_profile(user_id).await.map_err(|e| format!("profile: {e:?}"))?;
         let (locale, tz, prefs) = match &profile {
-            Some(p) => (Locale::negotiate(Some(&p.locale)), zone(&p.timezone, &household), p.notifications.clone()),
-            None => (Locale::En, zone(&household.timezone, &household), NotificationPreferences::default()),
+            Some(p) => (Locale::negotiate(Some(&p.locale)), zone(&p.timezone, t.household), p.notifications.clone()),
+            None => (Locale::En, zone(&t.household.timezone, t.household), NotificationPreferences::default()),
         };
-        let args = [("task", task.title.clone()), ("when", local_when(m.due, tz)), ("assignees", assignees.clone())];
-        let (title, body) = Catalogue::get(locale).notification(event.name(), &args);
+        let mut args = t.args.clone();
+        if let Some(when) = t.when {
+            args.push(("when", local_when(when, tz)));
+        }
+        let (title, body) = Catalogue::get(locale).notification(t.event.name(), &args);
         let mut told = Told::default();
         // The daily digest is not built yet: until it is, a member who chose it gets each
         // email on its own (quiet hours still hold them), rather than none.
         let prefs = NotificationPreferences { daily_digest: false, ..prefs };
-        for d in prefs.deliveries(event, now, tz) {
+        for d in prefs.deliveries(t.event, now, tz) {
             match d.channel {
                 Channel::InApp => {
                     let n = InAppNotification {
-                        notification_id: notification_id(&key, user_id, m.step_at),
+                        notification_id: notification_id(&t.key, user_id, t.occurred_at),
                         user_id: user_id.to_string(),
-                        event,
-                        household_id: m.household_id.clone(),
-                        task_id: Some(m.task_id.clone()),
+                        event: t.event,
+                        household_id: t.household.household_id.clone(),
+                        task_id: t.task_id.clone(),
                         title: title.clone(),
                         body: body.clone(),
-                        occurred_at: m.step_at,
+                        occurred_at: t.occurred_at,
                         created_at: now,
                         read_at: None,
-                        late: m.late,
+                        late: t.late,
                     };
                     if app.store.put_notification(&n).await.map_err(|e| format!("in-app: {e:?}"))? {
                         told.in_app += 1;
@@ -224,7 +258,7 @@ pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome,
                 Channel::Email | Channel::Digest => {
                     let e = shared::domain::notification::email(locale.tag(), &title, &body);
                     let sent =
-                        crate::email::send_once(app, user_id, &key, &e).await.map_err(|e| format!("email: {e:?}"))?;
+                        crate::email::send_once(app, user_id, &t.key, &e).await.map_err(|e| format!("email: {e:?}"))?;
                     tracing::info!(user_id, outcome = ?sent, "email");
                     if sent == crate::email::EmailOutcome::Sent {
                         told.emails += 1;
@@ -251,6 +285,72 @@ pub async fn deliver_reminder(app: &App, m: &ReminderMessage) -> Result<Outcome,
         emails: total.emails,
         later: total.later,
     })
+}
+
+/// Who is told of a household event: never the member who did it.
+pub fn event_recipients<'a>(e: &HouseholdEvent, members: &'a [Member]) -> Vec<&'a str> {
+    let not_actor = |m: &&Member| m.user_id != e.actor_id;
+    let is_subject = |m: &Member| e.subject_id.as_deref() == Some(m.user_id.as_str());
+    let ids = |it: Vec<&'a Member>| it.into_iter().map(|m| m.user_id.as_str()).collect();
+    match e.event {
+        // Completion alerts: everyone else (their preferences choose the channels).
+        EventType::Completed | EventType::MemberJoined | EventType::MemberLeft => {
+            ids(members.iter().filter(not_actor).filter(|m| !is_subject(m)).collect())
+        }
+        EventType::ApprovalRequested => {
+            ids(members.iter().filter(not_actor).filter(|m| matches!(m.role, Role::Owner | Role::Admin)).collect())
+        }
+        EventType::ApprovalDecided => ids(members.iter().filter(not_actor).filter(|m| is_subject(m)).collect()),
+        EventType::Reminder | EventType::Overdue | EventType::Escalation => Vec::new(),
+    }
+}
+
+/// Tells a household event (from the stream) and hands it to the webhooks.
+pub async fn deliver_event(app: &App, e: &HouseholdEvent) -> Result<Outcome, String> {
+    let task = async {
+        match &e.task_id {
+            Some(id) => app.store.get_task(&e.household_id, id).await,
+            None => Ok(None),
+        }
+    };
+    let (household, (members, _), task) = tokio::try_join!(
+        app.store.get_household(&e.household_id),
+        app.store.list_members(&e.household_id, 100, None),
+        task,
+    )
+    .map_err(|x| format!("{x:?}"))?;
+    let Some(household) = household else {
+        return Ok(Outcome::Dropped("the household is gone"));
+    };
+    let subject_name = e
+        .subject_id
+        .as_deref()
+        .and_then(|s| members.iter().find(|m| m.user_id == s).map(|m| m.display_name.clone()))
+        .or_else(|| e.subject_name.clone())
+        .unwrap_or_default();
+    let title = task.as_ref().map(|t| t.title.clone()).unwrap_or_default();
+    let data = serde_json::json!({
+        "householdId": e.household_id,
+        "taskId": e.task_id,
+        "title": title,
+        "memberId": e.subject_id,
+        "decision": e.decision,
+        "at": shared::platform::clock::rfc3339(e.at),
+    });
+    let key = e.notification_id();
+    crate::webhooks::fan_out(app, &e.household_id, e.event, &key, e.at, data).await?;
+    let recipients = event_recipients(e, &members);
+    let telling = Telling {
+        event: e.event,
+        key,
+        household: &household,
+        task_id: e.task_id.clone(),
+        occurred_at: e.at,
+        late: false,
+        args: vec![("task", title), ("member", subject_name), ("household", household.name.clone())],
+        when: None,
+    };
+    tell(app, &telling, &recipients).await
 }
 
 /// A member's time zone, or the household's when theirs is not one we know.

@@ -165,7 +165,8 @@ async fn decide(app: App, req: ApiRequest, approve: bool) -> ApiResult {
         _ => None,
     };
     let action = if approve { "completion.approve" } else { "completion.reject" };
-    let audit = AuditEntry::new(&m.member.user_id, action, format!("completion/{id}"), &req.correlation_id, now);
+    let audit = AuditEntry::new(&m.member.user_id, action, format!("completion/{id}"), &req.correlation_id, now)
+        .details(serde_json::json!({ "taskId": record.completion.task_id, "userId": record.completion.user_id }));
     let restored = current.as_ref().zip(restored.as_ref());
     match app.store.decide_approval(&record, approve, restored, &audit, m.household.escalate_after_minutes).await? {
         Ok(()) => {

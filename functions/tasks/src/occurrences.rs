@@ -127,8 +127,15 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
         CompletionKind::Completed => "task.complete",
         CompletionKind::Skipped => "task.skip",
     };
-    let audit = AuditEntry::new(&m.member.user_id, action, format!("task/{}", completion.task_id), &req.correlation_id, now)
-        .details(serde_json::json!({ "completionId": completion.completion_id, "userId": completion.user_id, "points": completion.points }));
+    let audit =
+        AuditEntry::new(&m.member.user_id, action, format!("task/{}", completion.task_id), &req.correlation_id, now)
+            .details(serde_json::json!({
+                "completionId": completion.completion_id,
+                "userId": completion.user_id,
+                "points": completion.points,
+                // The notification worker tells owners and admins from the stream (the outbox).
+                "pendingApproval": completion.approval == Some(shared::domain::task::Approval::Pending),
+            }));
     let idempotent = key.as_ref().map(|key| Idempotent { key, response: &response });
     let escalate_after = m.household.escalate_after_minutes;
     match app.store.record_occurrence(&advance.task, &previous, &completion, &audit, idempotent, escalate_after).await?

@@ -249,6 +249,12 @@ impl Bench {
             let status = if response.batch_item_failures.is_empty() { 200 } else { 500 };
             return Ok((status, serde_json::to_string(&response)?));
         }
+        if let Some(consumer) = local::routes::streams().into_iter().find(|s| s.function == function) {
+            let event: shared::lambda::StreamEvent = serde_json::from_str(text)?;
+            let response = (consumer.handler)(app, event).await;
+            let status = if response.batch_item_failures.is_empty() { 200 } else { 500 };
+            return Ok((status, serde_json::to_string(&response)?));
+        }
         if let Some(job) = local::routes::jobs().into_iter().find(|j| j.function == function) {
             let event: shared::lambda::ScheduledEvent = serde_json::from_str(text)?;
             (job.handler)(app, event).await?;

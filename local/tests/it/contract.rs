@@ -46,6 +46,12 @@ fn route_tables_and_template_functions_are_the_same_set() {
         })
         .collect();
     assert_eq!(jobs, scheduled);
+
+    // Stream consumers: the functions with a DynamoDB event on the table's stream.
+    let consumers: BTreeSet<String> = local::routes::streams().iter().map(|w| w.function.to_string()).collect();
+    let fed: BTreeSet<String> =
+        t.functions().into_iter().filter(|f| f.stream.is_some()).map(|f| f.logical_id).collect();
+    assert_eq!(consumers, fed);
 }
 
 #[test]
@@ -61,7 +67,8 @@ fn every_function_runs_the_one_binary_which_knows_its_route_or_worker() {
         assert_eq!(named, Some(f.logical_id.as_str()), "{} must set CHORE_FUNCTION to itself", f.logical_id);
         let known = routes.iter().any(|r| r.function == f.logical_id)
             || workers.iter().any(|w| w.function == f.logical_id)
-            || jobs.iter().any(|j| j.function == f.logical_id);
+            || jobs.iter().any(|j| j.function == f.logical_id)
+            || local::routes::streams().iter().any(|s| s.function == f.logical_id);
         assert!(known, "the binary has no route, worker or job for {}", f.logical_id);
     }
     // sam build builds functions with the same build definition (CodeUri, Metadata, runtime,

@@ -17,6 +17,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("UpdateWebhookFunction", 200),
     // Reminds Ana of the seeded chore, and hands the reminder to the webhook.
     ("NotificationWorkerFunction", 200),
+    // Ben completed the chore (an audit entry from the stream): queued for the worker.
+    ("StreamEventsFunction", 200),
     ("ListWebhookDeliveriesFunction", 200),
     ("RedeliverWebhookFunction", 202),
     // Its receiver is not reachable from here: the attempt is logged and retried later.
@@ -86,6 +88,12 @@ async fn every_event_runs_through_its_handler() {
             .replace(EXAMPLE_FEED_TOKEN, &feed_token)
             .replace(EXAMPLE_WEBHOOK, &webhook_id)
             .replace(EXAMPLE_DELIVERY, &delivery_id);
+        if let Some(consumer) = local::routes::streams().into_iter().find(|w| w.function == *function) {
+            let event: shared::lambda::StreamEvent = serde_json::from_str(&text).unwrap();
+            let response = (consumer.handler)(app_of(function), event).await;
+            assert_eq!(response.batch_item_failures.is_empty(), *expected == 200, "{function}: {response:?}");
+            continue;
+        }
         if let Some(worker) = workers.iter().find(|w| w.function == *function) {
             let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
             let response = (worker.handler)(app_of(function), event).await;
@@ -167,6 +175,9 @@ fn every_function_has_exactly_one_event() {
                 "{}",
                 path.display()
             );
+        } else if f.stream.is_some() {
+            assert_eq!(value["Records"][0]["eventSource"], "aws:dynamodb", "{}", path.display());
+            serde_json::from_value::<shared::lambda::StreamEvent>(value.clone()).unwrap();
         } else if f.schedule.is_some() {
             assert_eq!(value["detail-type"], "Scheduled Event", "{}", path.display());
             serde_json::from_value::<shared::lambda::ScheduledEvent>(value.clone()).unwrap();

@@ -433,3 +433,68 @@ async fn webhooks_are_signed_retried_with_backoff_logged_and_guarded() {
     s.call(&owner, Method::DELETE, &format!("{hooks}/{b}"), None).await.assert_problem(404, "webhook.not_found");
     drop(travel);
 }
+
+#[tokio::test]
+async fn what_happens_in_the_household_reaches_the_others_through_the_stream() {
+    let travel = local::schedule::TravelClock::new();
+    let s = builder().dev_like(travel.clone()).start().await;
+    let owner = s.user("owner").await;
+    let h = s.household(&owner, "Stream").await;
+    let (hook, hook_url) = Receiver::start(&[]).await;
+    let created = s
+        .call(
+            &owner,
+            Method::POST,
+            &format!("/v1/households/{h}/webhooks"),
+            Some(json!({ "url": hook_url, "events": ["completed", "memberJoined"] })),
+        )
+        .await;
+    created.assert_status(201);
+    let secret = created.body["secret"].as_str().unwrap().to_string();
+
+    // Ben joins: the owner is told (in-app), the webhook gets `memberJoined`.
+    let ben = s.user("ben").await;
+    s.join(&owner, &h, &ben, "member").await;
+    let joined = notifications(&s, &owner, 1).await;
+    assert_eq!(joined["items"][0]["event"], "memberJoined", "{joined:#}");
+    assert_eq!(joined["items"][0]["title"], "New member in Stream");
+
+    // Ben completes a chore of his: the owner gets the completion alert, Ben nothing.
+    let mut body = daily("Plants", &[&ben]);
+    body["startDate"] = json!(Utc::now().date_naive() - chrono::Duration::days(1));
+    let task = s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await;
+    task.assert_status(201);
+    let id = task.body["taskId"].as_str().unwrap();
+    s.call_with(
+        &ben,
+        Method::POST,
+        &format!("/v1/households/{h}/tasks/{id}/complete"),
+        None,
+        &[("x-correlation-id", "e2e-complete-1")],
+    )
+    .await
+    .assert_status(200);
+    let told = notifications(&s, &owner, 2).await;
+    let done = &told["items"][0];
+    assert_eq!(done["event"], "completed", "{told:#}");
+    assert_eq!(done["taskId"], id);
+    assert!(done["body"].as_str().unwrap().contains("Plants"), "{done:#}");
+    let bens = s.call(&ben, Method::GET, "/v1/me/notifications", None).await;
+    assert!(bens.body["items"].as_array().unwrap().iter().all(|n| n["event"] != "completed"), "not told of his own");
+
+    // Both events reached the webhook, signed.
+    for _ in 0..60 {
+        if hook.requests().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+    }
+    let got = hook.requests();
+    let types: Vec<String> = got
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["memberJoined", "completed"]);
+    assert!(got.iter().all(|(h, b)| signature_verifies(&secret, h, b)));
+    drop(travel);
+}
