@@ -177,7 +177,7 @@ def main():
     def lambda_env(prep):
         env = dict(prep["env"])
         env.update({
-            "AWS_ENDPOINT_URL_DYNAMODB": ddb.url, "AWS_ENDPOINT_URL_SQS": moto.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": ddb.url, "AWS_ENDPOINT_URL_SQS": moto.url, "AWS_ENDPOINT_URL_KMS": moto.url,
             "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
             # What Lambda sets for the template's LoggingConfig (JSON, INFO).
             "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO",

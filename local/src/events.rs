@@ -20,6 +20,13 @@ pub const EXAMPLE_COMPLETION: &str = "01JD3Q5V8C2M6R9T3W7Y1A4D6F";
 /// Likewise the webhook and delivery ids in the webhook events.
 pub const EXAMPLE_WEBHOOK: &str = "01JD3R2W8B4N6Q9S1V3X5Z7C9E";
 pub const EXAMPLE_DELIVERY: &str = "01JD3R3Y5A7C9E1G3J5K7M9P1R";
+/// The receiver in events/CreateWebhookFunction.json, and where the local runs of the
+/// events send instead: a port on this machine that refuses (no request leaves it).
+pub const EXAMPLE_WEBHOOK_URL: &str = "https://hooks.example.com/chore-garden";
+pub const LOCAL_WEBHOOK_URL: &str = "http://127.0.0.1:9/chore-garden";
+/// The in-app notification events/MarkNotificationReadFunction.json marks read: the one
+/// events/NotificationWorkerFunction.json stores for Ana.
+pub const EXAMPLE_NOTIFICATION: &str = "01M8693800QA2KCWGHE6JP4RD0";
 /// Likewise the token in events/CalendarFeedFunction.json.
 pub const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 

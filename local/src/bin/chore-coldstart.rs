@@ -23,7 +23,10 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use chrono::{DateTime, NaiveDate, Utc};
-use local::events::{EXAMPLE_COMPLETION, EXAMPLE_FEED_TOKEN, event_file};
+use local::events::{
+    EXAMPLE_COMPLETION, EXAMPLE_DELIVERY, EXAMPLE_FEED_TOKEN, EXAMPLE_WEBHOOK, EXAMPLE_WEBHOOK_URL, HOUSEHOLD,
+    LOCAL_WEBHOOK_URL, event_file,
+};
 use local::provision::{Endpoints, Provisioned, create_queues, create_table};
 use local::template::Template;
 use serde_json::{Value, json};
@@ -32,6 +35,14 @@ use shared::platform::clock::SystemClock;
 use shared::platform::config::Config;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The ids an event names, as the events before it made them.
+struct Ids {
+    completion: String,
+    feed: String,
+    webhook: String,
+    delivery: String,
+}
 
 /// One table for every run, emptied before each: creating and deleting a table per run makes
 /// DynamoDB Local slower with every table (its answers went from 3 to 25 ms over a few
@@ -59,6 +70,11 @@ fn prerequisites(function: &str) -> &'static [&'static str] {
         // The worker's event reminds Ana of the seeded chore: she then has a notification.
         "ListNotificationsFunction" | "MarkNotificationReadFunction" | "MarkAllNotificationsReadFunction" => {
             &["NotificationWorkerFunction"]
+        }
+        "ListWebhooksFunction" | "UpdateWebhookFunction" | "DeleteWebhookFunction" => &["CreateWebhookFunction"],
+        // The reminder, handed to the webhook, is its first delivery.
+        "ListWebhookDeliveriesFunction" | "RedeliverWebhookFunction" | "WebhookDeliveryFunction" => {
+            &["CreateWebhookFunction", "NotificationWorkerFunction"]
         }
         _ => &[],
     }
@@ -167,8 +183,10 @@ struct Bench {
     template: Template,
     endpoints: Endpoints,
     queue_urls: std::collections::HashMap<String, String>,
+    keys: std::collections::HashMap<String, String>,
     ddb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
+    kms: aws_sdk_kms::Client,
     calls: Arc<Calls>,
     /// The events' dates move by this many days: to today.
     days: i64,
@@ -183,22 +201,32 @@ impl Bench {
             buckets: Default::default(),
             user_pool_id: String::new(),
             client_id: String::new(),
-            keys: Default::default(),
+            keys: self.keys.clone(),
             configuration_sets: Default::default(),
         };
-        local::function_environment(&self.template, &provisioned, function)
+        let mut env = local::function_environment(&self.template, &provisioned, function);
+        // A cold start, not email: the bench's emulator is reached for DynamoDB, SQS and KMS.
+        env.insert("MAIL_FROM".into(), String::new());
+        // Webhooks go to a port on this machine (see `Bench::event`).
+        env.insert("WEBHOOK_ALLOW_LOOPBACK".into(), "true".into());
+        env
     }
 
     fn app(&self, function: &str, table: &str) -> Result<App, BoxError> {
         let env = self.env(function, table);
         let config = Config::from_lookup(|k| env.get(k).cloned())?;
-        Ok(App::with_clients(config, self.ddb.clone(), self.sqs.clone(), Arc::new(SystemClock)))
+        Ok(App::with_clients(config, self.ddb.clone(), self.sqs.clone(), Arc::new(SystemClock))
+            .with_kms(self.kms.clone()))
     }
 
-    fn event(&self, function: &str, completion: &str, feed: &str) -> Result<String, BoxError> {
+    fn event(&self, function: &str, ids: &Ids) -> Result<String, BoxError> {
         let text = std::fs::read_to_string(event_file(function))?
-            .replace(EXAMPLE_COMPLETION, completion)
-            .replace(EXAMPLE_FEED_TOKEN, feed);
+            .replace(EXAMPLE_COMPLETION, &ids.completion)
+            .replace(EXAMPLE_FEED_TOKEN, &ids.feed)
+            .replace(EXAMPLE_WEBHOOK, &ids.webhook)
+            .replace(EXAMPLE_DELIVERY, &ids.delivery)
+            // No request leaves the machine: the receiver is a port here that refuses.
+            .replace(EXAMPLE_WEBHOOK_URL, LOCAL_WEBHOOK_URL);
         Ok(shift_dates(&text, self.days))
     }
 
@@ -276,22 +304,36 @@ impl Bench {
         self.clear(&table).await?;
         let now = shared::domain::at_millis(Utc::now());
         local::events::seed(&self.app(function, &table)?.store, now).await?;
-        let mut completion_id = EXAMPLE_COMPLETION.to_string();
-        let mut feed_token = EXAMPLE_FEED_TOKEN.to_string();
+        let mut ids = Ids {
+            completion: EXAMPLE_COMPLETION.into(),
+            feed: EXAMPLE_FEED_TOKEN.into(),
+            webhook: EXAMPLE_WEBHOOK.into(),
+            delivery: EXAMPLE_DELIVERY.into(),
+        };
         for before in prerequisites(function) {
-            let (status, body) = self.run(before, &table, &self.event(before, &completion_id, &feed_token)?).await?;
+            let (status, body) = self.run(before, &table, &self.event(before, &ids)?).await?;
             if !(200..300).contains(&status) {
                 return Err(format!("{before} (before {function}) answered {status}: {body}").into());
             }
             let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             if let Some(id) = v.pointer("/completion/completionId").and_then(Value::as_str) {
-                completion_id = id.to_string();
+                ids.completion = id.to_string();
             }
             if let Some(path) = v.pointer("/path").and_then(Value::as_str) {
-                feed_token = path.rsplit('/').next().unwrap_or_default().to_string();
+                ids.feed = path.rsplit('/').next().unwrap_or_default().to_string();
+            }
+            if let Some(id) = v.pointer("/webhookId").and_then(Value::as_str) {
+                ids.webhook = id.to_string();
+            }
+            if *before == "NotificationWorkerFunction" {
+                let store = &self.app(function, &table)?.store;
+                let (deliveries, _) = store.list_deliveries(HOUSEHOLD, &ids.webhook, 1, None, now).await?;
+                if let Some(d) = deliveries.first() {
+                    ids.delivery = d.delivery_id.clone();
+                }
             }
         }
-        Ok((table, self.event(function, &completion_id, &feed_token)?))
+        Ok((table, self.event(function, &ids)?))
     }
 }
 
@@ -312,8 +354,12 @@ async fn prepare(function: &str, dir: &str, count: bool) -> Result<Value, BoxErr
     // Created on the first run, found again later (both calls are idempotent).
     create_table(&template, &ddb, TABLE).await?;
     let queue_urls = create_queues(&template, &sqs, "coldstart-").await?;
+    let kms = aws_sdk_kms::Client::from_conf(
+        aws_sdk_kms::config::Builder::from(&moto).interceptor(Recorder(calls.clone())).build(),
+    );
+    let keys = local::provision::create_keys(&template, &kms).await?;
     let days = (Utc::now().date_naive() - events_day()).num_days();
-    let bench = Bench { template, endpoints, queue_urls, ddb, sqs, calls, days };
+    let bench = Bench { template, endpoints, queue_urls, keys, ddb, sqs, kms, calls, days };
 
     let mut out = json!({ "function": function });
     if count {

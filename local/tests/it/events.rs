@@ -87,7 +87,8 @@ async fn every_event_runs_through_its_handler() {
             .replace(EXAMPLE_COMPLETION, &completion_id)
             .replace(EXAMPLE_FEED_TOKEN, &feed_token)
             .replace(EXAMPLE_WEBHOOK, &webhook_id)
-            .replace(EXAMPLE_DELIVERY, &delivery_id);
+            .replace(EXAMPLE_DELIVERY, &delivery_id)
+            .replace(local::events::EXAMPLE_WEBHOOK_URL, local::events::LOCAL_WEBHOOK_URL);
         if let Some(consumer) = local::routes::streams().into_iter().find(|w| w.function == *function) {
             let event: shared::lambda::StreamEvent = serde_json::from_str(&text).unwrap();
             let response = (consumer.handler)(app_of(function), event).await;
@@ -146,8 +147,13 @@ async fn after_worker(
             assert_eq!(told[0].title, "Reminder: Recycling");
             // In Ana's own time zone (her first call made her profile: UTC).
             assert_eq!(told[0].body, "Recycling is due 2026-11-24 08:00 UTC.");
+            assert_eq!(
+                told[0].notification_id,
+                local::events::EXAMPLE_NOTIFICATION,
+                "the one the mark-read event names"
+            );
             let mark_read = std::fs::read_to_string(event_file("MarkNotificationReadFunction")).unwrap();
-            assert!(mark_read.contains(&told[0].notification_id), "the mark-read event names this notification");
+            assert!(mark_read.contains(local::events::EXAMPLE_NOTIFICATION));
             let (deliveries, _) = setup.store.list_deliveries(HOUSEHOLD, webhook_id, 10, None, now).await.unwrap();
             assert_eq!(deliveries.len(), 1, "the reminder went to the webhook");
             *delivery_id = deliveries[0].delivery_id.clone();
