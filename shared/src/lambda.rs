@@ -70,6 +70,26 @@ pub struct Job {
     pub handler: fn(App, ScheduledEvent) -> futures::future::BoxFuture<'static, Result<(), Error>>,
 }
 
+/// Handles each message of a batch at once with `handle`, and reports the ones that failed
+/// (logged with `what`), so SQS redelivers only those (`ReportBatchItemFailures`).
+pub async fn each_message<'a, F, Fut>(event: &'a SqsEvent, what: &str, handle: F) -> SqsBatchResponse
+where
+    F: Fn(&'a aws_lambda_events::event::sqs::SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let results = futures::future::join_all(event.records.iter().map(handle)).await;
+    let mut response = SqsBatchResponse::default();
+    for (message, result) in event.records.iter().zip(results) {
+        if let Err(reason) = result {
+            tracing::error!(message_id = ?message.message_id, %reason, "{what} failed; SQS will retry");
+            let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
 pub fn find_route(routes: &[Route], function: &str) -> Route {
     *routes.iter().find(|r| r.function == function).unwrap_or_else(|| panic!("no route for function {function}"))
 }

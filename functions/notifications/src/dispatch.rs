@@ -235,28 +235,8 @@ async fn requeue_deferred(
 ) -> Result<bool, DispatchError> {
     let mut refused = false;
     for chunk in deferred.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(&d.body)
-                    .message_attributes(crate::CORRELATION_ATTRIBUTE, correlation(run))
-                    .build()
-                    .expect("id and body are set")
-            })
-            .collect();
-        let out = app
-            .sqs
-            .send_message_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| DispatchError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
-        report.sqs_calls += 1;
-        let failed: std::collections::HashSet<usize> = out.failed.iter().filter_map(|f| f.id.parse().ok()).collect();
+        let bodies = chunk.iter().map(|d| d.body.clone()).collect();
+        let failed = send_batch(app, queue_url, run, bodies, report).await?;
         refused |= !failed.is_empty();
         let queued = chunk.iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, d)| d);
         for removed in join_all(queued.map(|d| app.store.delete_deferred(d))).await {
@@ -267,35 +247,28 @@ async fn requeue_deferred(
     Ok(refused)
 }
 
-fn correlation(run: &str) -> aws_sdk_sqs::types::MessageAttributeValue {
-    aws_sdk_sqs::types::MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(run)
-        .build()
-        .expect("data type and value are set")
-}
-
-/// Up to 10 claimed reminders: sent in one `SendMessageBatch`, then moved on. `true`: SQS
-/// refused some, which stay claimed for a later run.
-async fn send_and_advance(
+/// Up to ten bodies in one `SendMessageBatch`, each carrying the run's id as correlation
+/// id. Returns the positions SQS refused.
+async fn send_batch(
     app: &App,
     queue_url: &str,
     run: &str,
-    now: DateTime<Utc>,
-    batch: Vec<Claimed>,
+    bodies: Vec<String>,
     report: &mut DispatchReport,
-) -> Result<bool, DispatchError> {
-    let entries = batch
-        .iter()
+) -> Result<std::collections::HashSet<usize>, DispatchError> {
+    let correlation = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(run)
+        .build()
+        .expect("data type and value are set");
+    let entries = bodies
+        .into_iter()
         .enumerate()
-        .map(|(i, Claimed { message: m, .. })| {
+        .map(|(i, body)| {
             aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                 .id(i.to_string())
-                .message_body(
-                    serde_json::to_string(&crate::NotificationMessage::Reminder(m.clone()))
-                        .expect("a reminder message serializes"),
-                )
-                .message_attributes(crate::CORRELATION_ATTRIBUTE, correlation(run))
+                .message_body(body)
+                .message_attributes(crate::CORRELATION_ATTRIBUTE, correlation.clone())
                 .build()
                 .expect("id and body are set")
         })
@@ -309,8 +282,28 @@ async fn send_and_advance(
         .await
         .map_err(|e| DispatchError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
     report.sqs_calls += 1;
+    Ok(out.failed.iter().filter_map(|f| f.id.parse().ok()).collect())
+}
+
+/// Up to 10 claimed reminders: sent in one `SendMessageBatch`, then moved on. `true`: SQS
+/// refused some, which stay claimed for a later run.
+async fn send_and_advance(
+    app: &App,
+    queue_url: &str,
+    run: &str,
+    now: DateTime<Utc>,
+    batch: Vec<Claimed>,
+    report: &mut DispatchReport,
+) -> Result<bool, DispatchError> {
+    let bodies = batch
+        .iter()
+        .map(|c| {
+            serde_json::to_string(&crate::NotificationMessage::Reminder(c.message.clone()))
+                .expect("a reminder message serializes")
+        })
+        .collect();
     // A failed entry stays claimed: a later run sends it once the claim expires.
-    let failed: std::collections::HashSet<usize> = out.failed.iter().filter_map(|f| f.id.parse().ok()).collect();
+    let failed = send_batch(app, queue_url, run, bodies, report).await?;
     if !failed.is_empty() {
         tracing::warn!(
             failed = failed.len(),

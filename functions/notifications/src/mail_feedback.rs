@@ -3,7 +3,7 @@
 //! that address; a transient bounce is only logged (SES retried it already). Nothing is
 //! sent again to an address that bounced, so a bad address cannot start a storm.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use shared::App;
 
@@ -63,16 +63,7 @@ fn mail_event(body: &str) -> Result<MailEvent, String> {
 }
 
 pub async fn handle_feedback(app: App, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        if let Err(reason) = handle_one(&app, message).await {
-            tracing::error!(message_id = ?message.message_id, %reason, "mail feedback failed; SQS will retry");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    shared::lambda::each_message(&event, "mail feedback", |m| handle_one(&app, m)).await
 }
 
 async fn handle_one(app: &App, message: &SqsMessage) -> Result<(), String> {

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
@@ -319,17 +319,7 @@ pub async fn fan_out(
 }
 
 pub async fn handle_deliveries(app: App, event: SqsEvent) -> SqsBatchResponse {
-    let results = futures::future::join_all(event.records.iter().map(|m| attempt_delivery(&app, m))).await;
-    let mut response = SqsBatchResponse::default();
-    for (message, result) in event.records.iter().zip(results) {
-        if let Err(reason) = result {
-            tracing::error!(message_id = ?message.message_id, %reason, "webhook delivery failed; SQS will retry");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    shared::lambda::each_message(&event, "webhook delivery", |m| attempt_delivery(&app, m)).await
 }
 
 /// One attempt at one delivery. An attempt that fails at the receiver is logged and

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::future::join_all;
@@ -51,24 +51,18 @@ pub enum Outcome {
 }
 
 pub async fn handle_batch(app: App, event: SqsEvent) -> SqsBatchResponse {
-    let results = join_all(event.records.iter().map(|m| handle_message(&app, m))).await;
-    let mut response = SqsBatchResponse::default();
-    for (message, result) in event.records.iter().zip(results) {
-        if let Err(reason) = result {
-            tracing::error!(message_id = ?message.message_id, correlation_id = correlation_id(message), %reason, "notification failed; SQS will retry");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    let app = &app;
+    shared::lambda::each_message(&event, "notification", |m| async move {
+        handle_message(app, m).await.map_err(|reason| format!("{reason} (correlation id {})", correlation_id(m)))
+    })
+    .await
 }
 
 fn correlation_id(message: &SqsMessage) -> &str {
     message.message_attributes.get(CORRELATION_ATTRIBUTE).and_then(|a| a.string_value.as_deref()).unwrap_or("")
 }
 
-async fn handle_message(app: &App, message: &SqsMessage) -> Result<Outcome, String> {
+async fn handle_message(app: &App, message: &SqsMessage) -> Result<(), String> {
     let body = message.body.as_deref().unwrap_or_default();
     // An unreadable message fails every time: it reaches the DLQ after maxReceiveCount.
     let parsed: NotificationMessage = serde_json::from_str(body).map_err(|e| format!("unreadable message: {e}"))?;
@@ -80,7 +74,7 @@ async fn handle_message(app: &App, message: &SqsMessage) -> Result<Outcome, Stri
         defer(app, &parsed, correlation_id(message), at).await?;
     }
     tracing::info!(correlation_id = correlation_id(message), ?outcome, "notification handled");
-    Ok(outcome)
+    Ok(())
 }
 
 /// SQS delays a message by at most this much.

@@ -164,6 +164,39 @@ impl Store {
 
     /// One page of items whose sort key starts with a prefix, and the key to continue from.
     /// Table queries read consistently; index queries cannot.
+    /// One page of the items under `pk` whose sort key starts with `prefix`, newest first,
+    /// leaving out those whose TTL has passed (DynamoDB deletes them only eventually).
+    pub(crate) async fn newest_live<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        limit: i32,
+        start: Option<PageKey>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<T>, Option<PageKey>), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start.map(start_key))
+            .send()
+            .await
+            .map_err(classify)?;
+        let next = out.last_evaluated_key.as_ref().map(page_key);
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
+
     pub(crate) async fn query_prefix(&self, q: PrefixQuery<'_>) -> Result<(Vec<Item>, Option<PageKey>), StoreError> {
         let out = self
             .client

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Item, Store, StoreError, classify, from_item, key, keys, n, s, to_item};
+use super::{Item, Store, StoreError, classify, key, keys, n, s, to_item};
 use crate::domain::notification::{IN_APP_DAYS, InAppNotification};
 use crate::platform::clock::rfc3339;
 use crate::platform::pagination::PageKey;
@@ -69,27 +69,7 @@ impl Store {
         start: Option<PageKey>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<InAppNotification>, Option<PageKey>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .filter_expression("#ttl > :now")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":pk", s(keys::user(user_id)))
-            .expression_attribute_values(":prefix", s(keys::NOTIFICATION_PREFIX))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start.map(super::start_key))
-            .send()
-            .await
-            .map_err(classify)?;
-        let next = out.last_evaluated_key.as_ref().map(super::page_key);
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
-        Ok((items, next))
+        self.newest_live(keys::user(user_id), keys::NOTIFICATION_PREFIX, limit, start, now).await
     }
 
     /// How many of a member's live notifications are unread, counting at most `cap`.

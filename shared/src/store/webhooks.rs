@@ -197,27 +197,8 @@ impl Store {
         start: Option<PageKey>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Delivery>, Option<PageKey>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .filter_expression("#ttl > :now")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":pk", s(keys::household(household_id)))
-            .expression_attribute_values(":prefix", s(keys::webhook_delivery(webhook_id, "")))
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start.map(super::start_key))
-            .send()
+        self.newest_live(keys::household(household_id), &keys::webhook_delivery(webhook_id, ""), limit, start, now)
             .await
-            .map_err(classify)?;
-        let next = out.last_evaluated_key.as_ref().map(super::page_key);
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
-        Ok((items, next))
     }
 
     /// Takes attempt `number` of a pending delivery: only one worker makes each attempt
