@@ -264,7 +264,8 @@ fn alarms_can_publish_to_their_encrypted_topic() {
 /// CloudFormation allows 500 resources per stack, counted after the SAM transform. This
 /// counts the way SAM expands (checked against samtranslator: 155 for this template when the
 /// test was written): a function is itself and its role, plus one resource per event (a
-/// permission or an event source mapping; two for a schedule, its rule and permission); the
+/// permission or an event source mapping; two for a schedule, its rule and permission; one
+/// more for an `EventInvokeConfig`); the
 /// API a RestApi, a Deployment and a Stage; anything else itself.
 #[test]
 fn the_stack_stays_well_under_cloudformations_resource_limit() {
@@ -274,14 +275,17 @@ fn the_stack_stays_well_under_cloudformations_resource_limit() {
         .map(|(_, r)| match r["Type"].as_str().unwrap_or_default() {
             "AWS::Serverless::Function" => {
                 let events = r.pointer("/Properties/Events").and_then(Value::as_object);
-                2 + events
-                    .into_iter()
-                    .flatten()
-                    .map(|(_, e)| match e["Type"].as_str() {
-                        Some("Api" | "SQS") => 1,
-                        _ => 2,
-                    })
-                    .sum::<usize>()
+                // An `EventInvokeConfig` is a resource of its own.
+                let invoke_config = usize::from(r.pointer("/Properties/EventInvokeConfig").is_some());
+                2 + invoke_config
+                    + events
+                        .into_iter()
+                        .flatten()
+                        .map(|(_, e)| match e["Type"].as_str() {
+                            Some("Api" | "SQS") => 1,
+                            _ => 2,
+                        })
+                        .sum::<usize>()
             }
             "AWS::Serverless::Api" => 3,
             _ => 1,
