@@ -233,6 +233,38 @@ fn buckets_refuse_requests_without_tls() {
     }
 }
 
+/// Every dead-letter queue (a queue's redrive target, or a stream consumer's on-failure
+/// destination) has an alarm on its depth that reaches the alarm topic.
+#[test]
+fn every_dead_letter_queue_has_an_alarm() {
+    let t = template();
+    let mut dlqs: BTreeSet<String> = t.queues().into_iter().filter_map(|q| q.redrive.map(|(dlq, _)| dlq)).collect();
+    for f in t.functions() {
+        let events =
+            t.root.pointer(&format!("/Resources/{}/Properties/Events", f.logical_id)).and_then(Value::as_object);
+        for (_, e) in events.into_iter().flatten() {
+            if let Some(d) = e.pointer("/Properties/DestinationConfig/OnFailure/Destination") {
+                dlqs.insert(local::template::referenced(d).unwrap());
+            }
+        }
+    }
+    assert!(dlqs.len() >= 5, "{dlqs:?}");
+    let alarmed: BTreeSet<String> = t
+        .resources_of("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| {
+            a["MetricName"] == "ApproximateNumberOfMessagesVisible" && a["AlarmActions"].as_array().is_some()
+        })
+        .filter_map(|(_, a)| {
+            let d = a["Dimensions"].as_array()?.iter().find(|d| d["Name"] == "QueueName")?.clone();
+            local::template::referenced(&d["Value"])
+        })
+        .collect();
+    for dlq in dlqs {
+        assert!(alarmed.contains(&dlq), "no alarm on the depth of {dlq}");
+    }
+}
+
 #[test]
 fn alarms_can_publish_to_their_encrypted_topic() {
     let t = template();

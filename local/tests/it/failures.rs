@@ -105,3 +105,36 @@ async fn dlq_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> i32 {
         .unwrap();
     out.attributes().unwrap()[&QueueAttributeName::ApproximateNumberOfMessages].parse().unwrap()
 }
+
+#[tokio::test]
+async fn a_poison_notification_reaches_the_dlq_after_max_receives() {
+    let s = stack().await;
+    let worker = local::routes::workers().into_iter().find(|w| w.function == "NotificationWorkerFunction").unwrap();
+    let queue_url = s.stack.provisioned.queue_urls[worker.queue].clone();
+    let dlq_url = s.stack.provisioned.queue_urls["NotificationDLQ"].clone();
+    let sqs = s.stack.provisioned.endpoints.sqs_client().await;
+    let function = s.stack.functions[worker.function].clone();
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body(r#"{"type":"reminder","householdId":7}"#)
+        .send()
+        .await
+        .unwrap();
+    let mut failed = 0;
+    for _ in 0..40 {
+        failed += poll_once(&function, &sqs, &worker, &queue_url, "arn:test", 1, 1).await.unwrap().1;
+        if dlq_depth(&sqs, &dlq_url).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let max_receive = crate::support::template()
+        .queues()
+        .into_iter()
+        .find(|q| q.logical_id == worker.queue)
+        .and_then(|q| q.redrive)
+        .unwrap()
+        .1 as usize;
+    assert_eq!(failed, max_receive, "reported failed on each receive, then dead-lettered");
+    assert_eq!(dlq_depth(&sqs, &dlq_url).await, 1);
+}
