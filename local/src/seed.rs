@@ -115,6 +115,25 @@ pub async fn seed(p: &Provisioned, base_url: &str) -> Result<(), String> {
         if !created.status().is_success() {
             return Err(format!("seeding the demo household: HTTP {}", created.status()));
         }
+        // A daily chore that reminds Ana at 17:30 and 18:00 Berlin time: move the clock
+        // (`POST /_local/clock`) past it to see the reminders arrive.
+        let household: serde_json::Value = created.json().await.map_err(|e| e.to_string())?;
+        let id = household["householdId"].as_str().unwrap_or_default();
+        let chore = http
+            .post(format!("{base_url}/v1/households/{id}/tasks"))
+            .header("authorization", &token)
+            .json(&serde_json::json!({
+                "title": "Water the plants",
+                "recurrence": { "type": "interval", "every": 1, "unit": "days" },
+                "dueTime": "18:00",
+                "reminderOffsets": [30, 0],
+            }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !chore.status().is_success() {
+            return Err(format!("seeding the demo chore: HTTP {}", chore.status()));
+        }
     }
     Ok(())
 }
