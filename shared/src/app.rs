@@ -1,7 +1,7 @@
 //! What every handler gets: configuration, the store, the queues and the clock. Built once
 //! per cold start (or once per test / local gateway) and cloned cheaply per request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -18,12 +18,19 @@ pub struct App {
     pub config: Arc<Config>,
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
-    /// Email: SES to send, Cognito to look the address up at send time. `None` where no
-    /// email is sent (the benchmarks).
-    pub mail: Option<Mail>,
-    /// KMS: webhook secrets are stored encrypted. `None` where unused (the benchmarks).
-    pub kms: Option<aws_sdk_kms::Client>,
+    /// The clients few functions use (email, KMS), built on first use: every cold start
+    /// would otherwise pay for them (see [`App::mail`], [`App::kms`]).
+    pub lazy: Arc<LazyClients>,
     pub clock: Arc<dyn Clock>,
+}
+
+/// Clients built when first asked for, from the production SDK configuration; or given
+/// (the local stack's, checked against each function's policy).
+#[derive(Debug, Default)]
+pub struct LazyClients {
+    sdk: Option<SdkConfig>,
+    mail: OnceLock<Mail>,
+    kms: OnceLock<aws_sdk_kms::Client>,
 }
 
 /// The clients email needs (building them costs no call: only the worker uses them).
@@ -64,20 +71,49 @@ pub async fn sdk_config() -> SdkConfig {
 
 impl App {
     pub fn new(sdk: &SdkConfig, config: Config, clock: Arc<dyn Clock>) -> App {
-        App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock)
-            .with_mail(Mail {
-                ses: aws_sdk_sesv2::Client::new(sdk),
-                cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk),
-            })
-            .with_kms(aws_sdk_kms::Client::new(sdk))
+        let app = App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock);
+        App { lazy: Arc::new(LazyClients { sdk: Some(sdk.clone()), ..LazyClients::default() }), ..app }
     }
 
+    /// The email clients: `None` where there are none (the benchmarks).
+    pub fn mail(&self) -> Option<&Mail> {
+        if let Some(m) = self.lazy.mail.get() {
+            return Some(m);
+        }
+        let sdk = self.lazy.sdk.as_ref()?;
+        Some(self.lazy.mail.get_or_init(|| Mail {
+            ses: aws_sdk_sesv2::Client::new(sdk),
+            cognito: aws_sdk_cognitoidentityprovider::Client::new(sdk),
+        }))
+    }
+
+    /// The KMS client: `None` where there is none (the benchmarks).
+    pub fn kms(&self) -> Option<&aws_sdk_kms::Client> {
+        if let Some(k) = self.lazy.kms.get() {
+            return Some(k);
+        }
+        let sdk = self.lazy.sdk.as_ref()?;
+        Some(self.lazy.kms.get_or_init(|| aws_sdk_kms::Client::new(sdk)))
+    }
+
+    /// With these email clients (the local stack's).
     pub fn with_mail(self, mail: Mail) -> App {
-        App { mail: Some(mail), ..self }
+        let lazy = LazyClients {
+            sdk: self.lazy.sdk.clone(),
+            mail: OnceLock::from(mail),
+            kms: self.lazy.kms.get().cloned().map(OnceLock::from).unwrap_or_default(),
+        };
+        App { lazy: Arc::new(lazy), ..self }
     }
 
+    /// With this KMS client (the local stack's).
     pub fn with_kms(self, kms: aws_sdk_kms::Client) -> App {
-        App { kms: Some(kms), ..self }
+        let lazy = LazyClients {
+            sdk: self.lazy.sdk.clone(),
+            mail: self.lazy.mail.get().cloned().map(OnceLock::from).unwrap_or_default(),
+            kms: OnceLock::from(kms),
+        };
+        App { lazy: Arc::new(lazy), ..self }
     }
 
     /// Wiring with explicit clients: the local stack reaches DynamoDB and SQS at
@@ -91,8 +127,7 @@ impl App {
         App {
             store: Store { client: dynamodb, table: config.table_name.clone() },
             sqs,
-            mail: None,
-            kms: None,
+            lazy: Arc::new(LazyClients::default()),
             config: Arc::new(config),
             clock,
         }

@@ -40,7 +40,7 @@ impl From<StoreError> for EmailError {
 
 /// Sends `email` to member `user_id` as notification `key`, once.
 pub async fn send_once(app: &App, user_id: &str, key: &str, email: &Email) -> Result<EmailOutcome, EmailError> {
-    let (Some(mail), false) = (&app.mail, app.config.mail_from.is_empty()) else {
+    let (Some(mail), false) = (app.mail(), app.config.mail_from.is_empty()) else {
         return Ok(EmailOutcome::Off);
     };
     let now = app.now();

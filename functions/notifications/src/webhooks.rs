@@ -63,7 +63,7 @@ async fn checked_url(app: &App, url: &str) -> Result<(), ApiError> {
 }
 
 fn kms(app: &App) -> Result<&aws_sdk_kms::Client, ApiError> {
-    app.kms.as_ref().ok_or_else(|| {
+    app.kms().ok_or_else(|| {
         tracing::error!("no KMS client: webhook secrets cannot be kept");
         ApiError::new(ErrorCode::Internal)
     })
@@ -87,7 +87,7 @@ async fn encrypt_secret(app: &App, w: &Webhook, secret: &str) -> Result<String, 
 }
 
 async fn decrypt_secret(app: &App, w: &Webhook, ciphertext: &str) -> Result<String, String> {
-    let kms = app.kms.as_ref().ok_or("no KMS client")?;
+    let kms = app.kms().ok_or("no KMS client")?;
     let blob = STANDARD.decode(ciphertext).map_err(|e| format!("stored secret: {e}"))?;
     let out = kms
         .decrypt()
