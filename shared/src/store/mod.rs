@@ -197,6 +197,21 @@ impl Store {
         Ok((items, next))
     }
 
+    /// Puts `item` unless an item with its key exists: `false` then (the same thing again).
+    pub(crate) async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
+        written(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", keys::PK)
+                .send()
+                .await
+                .map_err(classify),
+        )
+    }
+
     pub(crate) async fn query_prefix(&self, q: PrefixQuery<'_>) -> Result<(Vec<Item>, Option<PageKey>), StoreError> {
         let out = self
             .client
@@ -216,6 +231,16 @@ impl Store {
             .map_err(classify)?;
         let next = out.last_evaluated_key.as_ref().map(page_key);
         Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
+/// Whether a conditional write was made: `false` when its condition did not hold (the
+/// expected outcome of a lost race or a repeat), an error for anything else.
+pub(crate) fn written<T>(result: Result<T, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(StoreError::ConditionFailed) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

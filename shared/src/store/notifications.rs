@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Item, Store, StoreError, classify, key, keys, n, s, to_item};
+use super::{Item, Store, StoreError, classify, key, keys, n, s, to_item, written};
 use crate::domain::notification::{IN_APP_DAYS, InAppNotification};
 use crate::platform::clock::rfc3339;
 use crate::platform::pagination::PageKey;
@@ -30,10 +30,6 @@ pub enum DeliveryClaim {
     InFlight,
 }
 
-fn not_found_or_condition(e: &StoreError) -> bool {
-    matches!(e, StoreError::ConditionFailed)
-}
-
 impl Store {
     /// Stores an in-app notification once: `false` when it is already there (the same
     /// notification from a redelivered message).
@@ -44,21 +40,7 @@ impl Store {
         // serde writes times with as many fraction digits as they need, which do not compare
         // as strings: the unread count compares this fixed-width copy with the read mark.
         item.insert(CREATED_KEY.into(), s(rfc3339(n_.created_at)));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .send()
-            .await
-            .map_err(classify);
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if not_found_or_condition(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.put_new(item).await
     }
 
     /// One page of a member's notifications, newest first, and the page's last key.
@@ -139,11 +121,7 @@ impl Store {
             .send()
             .await
             .map_err(classify);
-        match put {
-            Ok(_) => Ok(()),
-            Err(e) if not_found_or_condition(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
+        written(put).map(|_| ())
     }
 
     /// Marks one notification read. `false`: the member has no such (live) notification.
@@ -273,7 +251,8 @@ impl Store {
     /// Gives a claimed delivery back after a failed send, so a retry may claim it at once
     /// (an update, not a delete: the worker needs no DeleteItem).
     pub async fn release_delivery(&self, user_id: &str, channel: &str, key_: &str) -> Result<(), StoreError> {
-        self.client
+        let released = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user(user_id), keys::delivery(channel, key_))))
@@ -284,11 +263,8 @@ impl Store {
             .expression_attribute_values(":released", s("released"))
             .send()
             .await
-            .map(|_| ())
-            .or_else(|e| match classify(e) {
-                StoreError::ConditionFailed => Ok(()),
-                other => Err(other),
-            })
+            .map_err(classify);
+        written(released).map(|_| ())
     }
 
     /// Whether email to `address` is suppressed (it bounced for good, or its owner

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, Tx, classify, from_item, key, keys, s, to_item};
+use super::{Item, Store, StoreError, Tx, classify, from_item, key, keys, s, to_item, written};
 use crate::domain::reminder::{ReminderKind, ReminderPlan, Step};
 use crate::domain::task::Task;
 use crate::platform::clock::rfc3339;
@@ -142,10 +142,6 @@ fn stored(t: DateTime<Utc>) -> Result<AttributeValue, StoreError> {
     serde_dynamo::to_attribute_value(t).map_err(|e| StoreError::Other(e.to_string()))
 }
 
-fn condition_failed(e: &StoreError) -> bool {
-    matches!(e, StoreError::ConditionFailed)
-}
-
 impl Store {
     /// A chore's pending reminder, if it has one.
     pub async fn pending_reminder(
@@ -220,11 +216,7 @@ impl Store {
             .send()
             .await
             .map_err(classify);
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
+        written(deleted).map(|_| ())
     }
 
     /// Claims `p` for the dispatcher run `run`: only while it is still at this step (the
@@ -261,7 +253,7 @@ impl Store {
             .map_err(classify);
         match claimed {
             Ok(out) => Ok(Some(from_item(out.attributes.unwrap_or_default())?)),
-            Err(e) if condition_failed(&e) => Ok(None),
+            Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -304,11 +296,7 @@ impl Store {
                 .map(|_| ())
                 .map_err(classify),
         };
-        match done {
-            Ok(()) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        written(done)
     }
 
     /// Where the reminder dispatcher stands: the oldest hour that may still hold a due
@@ -335,11 +323,7 @@ impl Store {
             .send()
             .await
             .map_err(classify);
-        match saved {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(e),
-        }
+        written(saved).map(|_| ())
     }
 }
 

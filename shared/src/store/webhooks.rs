@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, classify, from_item, key, keys, n, s, to_item};
+use super::{Item, Store, StoreError, classify, from_item, key, keys, n, s, to_item, written};
 use crate::domain::notification::EventType;
 use crate::domain::webhook::Webhook;
 use crate::platform::pagination::PageKey;
@@ -64,25 +64,13 @@ fn delivery_key(d: &Delivery) -> Item {
     key(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id))
 }
 
-fn condition_failed(e: &StoreError) -> bool {
-    matches!(e, StoreError::ConditionFailed)
-}
-
 impl Store {
     /// Stores a new webhook with its encrypted secret.
     pub async fn create_webhook(&self, w: &Webhook, secret_ciphertext: &str) -> Result<(), StoreError> {
         let mut item = to_item(keys::household(&w.household_id), keys::webhook(&w.webhook_id), w)?;
         item.insert(SECRET.into(), s(secret_ciphertext));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        // A fresh ULID: taken only if generated twice.
+        if self.put_new(item).await? { Ok(()) } else { Err(StoreError::ConditionFailed) }
     }
 
     /// The household's webhooks (at most `domain::webhook::MAX_WEBHOOKS`).
@@ -162,21 +150,7 @@ impl Store {
         let mut item =
             to_item(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id), d)?;
         item.insert(keys::TTL.into(), n((d.created_at + Duration::days(DELIVERY_LOG_DAYS)).timestamp()));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", keys::PK)
-            .send()
-            .await
-            .map_err(classify);
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.put_new(item).await
     }
 
     pub async fn get_delivery(
@@ -218,11 +192,7 @@ impl Store {
             .send()
             .await
             .map_err(classify);
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(e),
-        }
+        written(updated)
     }
 
     /// Logs an attempt and the state it leaves the delivery in.
