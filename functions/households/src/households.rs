@@ -75,12 +75,13 @@ pub async fn get_household(app: App, req: ApiRequest) -> ApiResult {
     Ok(ApiResponse::ok(&HouseholdView { household: m.household, my_role: m.member.role }).etag(version))
 }
 
-/// `PATCH /v1/households/{householdId}` with `If-Match`: name and time zone.
+/// `PATCH /v1/households/{householdId}` with `If-Match`: name, time zone and escalation.
 pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::UpdateHousehold).await?;
     req.require_if_match(m.household.version)?;
     let patch: HouseholdPatch = req.json()?;
     let now = app.now();
+    let escalated_after = m.household.escalate_after_minutes;
     let updated = patch.apply(m.household, now)?;
     let audit = AuditEntry::new(
         &m.member.user_id,
@@ -88,7 +89,13 @@ pub async fn update_household(app: App, req: ApiRequest) -> ApiResult {
         format!("household/{}", updated.household_id),
         &req.correlation_id,
         now,
-    );
+    )
+    // A new escalation setting reaches the chores' pending reminders through the
+    // household-changes worker (`HouseholdChange`).
+    .details(serde_json::json!({
+        "escalateAfterMinutes": updated.escalate_after_minutes,
+        "escalationChanged": updated.escalate_after_minutes != escalated_after,
+    }));
     match app.store.update_household(&updated, &audit).await {
         Ok(()) => {
             let version = updated.version;

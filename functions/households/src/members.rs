@@ -58,7 +58,14 @@ pub async fn update_member(app: App, req: ApiRequest) -> ApiResult {
     let action = if new_role != old_role { "member.role_change" } else { "member.update" };
     let audit =
         AuditEntry::new(&m.member.user_id, action, format!("member/{}", target.user_id), &req.correlation_id, now)
-            .details(serde_json::json!({ "from": old_role, "to": new_role, "availability": target.availability }));
+            .details(serde_json::json!({
+                "from": old_role,
+                "to": new_role,
+                "availability": target.availability,
+                // Away dates set by this change: the household-changes worker hands their
+                // occurrences on (`HouseholdChange`).
+                "away": patch.away.as_ref().map(|_| &target.away),
+            }));
     let result = match change {
         RoleChange::Set => {
             let updated = Member { role: new_role, version: target.version + 1, ..target };

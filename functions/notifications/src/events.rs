@@ -1,14 +1,17 @@
 //! Events from the API, through the table's stream: the audit entry each transaction writes
 //! is the outbox. A function that dies after its commit loses nothing (the entry is in the
 //! stream), and one that fails before it sends nothing (there is no entry). The stream
-//! consumer turns the entries worth telling into notification messages, carrying the
-//! request's correlation id on in the message attributes.
+//! consumer turns the entries worth telling into notification messages, and the changes
+//! that reach into every chore (a member left or went away, a new escalation setting) into
+//! messages for the household-changes worker, carrying the request's correlation id on in
+//! the message attributes.
 
 use aws_lambda_events::event::streams::DynamoDbBatchItemFailure;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::App;
 use shared::domain::audit::AuditEntry;
+use shared::domain::household_change::HouseholdChange;
 use shared::domain::notification::EventType;
 use shared::lambda::{StreamEvent, StreamResponse};
 
@@ -99,30 +102,52 @@ pub async fn handle_stream(app: App, event: StreamEvent) -> StreamResponse {
                 continue;
             }
         };
-        let Some(e) = HouseholdEvent::from_audit(&household_id, &audit) else { continue };
-        if let Err(error) = queue(&app, &e).await {
-            tracing::error!(correlation_id = %e.correlation_id, %error, "event not queued; the stream retries");
+        let event = HouseholdEvent::from_audit(&household_id, &audit);
+        let change = HouseholdChange::from_audit(&household_id, &audit);
+        if event.is_none() && change.is_none() {
+            continue;
+        }
+        let correlation_id = if audit.correlation_id.is_empty() { "stream" } else { audit.correlation_id.as_str() };
+        let sent = async {
+            if let Some(e) = &event {
+                let body = serde_json::to_string(&NotificationMessage::Event(e.clone())).expect("an event serializes");
+                send(&app, &app.config.notification_queue_url, body, correlation_id).await?;
+            }
+            if let Some(c) = &change {
+                let body = serde_json::to_string(c).expect("a change serializes");
+                send(&app, &app.config.household_changes_queue_url, body, correlation_id).await?;
+            }
+            Ok::<_, String>(())
+        };
+        // Sent again on a retry, both are harmless twice: the worker's notifications have
+        // ids of their own, and a change applied already changes nothing.
+        if let Err(error) = sent.await {
+            tracing::error!(correlation_id, %error, "event not queued; the stream retries");
             let mut failure = DynamoDbBatchItemFailure::default();
             failure.item_identifier = record.change.sequence_number.clone();
             response.batch_item_failures.push(failure);
             return response;
         }
-        tracing::info!(correlation_id = %e.correlation_id, event = e.event.name(), "event queued");
+        tracing::info!(
+            correlation_id,
+            event = event.as_ref().map(|e| e.event.name()),
+            change = ?change.as_ref().map(|c| &c.change),
+            "queued"
+        );
     }
     response
 }
 
-async fn queue(app: &App, e: &HouseholdEvent) -> Result<(), String> {
-    let body = serde_json::to_string(&NotificationMessage::Event(e.clone())).expect("an event serializes");
+async fn send(app: &App, queue_url: &str, body: String, correlation_id: &str) -> Result<(), String> {
     app.sqs
         .send_message()
-        .queue_url(&app.config.notification_queue_url)
+        .queue_url(queue_url)
         .message_body(body)
         .message_attributes(
             CORRELATION_ATTRIBUTE,
             aws_sdk_sqs::types::MessageAttributeValue::builder()
                 .data_type("String")
-                .string_value(if e.correlation_id.is_empty() { "stream" } else { &e.correlation_id })
+                .string_value(correlation_id)
                 .build()
                 .expect("data type and value are set"),
         )

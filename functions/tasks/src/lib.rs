@@ -2,18 +2,20 @@
 
 mod calendar;
 mod history;
+mod household_changes;
 mod occurrences;
 mod tasks;
 
 pub use calendar::*;
 pub use history::*;
+pub use household_changes::{SYSTEM_ACTOR, apply as apply_household_change};
 pub use occurrences::*;
 pub use tasks::*;
 
 use shared::auth::policy;
 use shared::domain::assignment::Assignment;
 use shared::domain::task::{HouseholdContext, RosterEntry, Task, TaskState};
-use shared::lambda::Route;
+use shared::lambda::{Route, Worker};
 use shared::platform::validate::ulid_param;
 use shared::store::households::Membership;
 use shared::store::tasks::TaskRange;
@@ -149,6 +151,12 @@ pub const ROUTES: &[Route] = &[
         handler: handler!(update_subtask),
     },
 ];
+
+pub const WORKERS: &[Worker] = &[Worker {
+    function: "HouseholdChangesFunction",
+    queue: "HouseholdChangesQueue",
+    handler: |app, event| Box::pin(household_changes::handle_batch(app, event)),
+}];
 
 /// The chore in the path as read, before the caller's membership is known; see
 /// [`PathTask::visible`].

@@ -40,6 +40,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("RevokeInviteFunction", 204),
     ("AcceptInviteFunction", 201),
     ("RemoveMemberFunction", 204),
+    // The removal, from the stream: the member leaves every chore (none was theirs).
+    ("HouseholdChangesFunction", 200),
     ("CreateTaskFunction", 201),
     ("ListTasksFunction", 200),
     ("GetTaskFunction", 200),

@@ -10,6 +10,7 @@ mod contract;
 mod defects;
 mod events;
 mod failures;
+mod household_changes;
 mod households;
 mod input;
 mod invites;

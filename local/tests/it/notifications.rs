@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 use crate::support::{TestStack, User, builder};
 use crate::tasks::daily;
 
-async fn clock_now(s: &TestStack) -> DateTime<Utc> {
+pub(crate) async fn clock_now(s: &TestStack) -> DateTime<Utc> {
     let now: Value = s.http.get(s.url("/_local/clock")).send().await.unwrap().json().await.unwrap();
     DateTime::parse_from_rfc3339(now["now"].as_str().unwrap()).unwrap().to_utc()
 }
 
 /// Moves the stack's clock to `at`, at most five hours at a time (a dispatcher run
 /// catches up six hours), waiting after each move until the dispatcher has caught up.
-async fn advance_to(s: &TestStack, at: DateTime<Utc>) {
+pub(crate) async fn advance_to(s: &TestStack, at: DateTime<Utc>) {
     loop {
         let now = clock_now(s).await;
         if now >= at {
@@ -63,7 +63,7 @@ async fn mails(s: &TestStack, user: &User, count: usize) -> Vec<local::mail::Sen
 }
 
 /// The caller's notifications, once `count` have arrived (the worker polls every second).
-async fn notifications(s: &TestStack, user: &User, count: usize) -> Value {
+pub(crate) async fn notifications(s: &TestStack, user: &User, count: usize) -> Value {
     let mut last = Value::Null;
     for _ in 0..60 {
         let r = s.call(user, Method::GET, "/v1/me/notifications", None).await;

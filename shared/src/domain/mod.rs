@@ -3,6 +3,7 @@
 pub mod assignment;
 pub mod audit;
 pub mod household;
+pub mod household_change;
 pub mod invite;
 pub mod notification;
 pub mod recurrence;

@@ -862,6 +862,87 @@ impl Task {
         Ok(Advance { task: self, points: 0, due, advanced: true })
     }
 
+    /// The chore once `user_id` has left the household (`roster`: the members who remain).
+    /// They leave its pool, and a chore fixed on them goes round the rest of it. An
+    /// occurrence that was theirs alone is assigned anew by the strategy, as if they were
+    /// away; one they shared keeps the others; an "everyone" occurrence that only they still
+    /// had to do moves on (without points: nobody did it). Tallies stay (history).
+    /// `None`: nothing of the chore was theirs.
+    pub fn without_member(mut self, user_id: &str, roster: &[RosterEntry], now: DateTime<Utc>) -> Option<Task> {
+        let fixed_on_them = matches!(&self.assignment, Strategy::Fixed { user_id: u } if u == user_id);
+        let theirs = |u: &String| u == user_id;
+        if !fixed_on_them && !self.pool.iter().any(theirs) && !self.assignee.includes(user_id) {
+            return None;
+        }
+        if fixed_on_them {
+            self.assignment = Strategy::RoundRobin;
+        }
+        let remaining: Vec<RosterEntry> = roster.iter().filter(|m| m.user_id != user_id).cloned().collect();
+        let mut advanced = false;
+        if self.next_due.is_some() && !self.archived {
+            match &mut self.assignee {
+                // Reassigned while they are still in the pool: a rotation goes on after them.
+                Assignment::Member { user_id: u } if u == user_id => {
+                    let current = Some(u.clone());
+                    self.assign_next(current, &remaining);
+                }
+                Assignment::Anyone { user_ids } => {
+                    user_ids.retain(|u| u != user_id);
+                    if user_ids.is_empty() {
+                        self.assign_next(None, &remaining);
+                    }
+                }
+                Assignment::Everyone { user_ids } => {
+                    user_ids.retain(|u| u != user_id);
+                    let was_pending = self.pending.iter().any(theirs);
+                    self.pending.retain(|u| u != user_id);
+                    if was_pending && self.pending.is_empty() {
+                        let due = self.next_due.expect("checked above");
+                        self.pool.retain(|u| u != user_id);
+                        self.advance(due, now, &remaining);
+                        advanced = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.pool.retain(|u| u != user_id);
+        if !advanced {
+            self.version += 1;
+            self.updated_at = now;
+        }
+        Some(self)
+    }
+
+    /// The current occurrence taken off `user_id` while they are away on its due date
+    /// (`roster` holds their away dates): assigned anew by the strategy, or, when they share
+    /// it with others ("anyone"), left to the others. A chore fixed on them stays theirs
+    /// (they chose that), and so does one nobody else can take. `None`: nothing changed.
+    pub fn cover_absence(mut self, user_id: &str, roster: &[RosterEntry], now: DateTime<Utc>) -> Option<Task> {
+        if self.state() != TaskState::Active || matches!(self.assignment, Strategy::Fixed { .. }) {
+            return None;
+        }
+        let due_date = self.next_due?.with_timezone(&self.schedule().timezone).date_naive();
+        if !roster.iter().any(|m| m.user_id == user_id && m.away_on(due_date)) {
+            return None;
+        }
+        match &mut self.assignee {
+            Assignment::Member { user_id: u } if u == user_id => {
+                self.assign_next(Some(user_id.to_string()), roster);
+                if matches!(self.assignee, Assignment::Unassigned) {
+                    return None;
+                }
+            }
+            Assignment::Anyone { user_ids } if user_ids.len() > 1 && user_ids.iter().any(|u| u == user_id) => {
+                user_ids.retain(|u| u != user_id);
+            }
+            _ => return None,
+        }
+        self.version += 1;
+        self.updated_at = now;
+        Some(self)
+    }
+
     fn advance(&mut self, due: DateTime<Utc>, at: DateTime<Utc>, roster: &[RosterEntry]) {
         let schedule = self.schedule();
         self.previous_due = Some(due);
@@ -1399,5 +1480,91 @@ mod tests {
         let done = once.create(&ctx(&m), "ana", now()).unwrap().complete("ana", now(), &m).unwrap().task;
         assert_eq!(done.state(), TaskState::Finished);
         assert_eq!(code(done), ErrorCode::TaskFinished);
+    }
+
+    /// A daily round-robin chore over ana, ben, cy whose current occurrence (due 4 Nov,
+    /// 07:00 UTC) is ben's: ana did 3 Nov's.
+    fn bens_turn(assignment: Strategy) -> Task {
+        let m = members();
+        let input = TaskInput { assignment: Some(assignment), ..daily() };
+        let t = input.create(&ctx(&m), "ana", now()).unwrap();
+        let due = t.next_due.unwrap();
+        let t = t.complete("ana", due, &m).unwrap().task;
+        assert_eq!(t.next_due, Some(Utc.with_ymd_and_hms(2026, 11, 4, 7, 0, 0).unwrap()));
+        assert_eq!(t.assignee, Assignment::Member { user_id: "ben".into() });
+        t
+    }
+
+    fn without(members: &[&str], gone: &str) -> Vec<RosterEntry> {
+        members.iter().filter(|u| **u != gone).map(|u| RosterEntry::new(u)).collect()
+    }
+
+    #[test]
+    fn a_member_who_leaves_hands_their_turn_to_the_next_in_the_rotation() {
+        let t = bens_turn(Strategy::RoundRobin);
+        let after = t.clone().without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        assert_eq!(after.assignee, Assignment::Member { user_id: "cy".into() });
+        assert_eq!(after.pool, ["ana", "cy"]);
+        assert_eq!(after.next_due, t.next_due, "the same occurrence, someone else's");
+        assert_eq!(after.version, t.version + 1);
+        // Nothing of the chore is theirs any more: a second pass changes nothing.
+        assert!(after.without_member("ben", &without(&["ana", "cy"], "ben"), now()).is_none());
+    }
+
+    #[test]
+    fn a_chore_fixed_on_a_member_who_leaves_goes_round_the_rest_of_its_pool() {
+        let t = bens_turn(Strategy::Fixed { user_id: "ben".into() });
+        let after = t.without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        assert_eq!(after.assignment, Strategy::RoundRobin);
+        assert_eq!(after.assignee, Assignment::Member { user_id: "cy".into() });
+    }
+
+    #[test]
+    fn a_chore_that_was_not_the_leavers_is_left_alone() {
+        let mut input = daily();
+        input.pool = Some(vec!["ana".into(), "cy".into()]);
+        let t = input.create(&ctx(&members()), "ana", now()).unwrap();
+        assert!(t.without_member("ben", &without(&["ana", "cy"], "ben"), now()).is_none());
+    }
+
+    #[test]
+    fn a_shared_occurrence_keeps_the_others_and_an_everyone_chore_moves_on_without_the_last() {
+        let m = members();
+        let anyone =
+            TaskInput { assignment: Some(Strategy::Anyone), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
+        let after = anyone.clone().without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        assert_eq!(after.assignee, Assignment::Anyone { user_ids: vec!["ana".into(), "cy".into()] });
+        assert_eq!(after.next_due, anyone.next_due);
+
+        let everyone =
+            TaskInput { assignment: Some(Strategy::Everyone), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
+        let due = everyone.next_due.unwrap();
+        let waiting = everyone.complete("ana", due, &m).unwrap().task.complete("cy", due, &m).unwrap().task;
+        assert_eq!(waiting.pending, ["ben"]);
+        let after = waiting.clone().without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        assert_eq!(after.next_due, Some(due + chrono::Duration::days(1)), "nobody is left to wait for");
+        assert_eq!(after.pending, ["ana", "cy"]);
+        assert_eq!(after.version, waiting.version + 1);
+    }
+
+    #[test]
+    fn an_occurrence_due_while_its_assignee_is_away_goes_to_someone_present() {
+        let t = bens_turn(Strategy::RoundRobin);
+        let mut m = members();
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        m[1].away = vec![AwayRange { from: day(10), to: day(12) }];
+        assert!(t.clone().cover_absence("ben", &m, now()).is_none(), "away later, not on 4 Nov");
+        m[1].away = vec![AwayRange { from: day(4), to: day(6) }];
+        let after = t.clone().cover_absence("ben", &m, now()).unwrap();
+        assert_eq!(after.assignee, Assignment::Member { user_id: "cy".into() });
+        assert_eq!((after.next_due, after.version), (t.next_due, t.version + 1));
+        assert!(after.cover_absence("ben", &m, now()).is_none(), "no longer theirs");
+        // Nobody else there: it stays with them rather than with nobody.
+        m[0].away = m[1].away.clone();
+        m[2].away = m[1].away.clone();
+        assert!(t.cover_absence("ben", &m, now()).is_none());
+        // Fixed on them: their choice stands.
+        let fixed = bens_turn(Strategy::Fixed { user_id: "ben".into() });
+        assert!(fixed.cover_absence("ben", &m, now()).is_none());
     }
 }

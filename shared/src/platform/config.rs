@@ -10,6 +10,7 @@ pub mod env {
     pub const USER_POOL_ID: &str = "USER_POOL_ID";
     pub const WEBHOOK_KEY_ID: &str = "WEBHOOK_KEY_ID";
     pub const WEBHOOK_QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
+    pub const HOUSEHOLD_CHANGES_QUEUE_URL: &str = "HOUSEHOLD_CHANGES_QUEUE_URL";
     pub const WEBHOOK_ALLOW_LOOPBACK: &str = "WEBHOOK_ALLOW_LOOPBACK";
     pub const WEBHOOK_RETRY_BASE_SECONDS: &str = "WEBHOOK_RETRY_BASE_SECONDS";
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
@@ -36,6 +37,9 @@ pub struct Config {
     pub webhook_key_id: String,
     /// Queue of webhook deliveries (and their retries).
     pub webhook_queue_url: String,
+    /// Queue of household-wide changes (a member left or went away, a new escalation
+    /// setting) that the household-changes worker applies to the chores.
+    pub household_changes_queue_url: String,
     /// Webhooks may target http on loopback: the local stack only, never set in template.yaml.
     pub webhook_allow_loopback: bool,
     /// The first retry's delay; each later one doubles (at most 15 minutes).
@@ -84,6 +88,7 @@ impl Config {
             user_pool_id: get(env::USER_POOL_ID).unwrap_or_default(),
             webhook_key_id: get(env::WEBHOOK_KEY_ID).unwrap_or_default(),
             webhook_queue_url: get(env::WEBHOOK_QUEUE_URL).unwrap_or_default(),
+            household_changes_queue_url: get(env::HOUSEHOLD_CHANGES_QUEUE_URL).unwrap_or_default(),
             webhook_allow_loopback: get(env::WEBHOOK_ALLOW_LOOPBACK).is_some_and(|v| v == "true"),
             webhook_retry_base_seconds: match get(env::WEBHOOK_RETRY_BASE_SECONDS) {
                 Some(v) => v

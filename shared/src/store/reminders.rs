@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, Tx, classify, from_item, key, keys, s, to_item, written};
+use super::{Item, Store, StoreError, Tx, classify, from_item, key, keys, s, to_item, version_is, written};
 use crate::domain::reminder::{ReminderKind, ReminderPlan, Step};
 use crate::domain::task::Task;
 use crate::platform::clock::rfc3339;
@@ -297,6 +297,25 @@ impl Store {
                 .map_err(classify),
         };
         written(done)
+    }
+
+    /// Writes a chore's pending reminder anew under the household's escalation setting
+    /// `escalate_after` (the household changed it): at the chore's first step after `now`,
+    /// if the chore is still at `task.version`. `false`: the chore changed meanwhile; read it
+    /// again (its change placed the item, perhaps under the old setting).
+    pub async fn replan_reminder(
+        &self,
+        task: &Task,
+        escalate_after: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = Tx::new(self);
+        tx.check(key(keys::household(&task.household_id), keys::task(&task.task_id)), version_is(task.version));
+        tx.follow_reminder(Was::Replaced, task, escalate_after, now)?;
+        written(tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
+            Some(_) => StoreError::ConditionFailed,
+            None => e,
+        }))
     }
 
     /// Where the reminder dispatcher stands: the oldest hour that may still hold a due
