@@ -22,6 +22,7 @@ use shared::domain::reminder::ReminderKind;
 use shared::domain::task::{Task, TaskState};
 use shared::domain::user::NotificationPreferences;
 use shared::platform::i18n::{Catalogue, Locale};
+use shared::store::notifications::DigestLine;
 
 use crate::ReminderMessage;
 use crate::events::HouseholdEvent;
@@ -34,6 +35,26 @@ pub enum NotificationMessage {
     Reminder(ReminderMessage),
     /// Something happened in a household (from the table's stream).
     Event(HouseholdEvent),
+    /// A member's daily digest is due (from the reminder index, where the first line of
+    /// it put this message).
+    Digest(DigestMessage),
+}
+
+/// The daily digest of `user_id` that goes out at `send_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestMessage {
+    pub user_id: String,
+    /// The household whose notification scheduled it (its partition holds the schedule).
+    pub household_id: String,
+    pub send_at: DateTime<Utc>,
+}
+
+impl DigestMessage {
+    /// One schedule per member and digest, however many lines it collects.
+    fn key(&self) -> String {
+        format!("digest#{}#{}", self.user_id, shared::platform::clock::rfc3339(self.send_at))
+    }
 }
 
 /// The message attribute that carries the correlation id from the API request (or the
@@ -43,9 +64,9 @@ pub const CORRELATION_ATTRIBUTE: &str = "correlationId";
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Told `in_app` recipients in-app and sent `emails` (new ones only); some email waits
-    /// for quiet hours to end (or the digest) until `later`.
-    Delivered { recipients: usize, in_app: usize, emails: usize, later: Option<DateTime<Utc>> },
+    /// Told `in_app` recipients in-app, sent `emails` (new ones only) and put `digest`
+    /// lines into digests; some email waits for quiet hours to end until `later`.
+    Delivered { recipients: usize, in_app: usize, emails: usize, digest: usize, later: Option<DateTime<Utc>> },
     /// Nothing to tell: the chore moved on, was paused, archived or deleted.
     Dropped(&'static str),
 }
@@ -69,6 +90,7 @@ async fn handle_message(app: &App, message: &SqsMessage) -> Result<(), String> {
     let outcome = match &parsed {
         NotificationMessage::Reminder(m) => deliver_reminder(app, m).await?,
         NotificationMessage::Event(e) => deliver_event(app, e).await?,
+        NotificationMessage::Digest(d) => deliver_digest(app, d).await?,
     };
     if let Outcome::Delivered { later: Some(at), .. } = outcome {
         defer(app, &parsed, correlation_id(message), at).await?;
@@ -90,6 +112,7 @@ async fn defer(app: &App, message: &NotificationMessage, correlation: &str, at: 
     let (household_id, key) = match message {
         NotificationMessage::Reminder(m) => (m.household_id.clone(), m.notification_id()),
         NotificationMessage::Event(e) => (e.household_id.clone(), e.notification_id()),
+        NotificationMessage::Digest(d) => (d.household_id.clone(), d.key()),
     };
     if wait <= MAX_SQS_DELAY {
         app.sqs
@@ -141,6 +164,8 @@ pub fn reminder_recipients<'a>(
 struct Told {
     in_app: usize,
     emails: usize,
+    /// Lines put into digests.
+    digest: usize,
     later: Option<DateTime<Utc>>,
 }
 
@@ -222,9 +247,6 @@ async fn tell(app: &App, t: &Telling<'_>, recipients: &[&str]) -> Result<Outcome
         }
         let (title, body) = Catalogue::get(locale).notification(t.event.name(), &args);
         let mut told = Told::default();
-        // The daily digest is not built yet: until it is, a member who chose it gets each
-        // email on its own (quiet hours still hold them), rather than none.
-        let prefs = NotificationPreferences { daily_digest: false, ..prefs };
         for d in prefs.deliveries(t.event, now, tz) {
             match d.channel {
                 Channel::InApp => {
@@ -245,11 +267,16 @@ async fn tell(app: &App, t: &Telling<'_>, recipients: &[&str]) -> Result<Outcome
                         told.in_app += 1;
                     }
                 }
+                // Into the digest, which the reminder index brings back when it is due.
+                Channel::Digest => {
+                    collect_for_digest(app, t, user_id, &body, d.at).await?;
+                    told.digest += 1;
+                }
                 // Quiet hours hold it: the message comes back then.
-                Channel::Email | Channel::Digest if d.at > now => {
+                Channel::Email if d.at > now => {
                     told.later = Some(told.later.map_or(d.at, |l: DateTime<Utc>| l.min(d.at)));
                 }
-                Channel::Email | Channel::Digest => {
+                Channel::Email => {
                     let e = shared::domain::notification::email(locale.tag(), &title, &body);
                     let sent =
                         crate::email::send_once(app, user_id, &t.key, &e).await.map_err(|e| format!("email: {e:?}"))?;
@@ -268,6 +295,7 @@ async fn tell(app: &App, t: &Telling<'_>, recipients: &[&str]) -> Result<Outcome
         let t = t?;
         total.in_app += t.in_app;
         total.emails += t.emails;
+        total.digest += t.digest;
         total.later = match (total.later, t.later) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -277,8 +305,75 @@ async fn tell(app: &App, t: &Telling<'_>, recipients: &[&str]) -> Result<Outcome
         recipients: recipients.len(),
         in_app: total.in_app,
         emails: total.emails,
+        digest: total.digest,
         later: total.later,
     })
+}
+
+/// Puts what `t` tells into `user_id`'s digest that goes out at `send_at`, and makes sure
+/// that digest is scheduled: a deferred message in the reminder index, one per member and
+/// digest (its key), which the dispatcher queues when it is due.
+async fn collect_for_digest(
+    app: &App,
+    t: &Telling<'_>,
+    user_id: &str,
+    text: &str,
+    send_at: DateTime<Utc>,
+) -> Result<(), String> {
+    let line = DigestLine {
+        user_id: user_id.to_string(),
+        line_id: notification_id(&t.key, user_id, t.occurred_at),
+        send_at,
+        household_id: t.household.household_id.clone(),
+        text: text.to_string(),
+    };
+    // The line first: a digest that goes out finds every line scheduled before it.
+    app.store.put_digest_line(&line).await.map_err(|e| format!("digest: {e:?}"))?;
+    let digest = DigestMessage { user_id: user_id.to_string(), household_id: line.household_id.clone(), send_at };
+    let deferred = shared::store::reminders::DeferredMessage {
+        household_id: digest.household_id.clone(),
+        key: digest.key(),
+        body: serde_json::to_string(&NotificationMessage::Digest(digest.clone())).expect("a digest serializes"),
+        release_at: send_at,
+    };
+    app.store.put_deferred(&deferred, app.now()).await.map_err(|e| format!("digest: {e:?}"))
+}
+
+/// Sends a member's daily digest: the lines collected for it (and any an earlier digest
+/// left), in one email per fifty lines, in their language. Each email's
+/// identity is the lines it holds, so a redelivered message sends none twice.
+pub async fn deliver_digest(app: &App, m: &DigestMessage) -> Result<Outcome, String> {
+    let profile = app.store.get_profile(&m.user_id).await.map_err(|e| format!("profile: {e:?}"))?;
+    let (locale, email_on) = match &profile {
+        Some(p) => (Locale::negotiate(Some(&p.locale)), p.notifications.email),
+        None => (Locale::En, true),
+    };
+    let mut emails = 0;
+    let mut lines_sent = 0;
+    loop {
+        let lines = app.store.digest_lines(&m.user_id, m.send_at).await.map_err(|e| format!("digest: {e:?}"))?;
+        if lines.is_empty() {
+            break;
+        }
+        // Turned email off since: the lines go, unsent (they are in-app already).
+        if email_on {
+            let items: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
+            let (title, intro) = Catalogue::get(locale).notification("digest", &[("count", items.len().to_string())]);
+            let e = shared::domain::notification::email_with_list(locale.tag(), &title, &intro, &items);
+            let ids: Vec<&str> = lines.iter().map(|l| l.line_id.as_str()).collect();
+            let key = format!("{}#{}", m.key(), notification_id(&ids.join(","), &m.user_id, m.send_at));
+            let sent = crate::email::send_once(app, &m.user_id, &key, &e).await.map_err(|e| format!("email: {e:?}"))?;
+            if sent == crate::email::EmailOutcome::Sent {
+                emails += 1;
+            }
+        }
+        lines_sent += lines.len();
+        app.store.delete_digest_lines(&lines).await.map_err(|e| format!("digest: {e:?}"))?;
+    }
+    if lines_sent == 0 {
+        return Ok(Outcome::Dropped("the digest went out already"));
+    }
+    Ok(Outcome::Delivered { recipients: 1, in_app: 0, emails, digest: lines_sent, later: None })
 }
 
 /// Who is told of a household event: never the member who did it.

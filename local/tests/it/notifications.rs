@@ -253,6 +253,53 @@ async fn quiet_hours_hold_the_email_until_they_end_and_in_app_arrives_at_once() 
     drop(travel);
 }
 
+#[tokio::test]
+async fn a_member_who_chose_the_daily_digest_gets_one_email_in_the_morning() {
+    let travel = local::schedule::TravelClock::new();
+    let s = builder().dev_like(travel.clone()).start().await;
+    let owner = s.user("ana").await;
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let me = s.call(&owner, Method::GET, "/v1/me", None).await;
+    let digest = json!({ "timezone": "Europe/Berlin", "locale": "de", "notifications": { "dailyDigest": true } });
+    s.call_with(&owner, Method::PATCH, "/v1/me", Some(digest), &[("if-match", &me.etag())]).await.assert_status(200);
+    let h = s
+        .call(&owner, Method::POST, "/v1/households", Some(json!({ "name": "Wohnung", "timezone": "Europe/Berlin" })))
+        .await;
+    h.assert_status(201);
+    let h = h.body["householdId"].as_str().unwrap().to_string();
+
+    // Two chores due the next 18:00 and 19:00 in Berlin at least an hour away.
+    let local_now = (Utc::now() + Duration::hours(1)).with_timezone(&berlin);
+    let mut day = local_now.date_naive();
+    if local_now.time() >= chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap() {
+        day = day.succ_opt().unwrap();
+    }
+    for (title, at) in [("Müll", "18:00"), ("Glas", "19:00")] {
+        let mut body = daily(title, &[&owner]);
+        body["dueTime"] = json!(at);
+        body["startDate"] = json!(day);
+        body["reminderOffsets"] = json!([0]);
+        s.call(&owner, Method::POST, &format!("/v1/households/{h}/tasks"), Some(body)).await.assert_status(201);
+    }
+    let local =
+        |d: chrono::NaiveDate, hour| d.and_hms_opt(hour, 0, 0).unwrap().and_local_timezone(berlin).unwrap().to_utc();
+
+    // 19:01: both in-app at once; no email, they wait for the digest.
+    advance_to(&s, local(day, 19) + Duration::minutes(1)).await;
+    notifications(&s, &owner, 2).await;
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    assert!(mail_to(&s, &owner).await.is_empty(), "no single reminder emails");
+
+    // 07:01 the next morning: one email, in German, listing both.
+    advance_to(&s, local(day.succ_opt().unwrap(), 7) + Duration::minutes(1)).await;
+    let sent = mails(&s, &owner, 1).await;
+    assert_eq!(sent[0].subject, "Deine Erinnerungen: 2");
+    assert!(sent[0].body.contains("Müll ist fällig") && sent[0].body.contains("Glas ist fällig"), "{}", sent[0].body);
+    tokio::time::sleep(StdDuration::from_secs(3)).await;
+    assert_eq!(mail_to(&s, &owner).await.len(), 1, "one digest");
+    drop(travel);
+}
+
 /// What a local webhook receiver got, and what it answers next.
 #[derive(Clone, Default)]
 struct Receiver {

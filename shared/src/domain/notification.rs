@@ -269,12 +269,26 @@ pub struct Email {
 /// The email telling `title` and `body` in language `lang` (its tag). What the member
 /// typed (a chore's title) is escaped in the HTML part.
 pub fn email(lang: &str, title: &str, body: &str) -> Email {
+    email_with_list(lang, title, body, &[])
+}
+
+/// The email telling `title` and `body`, then `items` as a list (the daily digest's
+/// notifications, each already in the recipient's language).
+pub fn email_with_list(lang: &str, title: &str, body: &str, items: &[String]) -> Email {
     let (t, b) = (escape_html(title), escape_html(body));
+    let mut text_items: String = items.iter().map(|i| format!("\n- {i}")).collect();
+    if !items.is_empty() {
+        text_items.insert(0, '\n');
+    }
+    let html_items = match items {
+        [] => String::new(),
+        _ => format!("<ul>{}</ul>", items.iter().map(|i| format!("<li>{}</li>", escape_html(i))).collect::<String>()),
+    };
     Email {
         subject: title.to_string(),
-        text: format!("{body}\n\n-- \nChore Garden\n"),
+        text: format!("{body}{text_items}\n\n-- \nChore Garden\n"),
         html: format!(
-            "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h2>{t}</h2><p>{b}</p><p style=\"color:#666\">Chore Garden</p></body></html>"
+            "<!DOCTYPE html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{t}</title></head><body><h2>{t}</h2><p>{b}</p>{html_items}<p style=\"color:#666\">Chore Garden</p></body></html>"
         ),
     }
 }
@@ -357,6 +371,17 @@ mod tests {
         assert!(e.html.contains("<h2>Erinnerung: &lt;b&gt;Müll&lt;/b&gt; &amp; &quot;Glas&quot;</h2>"), "{}", e.html);
         assert!(e.html.contains("lang=\"de\""));
         assert!(!e.html.contains("<b>"));
+    }
+
+    #[test]
+    fn a_digest_lists_each_notification_escaped() {
+        let items = ["Erinnerung: Müll".to_string(), "Erinnerung: <i>Glas</i>".to_string()];
+        let e = email_with_list("de", "Deine Aufgaben", "Das wartet auf dich:", &items);
+        assert_eq!(
+            e.text,
+            "Das wartet auf dich:\n\n- Erinnerung: Müll\n- Erinnerung: <i>Glas</i>\n\n-- \nChore Garden\n"
+        );
+        assert!(e.html.contains("<ul><li>Erinnerung: Müll</li><li>Erinnerung: &lt;i&gt;Glas&lt;/i&gt;</li></ul>"));
     }
 
     #[test]

@@ -158,6 +158,7 @@ mod tests {
             "approvalDecided",
             "memberJoined",
             "memberLeft",
+            "digest",
         ];
         for locale in Locale::ALL {
             let c = Catalogue::get(*locale);

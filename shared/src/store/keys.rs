@@ -20,6 +20,7 @@
 //! | in-app notification       | `USER#<sub>`       | `NOTIF#<ulid>`           |                    |                             |
 //! | "all read up to" mark     | `USER#<sub>`       | `NOTIFREAD`              |                    |                             |
 //! | delivery record (dedupe)  | `USER#<sub>`       | `SENT#<channel>#<key>`   |                    |                             |
+//! | daily digest line         | `USER#<sub>`       | `DIGEST#<sendAt>#<ulid>` |                    |                             |
 //! | webhook                   | `HOUSEHOLD#<hid>`  | `WEBHOOK#<wid>`          |                    |                             |
 //! | webhook delivery (log)    | `HOUSEHOLD#<hid>`  | `WHDELIVERY#<wid>#<did>` |                    |                             |
 //! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
@@ -139,6 +140,14 @@ pub fn notification(notification_id: &str) -> String {
 /// partition holds it: a redelivered message finds it and sends nothing again.
 pub fn delivery(channel: &str, key: &str) -> String {
     format!("SENT#{channel}#{key}")
+}
+
+pub const DIGEST_PREFIX: &str = "DIGEST#";
+
+/// One notification waiting in a member's daily digest that goes out at `send_at` (RFC 3339
+/// UTC, fixed width: the lines up to a digest are a range of keys).
+pub fn digest_line(send_at: &str, line_id: &str) -> String {
+    format!("{DIGEST_PREFIX}{send_at}#{line_id}")
 }
 
 /// An address SES reported a permanent bounce or a complaint for, by the SHA-256 of its

@@ -294,3 +294,65 @@ pub fn address_hash(address: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(address.trim().to_lowercase().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// One notification waiting in a member's daily digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DigestLine {
+    pub user_id: String,
+    /// The notification's id for this member: the same notification told twice is one line.
+    pub line_id: String,
+    /// The digest it goes out with.
+    pub send_at: DateTime<Utc>,
+    pub household_id: String,
+    /// What it tells, already in the member's language and zone.
+    pub text: String,
+}
+
+/// At most this many lines go into one digest email; more go out in another.
+pub const DIGEST_LINES_PER_EMAIL: i32 = 50;
+
+impl Store {
+    /// Puts `line` into its member's digest (once: a line is its notification's id).
+    pub async fn put_digest_line(&self, line: &DigestLine) -> Result<(), StoreError> {
+        let mut item =
+            to_item(keys::user(&line.user_id), keys::digest_line(&rfc3339(line.send_at), &line.line_id), line)?;
+        item.insert(keys::TTL.into(), n((line.send_at + Duration::days(DELIVERY_RECORD_DAYS)).timestamp()));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// The oldest lines (at most [`DIGEST_LINES_PER_EMAIL`]) of `user_id`'s digests due by
+    /// `send_at`: a digest that failed to go out earlier goes out with this one.
+    pub async fn digest_lines(&self, user_id: &str, send_at: DateTime<Utc>) -> Result<Vec<DigestLine>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_values(":pk", s(keys::user(user_id)))
+            .expression_attribute_values(":low", s(keys::DIGEST_PREFIX))
+            .expression_attribute_values(":high", s(keys::digest_line(&rfc3339(send_at), "~")))
+            .limit(DIGEST_LINES_PER_EMAIL)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.items.unwrap_or_default().into_iter().map(super::from_item).collect()
+    }
+
+    /// Removes lines that went out.
+    pub async fn delete_digest_lines(&self, lines: &[DigestLine]) -> Result<(), StoreError> {
+        for line in lines {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(&line.user_id), keys::digest_line(&rfc3339(line.send_at), &line.line_id))))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+}
