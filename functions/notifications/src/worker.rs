@@ -45,7 +45,8 @@ pub enum NotificationMessage {
 #[serde(rename_all = "camelCase")]
 pub struct DigestMessage {
     pub user_id: String,
-    /// The household whose notification scheduled it (its partition holds the schedule).
+    /// The household whose notification scheduled it (the member's partition holds the
+    /// schedule: a household's purge leaves it).
     pub household_id: String,
     pub send_at: DateTime<Utc>,
 }
@@ -132,7 +133,8 @@ async fn defer(app: &App, message: &NotificationMessage, correlation: &str, at: 
             .await
             .map_err(|e| format!("deferring: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
     } else {
-        let deferred = shared::store::reminders::DeferredMessage { household_id, key, body, release_at: at };
+        let deferred =
+            shared::store::reminders::DeferredMessage { household_id, user_id: None, key, body, release_at: at };
         app.store.put_deferred(&deferred, app.now()).await.map_err(|e| format!("deferring: {e:?}"))?;
     }
     tracing::info!(until = %at, "email deferred by quiet hours");
@@ -325,13 +327,19 @@ async fn collect_for_digest(
         line_id: notification_id(&t.key, user_id, t.occurred_at),
         send_at,
         household_id: t.household.household_id.clone(),
+        task_id: t.task_id.clone(),
+        due: t.when,
         text: text.to_string(),
     };
-    // The line first: a digest that goes out finds every line scheduled before it.
+    // The line first: a digest that goes out finds every line scheduled before it. A line
+    // collected before is not collected again (nor sent twice); the schedule is put anyway,
+    // in case an earlier attempt died between the two (a digest with nothing left sends
+    // nothing).
     app.store.put_digest_line(&line).await.map_err(|e| format!("digest: {e:?}"))?;
     let digest = DigestMessage { user_id: user_id.to_string(), household_id: line.household_id.clone(), send_at };
     let deferred = shared::store::reminders::DeferredMessage {
         household_id: digest.household_id.clone(),
+        user_id: Some(digest.user_id.clone()),
         key: digest.key(),
         body: serde_json::to_string(&NotificationMessage::Digest(digest.clone())).expect("a digest serializes"),
         release_at: send_at,
@@ -340,24 +348,35 @@ async fn collect_for_digest(
 }
 
 /// Sends a member's daily digest: the lines collected for it (and any an earlier digest
-/// left), in one email per fifty lines, in their language. Each email's
+/// left), in one email per fifty lines, in their language. A line whose chore has moved on
+/// since (done, skipped, snoozed, paused, gone with its household) is left out. Each email's
 /// identity is the lines it holds, so a redelivered message sends none twice.
 pub async fn deliver_digest(app: &App, m: &DigestMessage) -> Result<Outcome, String> {
-    let profile = app.store.get_profile(&m.user_id).await.map_err(|e| format!("profile: {e:?}"))?;
+    let err = |e: shared::store::StoreError| format!("digest: {e:?}");
+    let profile = app.store.get_profile(&m.user_id).await.map_err(err)?;
     let (locale, email_on) = match &profile {
         Some(p) => (Locale::negotiate(Some(&p.locale)), p.notifications.email),
         None => (Locale::En, true),
     };
-    let mut emails = 0;
-    let mut lines_sent = 0;
+    let (mut emails, mut told) = (0, 0);
     loop {
-        let lines = app.store.digest_lines(&m.user_id, m.send_at).await.map_err(|e| format!("digest: {e:?}"))?;
+        let lines = app.store.digest_lines(&m.user_id, m.send_at).await.map_err(err)?;
         if lines.is_empty() {
             break;
         }
-        // Turned email off since: the lines go, unsent (they are in-app already).
-        if email_on {
-            let items: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
+        let still_due = join_all(lines.iter().map(|l| still_due(app, l))).await;
+        let items: Vec<String> = lines
+            .iter()
+            .zip(still_due)
+            .filter_map(|(l, due)| match due {
+                Ok(true) => Some(Ok(l.text.clone())),
+                Ok(false) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        // Turned email off since: the lines go unsent (they were in-app at once).
+        if email_on && !items.is_empty() {
             let (title, intro) = Catalogue::get(locale).notification("digest", &[("count", items.len().to_string())]);
             let e = shared::domain::notification::email_with_list(locale.tag(), &title, &intro, &items);
             let ids: Vec<&str> = lines.iter().map(|l| l.line_id.as_str()).collect();
@@ -367,13 +386,20 @@ pub async fn deliver_digest(app: &App, m: &DigestMessage) -> Result<Outcome, Str
                 emails += 1;
             }
         }
-        lines_sent += lines.len();
-        app.store.delete_digest_lines(&lines).await.map_err(|e| format!("digest: {e:?}"))?;
+        told += items.len();
+        app.store.digest_lines_sent(&lines, app.now()).await.map_err(err)?;
     }
-    if lines_sent == 0 {
-        return Ok(Outcome::Dropped("the digest went out already"));
+    if emails == 0 && told == 0 {
+        return Ok(Outcome::Dropped("nothing left for the digest"));
     }
-    Ok(Outcome::Delivered { recipients: 1, in_app: 0, emails, digest: lines_sent, later: None })
+    Ok(Outcome::Delivered { recipients: 1, in_app: 0, emails, digest: told, later: None })
+}
+
+/// Whether what a digest line reminds of is still the chore's current occurrence.
+async fn still_due(app: &App, line: &DigestLine) -> Result<bool, shared::store::StoreError> {
+    let (Some(task_id), Some(due)) = (&line.task_id, line.due) else { return Ok(true) };
+    let task = app.store.get_task(&line.household_id, task_id).await?;
+    Ok(task.is_some_and(|t| t.state() == TaskState::Active && t.next_due == Some(due)))
 }
 
 /// Who is told of a household event: never the member who did it.

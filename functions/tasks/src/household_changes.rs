@@ -13,7 +13,7 @@ use shared::App;
 use shared::domain::audit::AuditEntry;
 use shared::domain::household_change::{Change, HouseholdChange};
 use shared::domain::task::{RosterEntry, Task, TaskState};
-use shared::store::tasks::{TaskRange, TaskWriteConflict};
+use shared::store::tasks::TaskRange;
 
 /// Who the audit log names for what the household-changes worker does on its own.
 pub const SYSTEM_ACTOR: &str = "system";
@@ -36,7 +36,9 @@ pub async fn handle_batch(app: App, event: SqsEvent) -> SqsBatchResponse {
     .await
 }
 
-/// Applies one change to every chore it reaches; returns how many chores it changed.
+/// Applies one change to every chore it reaches; returns how many chores it changed. A
+/// chore that cannot be brought along now (it kept changing, DynamoDB refused) does not hold
+/// up the others: the message fails at the end, and its redelivery finds only that one left.
 pub async fn apply(app: &App, change: &HouseholdChange) -> Result<usize, String> {
     let household_id = change.household_id.as_str();
     let err = |e: shared::store::StoreError| format!("{e:?}");
@@ -45,12 +47,17 @@ pub async fn apply(app: &App, change: &HouseholdChange) -> Result<usize, String>
     };
     let roster: Vec<RosterEntry> =
         app.store.roster(household_id).await.map_err(err)?.into_iter().map(RosterEntry::from).collect();
-    let escalate_after = household.escalate_after_minutes;
-    // Which chores the change can reach: every open one (and its pool) for a member who
-    // left; the active ones assigned to them for away dates; every active one for a new
-    // escalation setting.
+    // A member who left and came back since (a late or replayed message) keeps what they have.
+    if let Change::MemberLeft { user_id } = &change.change
+        && roster.iter().any(|m| &m.user_id == user_id)
+    {
+        return Ok(0);
+    }
+    // Which chores the change can reach: every open or archived one (pools, a chore fixed on
+    // them) for a member who left; the active ones assigned to them for away dates; every
+    // active one for a new escalation setting.
     let ranges: Vec<TaskRange> = match &change.change {
-        Change::MemberLeft { .. } => [TaskState::Active, TaskState::Paused]
+        Change::MemberLeft { .. } => [TaskState::Active, TaskState::Paused, TaskState::Archived]
             .into_iter()
             .map(|state| TaskRange::State { state, after: None, before: None })
             .collect(),
@@ -59,14 +66,23 @@ pub async fn apply(app: &App, change: &HouseholdChange) -> Result<usize, String>
         }
         Change::Escalation => vec![TaskRange::State { state: TaskState::Active, after: None, before: None }],
     };
-    let mut changed = 0;
+    let ctx = Context {
+        change,
+        roster: &roster,
+        owner: &household.owner_id,
+        escalate_after: household.escalate_after_minutes,
+    };
+    let (mut changed, mut failed) = (0, Vec::new());
     for range in &ranges {
         let mut start = None;
         loop {
             let (tasks, next) = app.store.list_tasks(household_id, range, None, 100, start).await.map_err(err)?;
             for task in tasks {
-                if bring_along(app, change, task, &roster, escalate_after).await? {
-                    changed += 1;
+                let id = task.task_id.clone();
+                match bring_along(app, &ctx, task).await {
+                    Ok(true) => changed += 1,
+                    Ok(false) => {}
+                    Err(e) => failed.push(format!("chore {id}: {e}")),
                 }
             }
             match next {
@@ -75,33 +91,37 @@ pub async fn apply(app: &App, change: &HouseholdChange) -> Result<usize, String>
             }
         }
     }
-    Ok(changed)
+    if failed.is_empty() { Ok(changed) } else { Err(format!("{changed} changed; not yet: {}", failed.join("; "))) }
+}
+
+/// What every chore of one change is compared with.
+struct Context<'a> {
+    change: &'a HouseholdChange,
+    roster: &'a [RosterEntry],
+    /// Takes a chore whose pool empties.
+    owner: &'a str,
+    escalate_after: Option<u32>,
 }
 
 /// The chore as the change leaves it at `now`, if it changes it.
-fn changed_task(change: &Change, task: Task, roster: &[RosterEntry], now: DateTime<Utc>) -> Option<Task> {
-    match change {
-        Change::MemberLeft { user_id } => task.without_member(user_id, roster, now),
-        Change::MemberAway { user_id } => task.cover_absence(user_id, roster, now),
+fn changed_task(ctx: &Context<'_>, task: Task, now: DateTime<Utc>) -> Option<Task> {
+    match &ctx.change.change {
+        Change::MemberLeft { user_id } => task.without_member(user_id, ctx.roster, ctx.owner, now),
+        Change::MemberAway { user_id } => task.cover_absence(user_id, ctx.roster, now),
         Change::Escalation => None,
     }
 }
 
-/// Brings one chore along, reading it again after each lost race. `true`: it changed it.
-async fn bring_along(
-    app: &App,
-    change: &HouseholdChange,
-    mut task: Task,
-    roster: &[RosterEntry],
-    escalate_after: Option<u32>,
-) -> Result<bool, String> {
-    let err = |e: shared::store::StoreError| format!("{e:?}");
-    for _ in 0..ATTEMPTS {
+/// Brings one chore along, reading it again after each lost race (a version that moved,
+/// or a transaction that ran into another at once). `true`: it changed it.
+async fn bring_along(app: &App, ctx: &Context<'_>, mut task: Task) -> Result<bool, String> {
+    let change = ctx.change;
+    for attempt in 0..ATTEMPTS {
         let now = app.now();
         let written = if change.change == Change::Escalation {
-            app.store.replan_reminder(&task, escalate_after, now).await.map_err(err)?
+            app.store.replan_reminder(&task, ctx.escalate_after, now).await
         } else {
-            let Some(after) = changed_task(&change.change, task.clone(), roster, now) else { return Ok(false) };
+            let Some(after) = changed_task(ctx, task.clone(), now) else { return Ok(false) };
             let reason = match &change.change {
                 Change::MemberLeft { .. } => "member.leave",
                 _ => "member.away",
@@ -119,20 +139,21 @@ async fn bring_along(
                 "from": task.assignee,
                 "to": after.assignee,
             }));
-            match app.store.save_task(&task, &after, &audit, escalate_after).await.map_err(err)? {
-                Ok(()) => true,
-                Err(TaskWriteConflict::TaskChanged | TaskWriteConflict::KeyTaken | TaskWriteConflict::MemberGone) => {
-                    false
-                }
-            }
+            // Any condition that failed means the chore (or its member) changed: read again.
+            app.store.save_task(&task, &after, &audit, ctx.escalate_after).await.map(|r| r.is_ok())
         };
-        if written {
-            return Ok(true);
+        match written {
+            Ok(true) => return Ok(true),
+            Ok(false) => {}
+            Err(e) if e.is_conflict() => {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            Err(e) => return Err(format!("{e:?}")),
         }
-        match app.store.get_task(&task.household_id, &task.task_id).await.map_err(err)? {
+        match app.store.get_task(&task.household_id, &task.task_id).await.map_err(|e| format!("{e:?}"))? {
             Some(t) => task = t,
             None => return Ok(false),
         }
     }
-    Err(format!("chore {} kept changing; SQS will deliver the change again", task.task_id))
+    Err("it kept changing; SQS will deliver the change again".into())
 }

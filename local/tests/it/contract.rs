@@ -234,7 +234,8 @@ fn buckets_refuse_requests_without_tls() {
 }
 
 /// Every dead-letter queue (a queue's redrive target, or a stream consumer's on-failure
-/// destination) has an alarm on its depth that reaches the alarm topic.
+/// destination) has an alarm on its depth that reaches the alarm topic, and its URL is an
+/// output of the stack (where the on-call engineer finds what to redrive).
 #[test]
 fn every_dead_letter_queue_has_an_alarm() {
     let t = template();
@@ -260,8 +261,17 @@ fn every_dead_letter_queue_has_an_alarm() {
             local::template::referenced(&d["Value"])
         })
         .collect();
+    let outputs: BTreeSet<String> = t
+        .root
+        .get("Outputs")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, o)| local::template::referenced(&o["Value"]))
+        .collect();
     for dlq in dlqs {
         assert!(alarmed.contains(&dlq), "no alarm on the depth of {dlq}");
+        assert!(outputs.contains(&dlq), "{dlq} is not an output of the stack");
     }
 }
 

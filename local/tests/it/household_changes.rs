@@ -40,6 +40,11 @@ async fn chore_once(s: &TestStack, user: &User, h: &str, id: &str, until: impl F
     panic!("the chore never got there: {last:#}");
 }
 
+/// The `If-Match` value for a chore as read (its version).
+fn etag_of(task: &Value) -> String {
+    format!("\"{}\"", task["version"].as_u64().unwrap())
+}
+
 fn assignee(task: &Value) -> &str {
     task["assignee"]["userId"].as_str().unwrap_or("")
 }
@@ -80,13 +85,28 @@ async fn a_member_who_leaves_or_goes_away_hands_their_chores_on_and_reminders_fo
         s.call_with(&owner, Method::PATCH, &bins_path, Some(rename), &if_match,),
     );
     applied.unwrap();
-    assert!(matches!(renamed.status.as_u16(), 200 | 412), "{:?}", renamed.body);
     let bins_now = chore_once(&s, &owner, &h, &bins, |t| assignee(t) == cy.id).await;
+    if renamed.status == 412 {
+        // The worker's change landed first: the owner's If-Match names a version gone by.
+        // Renamed on top of it, nothing of the worker's change is lost either.
+        s.call_with(
+            &owner,
+            Method::PATCH,
+            &bins_path,
+            Some(json!({ "title": "Bins and glass" })),
+            &[("if-match", etag_of(&bins_now).as_str())],
+        )
+        .await
+        .assert_status(200);
+    } else {
+        renamed.assert_status(200);
+    }
+    let bins_now = chore_once(&s, &owner, &h, &bins, |t| t["title"] == "Bins and glass").await;
+    assert_eq!(assignee(&bins_now), cy.id, "the rename did not undo the reassignment");
     assert_eq!(bins_now["pool"], json!([cy.id]), "he left the pool");
     assert_eq!(bins_now["nextDue"], before.body["nextDue"], "the same occurrence, someone else's");
-    if renamed.status == 200 {
-        assert_eq!(bins_now["title"], "Bins and glass", "the rename was not lost to the worker");
-    }
+    // The change again (a redelivered message): nothing left to change.
+    assert_eq!(functions_tasks::apply_household_change(&worker, &change).await.unwrap(), 0);
 
     // Cy goes away over the due date: Plants goes to the owner. Bins stays hers, as nobody
     // else is in its pool.
@@ -142,7 +162,5 @@ async fn a_member_who_leaves_or_goes_away_hands_their_chores_on_and_reminders_fo
     assert!(!reminded(&owners, &bins));
     let cys = notifications(&s, &cy, 1).await;
     assert!(reminded(&cys, &bins), "{cys:#}");
-    let bens = s.call(&ben, Method::GET, "/v1/me/notifications", None).await;
-    assert!(!reminded(&bens.body, &bins), "nothing reaches the member who left");
     drop(travel);
 }

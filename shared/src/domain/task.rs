@@ -862,13 +862,20 @@ impl Task {
         Ok(Advance { task: self, points: 0, due, advanced: true })
     }
 
-    /// The chore once `user_id` has left the household (`roster`: the members who remain).
-    /// They leave its pool, and a chore fixed on them goes round the rest of it. An
-    /// occurrence that was theirs alone is assigned anew by the strategy, as if they were
-    /// away; one they shared keeps the others; an "everyone" occurrence that only they still
-    /// had to do moves on (without points: nobody did it). Tallies stay (history).
-    /// `None`: nothing of the chore was theirs.
-    pub fn without_member(mut self, user_id: &str, roster: &[RosterEntry], now: DateTime<Utc>) -> Option<Task> {
+    /// The chore once `user_id` has left the household (`roster`: the members who remain;
+    /// `fallback`: who takes a chore nobody else is in, the owner). They leave its pool, and
+    /// a chore fixed on them goes round the rest of it. An occurrence that was theirs alone
+    /// is assigned anew by the strategy, as if they were away; one they shared keeps the
+    /// others; an "everyone" occurrence that only they still had to do moves on (without
+    /// points: nobody did it). A pool they were alone in becomes the fallback's, so the chore
+    /// is never left to nobody. Tallies stay (history). `None`: nothing of it was theirs.
+    pub fn without_member(
+        mut self,
+        user_id: &str,
+        roster: &[RosterEntry],
+        fallback: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Task> {
         let fixed_on_them = matches!(&self.assignment, Strategy::Fixed { user_id: u } if u == user_id);
         let theirs = |u: &String| u == user_id;
         if !fixed_on_them && !self.pool.iter().any(theirs) && !self.assignee.includes(user_id) {
@@ -907,6 +914,17 @@ impl Task {
             }
         }
         self.pool.retain(|u| u != user_id);
+        if self.pool.is_empty() {
+            self.pool.push(fallback.to_string());
+            let nobodys = match &self.assignee {
+                Assignment::Unassigned => true,
+                Assignment::Anyone { user_ids } | Assignment::Everyone { user_ids } => user_ids.is_empty(),
+                Assignment::Member { .. } => false,
+            };
+            if self.next_due.is_some() && !self.archived && nobodys {
+                self.assign_next(None, &remaining);
+            }
+        }
         if !advanced {
             self.version += 1;
             self.updated_at = now;
@@ -1502,21 +1520,43 @@ mod tests {
     #[test]
     fn a_member_who_leaves_hands_their_turn_to_the_next_in_the_rotation() {
         let t = bens_turn(Strategy::RoundRobin);
-        let after = t.clone().without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        let after = t.clone().without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).unwrap();
         assert_eq!(after.assignee, Assignment::Member { user_id: "cy".into() });
         assert_eq!(after.pool, ["ana", "cy"]);
         assert_eq!(after.next_due, t.next_due, "the same occurrence, someone else's");
         assert_eq!(after.version, t.version + 1);
         // Nothing of the chore is theirs any more: a second pass changes nothing.
-        assert!(after.without_member("ben", &without(&["ana", "cy"], "ben"), now()).is_none());
+        assert!(after.without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).is_none());
     }
 
     #[test]
     fn a_chore_fixed_on_a_member_who_leaves_goes_round_the_rest_of_its_pool() {
         let t = bens_turn(Strategy::Fixed { user_id: "ben".into() });
-        let after = t.without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        let after = t.without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).unwrap();
         assert_eq!(after.assignment, Strategy::RoundRobin);
         assert_eq!(after.assignee, Assignment::Member { user_id: "cy".into() });
+    }
+
+    #[test]
+    fn a_chore_only_the_leaver_was_in_goes_to_the_fallback_even_when_archived() {
+        let m = members();
+        let mine = TaskInput {
+            pool: Some(vec!["ben".into()]),
+            assignment: Some(Strategy::Fixed { user_id: "ben".into() }),
+            ..daily()
+        };
+        let t = mine.create(&ctx(&m), "ana", now()).unwrap();
+        let after = t.clone().without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).unwrap();
+        assert_eq!(
+            (after.pool.clone(), after.assignee.clone()),
+            (vec!["ana".to_string()], Assignment::Member { user_id: "ana".into() })
+        );
+        assert_eq!(after.next_due, t.next_due);
+        // Archived: its pool and strategy are cleaned (it may be restored), nothing assigned.
+        let archived = Task { archived: true, ..t };
+        let after = archived.clone().without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).unwrap();
+        assert_eq!((after.pool, after.assignment), (vec!["ana".to_string()], Strategy::RoundRobin));
+        assert_eq!(after.assignee, archived.assignee);
     }
 
     #[test]
@@ -1524,7 +1564,7 @@ mod tests {
         let mut input = daily();
         input.pool = Some(vec!["ana".into(), "cy".into()]);
         let t = input.create(&ctx(&members()), "ana", now()).unwrap();
-        assert!(t.without_member("ben", &without(&["ana", "cy"], "ben"), now()).is_none());
+        assert!(t.without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).is_none());
     }
 
     #[test]
@@ -1532,7 +1572,7 @@ mod tests {
         let m = members();
         let anyone =
             TaskInput { assignment: Some(Strategy::Anyone), ..daily() }.create(&ctx(&m), "ana", now()).unwrap();
-        let after = anyone.clone().without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        let after = anyone.clone().without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).unwrap();
         assert_eq!(after.assignee, Assignment::Anyone { user_ids: vec!["ana".into(), "cy".into()] });
         assert_eq!(after.next_due, anyone.next_due);
 
@@ -1541,7 +1581,7 @@ mod tests {
         let due = everyone.next_due.unwrap();
         let waiting = everyone.complete("ana", due, &m).unwrap().task.complete("cy", due, &m).unwrap().task;
         assert_eq!(waiting.pending, ["ben"]);
-        let after = waiting.clone().without_member("ben", &without(&["ana", "cy"], "ben"), now()).unwrap();
+        let after = waiting.clone().without_member("ben", &without(&["ana", "cy"], "ben"), "ana", now()).unwrap();
         assert_eq!(after.next_due, Some(due + chrono::Duration::days(1)), "nobody is left to wait for");
         assert_eq!(after.pending, ["ana", "cy"]);
         assert_eq!(after.version, waiting.version + 1);

@@ -20,7 +20,8 @@
 //! | in-app notification       | `USER#<sub>`       | `NOTIF#<ulid>`           |                    |                             |
 //! | "all read up to" mark     | `USER#<sub>`       | `NOTIFREAD`              |                    |                             |
 //! | delivery record (dedupe)  | `USER#<sub>`       | `SENT#<channel>#<key>`   |                    |                             |
-//! | daily digest line         | `USER#<sub>`       | `DIGEST#<sendAt>#<ulid>` |                    |                             |
+//! | daily digest line         | `USER#<sub>`       | `DIGEST#<ulid>`          |                    |                             |
+//! | a member's digest, due    | `USER#<sub>`       | `DEFER#digest#<sub>#<sendAt>` | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<releaseAt>#<hid>#DEFER#…` |
 //! | webhook                   | `HOUSEHOLD#<hid>`  | `WEBHOOK#<wid>`          |                    |                             |
 //! | webhook delivery (log)    | `HOUSEHOLD#<hid>`  | `WHDELIVERY#<wid>#<did>` |                    |                             |
 //! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
@@ -144,10 +145,9 @@ pub fn delivery(channel: &str, key: &str) -> String {
 
 pub const DIGEST_PREFIX: &str = "DIGEST#";
 
-/// One notification waiting in a member's daily digest that goes out at `send_at` (RFC 3339
-/// UTC, fixed width: the lines up to a digest are a range of keys).
-pub fn digest_line(send_at: &str, line_id: &str) -> String {
-    format!("{DIGEST_PREFIX}{send_at}#{line_id}")
+/// One notification collected for a member's daily digest (by its id for them).
+pub fn digest_line(line_id: &str) -> String {
+    format!("{DIGEST_PREFIX}{line_id}")
 }
 
 /// An address SES reported a permanent bounce or a complaint for, by the SHA-256 of its

@@ -59,7 +59,9 @@ impl StoreError {
         }
     }
 
-    fn is_conflict(&self) -> bool {
+    /// Whether a transaction was cancelled because another one wrote the same item at once:
+    /// nothing failed, and a retry may succeed.
+    pub fn is_conflict(&self) -> bool {
         match self {
             StoreError::Cancelled(reasons) => reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")),
             _ => false,

@@ -300,55 +300,87 @@ pub fn address_hash(address: &str) -> String {
 #[serde(rename_all = "camelCase")]
 pub struct DigestLine {
     pub user_id: String,
-    /// The notification's id for this member: the same notification told twice is one line.
+    /// The notification's id for this member: the same notification told again (a
+    /// redelivered or deferred message, even after its digest went out) is the same line,
+    /// collected once.
     pub line_id: String,
     /// The digest it goes out with.
     pub send_at: DateTime<Utc>,
     pub household_id: String,
+    /// The chore and occurrence it reminds of: a line whose chore has moved on by the time
+    /// the digest goes out (done in the evening) is left out.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    #[serde(default)]
+    pub due: Option<DateTime<Utc>>,
     /// What it tells, already in the member's language and zone.
     pub text: String,
 }
 
 /// At most this many lines go into one digest email; more go out in another.
-pub const DIGEST_LINES_PER_EMAIL: i32 = 50;
+pub const DIGEST_LINES_PER_EMAIL: usize = 50;
+
+/// The fixed-width copy of `sendAt` the digest's Query compares (serde's form does not
+/// compare as a string).
+const SEND_AT_KEY: &str = "sendAtKey";
+const DIGEST_SENT_AT: &str = "digestSentAt";
 
 impl Store {
-    /// Puts `line` into its member's digest (once: a line is its notification's id).
-    pub async fn put_digest_line(&self, line: &DigestLine) -> Result<(), StoreError> {
-        let mut item =
-            to_item(keys::user(&line.user_id), keys::digest_line(&rfc3339(line.send_at), &line.line_id), line)?;
+    /// Puts `line` into its member's digest, once: `false` when the line was collected
+    /// before (and perhaps has gone out).
+    pub async fn put_digest_line(&self, line: &DigestLine) -> Result<bool, StoreError> {
+        let mut item = to_item(keys::user(&line.user_id), keys::digest_line(&line.line_id), line)?;
+        item.insert(SEND_AT_KEY.into(), s(rfc3339(line.send_at)));
         item.insert(keys::TTL.into(), n((line.send_at + Duration::days(DELIVERY_RECORD_DAYS)).timestamp()));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(classify)?;
-        Ok(())
+        self.put_new(item).await
     }
 
-    /// The oldest lines (at most [`DIGEST_LINES_PER_EMAIL`]) of `user_id`'s digests due by
-    /// `send_at`: a digest that failed to go out earlier goes out with this one.
+    /// The oldest unsent lines (at most [`DIGEST_LINES_PER_EMAIL`]) of `user_id`'s digests
+    /// due by `send_at`: a digest that failed to go out earlier goes out with this one.
+    /// Bounded: lines expire after [`DELIVERY_RECORD_DAYS`].
     pub async fn digest_lines(&self, user_id: &str, send_at: DateTime<Utc>) -> Result<Vec<DigestLine>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#sk", keys::SK)
-            .expression_attribute_values(":pk", s(keys::user(user_id)))
-            .expression_attribute_values(":low", s(keys::DIGEST_PREFIX))
-            .expression_attribute_values(":high", s(keys::digest_line(&rfc3339(send_at), "~")))
-            .limit(DIGEST_LINES_PER_EMAIL)
-            .send()
-            .await
-            .map_err(classify)?;
-        out.items.unwrap_or_default().into_iter().map(super::from_item).collect()
+        let mut lines = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .filter_expression("#at <= :at AND attribute_not_exists(#sent)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_names("#at", SEND_AT_KEY)
+                .expression_attribute_names("#sent", DIGEST_SENT_AT)
+                .expression_attribute_values(":pk", s(keys::user(user_id)))
+                .expression_attribute_values(":prefix", s(keys::DIGEST_PREFIX))
+                .expression_attribute_values(":at", s(rfc3339(send_at)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                lines.push(super::from_item::<DigestLine>(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || lines.len() >= DIGEST_LINES_PER_EMAIL {
+                lines.truncate(DIGEST_LINES_PER_EMAIL);
+                return Ok(lines);
+            }
+        }
     }
 
-    /// Removes lines that went out.
-    pub async fn delete_digest_lines(&self, lines: &[DigestLine]) -> Result<(), StoreError> {
+    /// Marks lines as gone out (or left out): the line stays until it expires, so the same
+    /// notification told again is not collected again.
+    pub async fn digest_lines_sent(&self, lines: &[DigestLine], at: DateTime<Utc>) -> Result<(), StoreError> {
         for line in lines {
             self.client
-                .delete_item()
+                .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(keys::user(&line.user_id), keys::digest_line(&rfc3339(line.send_at), &line.line_id))))
+                .set_key(Some(key(keys::user(&line.user_id), keys::digest_line(&line.line_id))))
+                .update_expression("SET #sent = :at")
+                .expression_attribute_names("#sent", DIGEST_SENT_AT)
+                .expression_attribute_values(":at", s(rfc3339(at)))
                 .send()
                 .await
                 .map_err(classify)?;

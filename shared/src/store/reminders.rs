@@ -66,11 +66,25 @@ impl PendingReminder {
 #[serde(rename_all = "camelCase")]
 pub struct DeferredMessage {
     pub household_id: String,
+    /// Set for what belongs to one member rather than to the household (their daily
+    /// digest): kept in the member's partition, so a household's purge does not take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The notification's identity: the same message deferred twice is one item.
     pub key: String,
     /// The queue message, as it will be sent again.
     pub body: String,
     pub release_at: DateTime<Utc>,
+}
+
+impl DeferredMessage {
+    /// The partition that holds it: the member's, or the household's.
+    fn partition(&self) -> String {
+        match &self.user_id {
+            Some(u) => keys::user(u),
+            None => keys::household(&self.household_id),
+        }
+    }
 }
 
 /// Whether a change from `before` to `after` leaves the pending reminder where it is.
@@ -195,7 +209,7 @@ impl Store {
 
     /// Holds `d` in the reminder index until its release (written by a clock at `now`).
     pub async fn put_deferred(&self, d: &DeferredMessage, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut item = to_item(keys::household(&d.household_id), keys::deferred(&d.key), d)?;
+        let mut item = to_item(d.partition(), keys::deferred(&d.key), d)?;
         let shard = keys::reminder_shard(&d.key);
         item.insert(keys::GSI2PK.into(), s(keys::reminder_bucket(d.release_at, now, shard)));
         item.insert(keys::GSI2SK.into(), s(keys::reminder_at(d.release_at, &d.household_id, &keys::deferred(&d.key))));
@@ -210,7 +224,7 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::household(&d.household_id), keys::deferred(&d.key))))
+            .set_key(Some(key(d.partition(), keys::deferred(&d.key))))
             .condition_expression("releaseAt = :at")
             .expression_attribute_values(":at", stored(d.release_at)?)
             .send()
@@ -299,19 +313,39 @@ impl Store {
         written(done)
     }
 
-    /// Writes a chore's pending reminder anew under the household's escalation setting
-    /// `escalate_after` (the household changed it): at the chore's first step after `now`,
-    /// if the chore is still at `task.version`. `false`: the chore changed meanwhile; read it
-    /// again (its change placed the item, perhaps under the old setting).
+    /// Gives a chore's pending reminder the household's new escalation setting
+    /// `escalate_after`, if the chore is still at `task.version`. The step it stands at is
+    /// kept (one due but not yet claimed still goes out, and a run's claim on it holds); only
+    /// the plan its next steps follow changes. A chore with no pending reminder for its
+    /// current occurrence (its steps all went out) gets one if the new plan has a step left.
+    /// `false`: the chore or its item changed meanwhile; read it again.
     pub async fn replan_reminder(
         &self,
         task: &Task,
         escalate_after: Option<u32>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let pending = self.pending_reminder(&task.household_id, &task.task_id).await?;
         let mut tx = Tx::new(self);
         tx.check(key(keys::household(&task.household_id), keys::task(&task.task_id)), version_is(task.version));
-        tx.follow_reminder(Was::Replaced, task, escalate_after, now)?;
+        match pending.filter(|p| Some(p.due) == task.next_due) {
+            Some(p) => {
+                let plan = serde_dynamo::to_attribute_value(task.reminder_plan(escalate_after))
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                tx.update(
+                    key(keys::household(&task.household_id), keys::reminder(&task.task_id)),
+                    super::Expr::new("SET #plan = :plan").name("#plan", "plan").value(":plan", plan),
+                    Some(
+                        super::Expr::new("remindAt = :step AND due = :due")
+                            .value(":step", stored(p.remind_at)?)
+                            .value(":due", stored(p.due)?),
+                    ),
+                );
+            }
+            None => {
+                tx.follow_reminder(Was::Replaced, task, escalate_after, now)?;
+            }
+        }
         written(tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
             Some(_) => StoreError::ConditionFailed,
             None => e,
