@@ -411,3 +411,37 @@ mod dispatch {
         assert_eq!((sent.len(), sent[0].late), (1, true));
     }
 }
+
+#[tokio::test]
+async fn a_new_escalation_setting_keeps_a_due_step_and_never_overwrites_a_runs_claim() {
+    // 07:30 UTC today; a chore due at 08:00 every day, reminded at 07:45.
+    let s = stack_at_half_past_seven().await;
+    let (h, owner, _member, _child) = household_of_three(&s).await;
+    let mut body = daily("Plants", &[&owner]);
+    body["startDate"] = json!(Utc::now().date_naive());
+    body["reminderOffsets"] = json!([15]);
+    let id = create(&s, &owner, &h, body).await["taskId"].as_str().unwrap().to_string();
+    let store = &s.stack.app.store;
+    let task = store.get_task(&h, &id).await.unwrap().unwrap();
+
+    // Not due yet: the item takes the new plan at its first step ahead.
+    assert!(store.replan_reminder(&task, Some(30), today_at(7, 30)).await.unwrap());
+    let p = pending(&s, &h, &id).await.unwrap();
+    assert_eq!((p.remind_at, p.plan.escalate_after), (today_at(7, 45), Some(30)));
+
+    // 07:50: 07:45 is due and not sent yet. It keeps its step (it still goes out) and
+    // takes the new plan for the steps after it.
+    assert!(store.replan_reminder(&task, Some(60), today_at(7, 50)).await.unwrap());
+    let p = pending(&s, &h, &id).await.unwrap();
+    assert_eq!((p.remind_at, p.plan.escalate_after), (today_at(7, 45), Some(60)));
+
+    // A dispatcher run claims it: the replan does not write under the run (which moves the
+    // item on by the plan it claimed) and says so, to be tried again.
+    store.claim_reminder(&p, "run-1", today_at(7, 50)).await.unwrap().expect("claimed");
+    assert!(!store.replan_reminder(&task, None, today_at(7, 51)).await.unwrap());
+    assert_eq!(pending(&s, &h, &id).await.unwrap().plan.escalate_after, Some(60));
+    // Once the claim has lapsed (the run died), it goes through.
+    let later = today_at(7, 51) + shared::store::reminders::CLAIM_LEASE;
+    assert!(store.replan_reminder(&task, None, later).await.unwrap());
+    assert_eq!(pending(&s, &h, &id).await.unwrap().plan.escalate_after, None);
+}

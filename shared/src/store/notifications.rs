@@ -355,6 +355,8 @@ impl Store {
                 .expression_attribute_values(":pk", s(keys::user(user_id)))
                 .expression_attribute_values(":prefix", s(keys::DIGEST_PREFIX))
                 .expression_attribute_values(":at", s(rfc3339(send_at)))
+                // What the last pass marked sent must not come back in the next.
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -374,16 +376,21 @@ impl Store {
     /// notification told again is not collected again.
     pub async fn digest_lines_sent(&self, lines: &[DigestLine], at: DateTime<Utc>) -> Result<(), StoreError> {
         for line in lines {
-            self.client
+            let marked = self
+                .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(keys::user(&line.user_id), keys::digest_line(&line.line_id))))
                 .update_expression("SET #sent = :at")
+                // Expired and removed meanwhile: nothing to mark (and no stub left behind).
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", keys::PK)
                 .expression_attribute_names("#sent", DIGEST_SENT_AT)
                 .expression_attribute_values(":at", s(rfc3339(at)))
                 .send()
                 .await
-                .map_err(classify)?;
+                .map_err(classify);
+            written(marked)?;
         }
         Ok(())
     }

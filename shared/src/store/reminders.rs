@@ -314,11 +314,13 @@ impl Store {
     }
 
     /// Gives a chore's pending reminder the household's new escalation setting
-    /// `escalate_after`, if the chore is still at `task.version`. The step it stands at is
-    /// kept (one due but not yet claimed still goes out, and a run's claim on it holds); only
-    /// the plan its next steps follow changes. A chore with no pending reminder for its
-    /// current occurrence (its steps all went out) gets one if the new plan has a step left.
-    /// `false`: the chore or its item changed meanwhile; read it again.
+    /// `escalate_after`, if the chore is still at `task.version`. A reminder already due
+    /// keeps its step (it still goes out) and only takes the new plan for the steps after
+    /// it, unless a dispatcher run holds it (that run moves it on by the plan it claimed):
+    /// then `false`, and the caller tries again. One not yet due is put at the first step
+    /// of the new plan after `now` (a shorter delay brings an escalation forward), as is one
+    /// for a chore whose steps all went out, if the new plan has a step left. `false`: the
+    /// chore or its item changed meanwhile; read it again.
     pub async fn replan_reminder(
         &self,
         task: &Task,
@@ -328,7 +330,7 @@ impl Store {
         let pending = self.pending_reminder(&task.household_id, &task.task_id).await?;
         let mut tx = Tx::new(self);
         tx.check(key(keys::household(&task.household_id), keys::task(&task.task_id)), version_is(task.version));
-        match pending.filter(|p| Some(p.due) == task.next_due) {
+        match pending.filter(|p| Some(p.due) == task.next_due && p.remind_at <= now) {
             Some(p) => {
                 let plan = serde_dynamo::to_attribute_value(task.reminder_plan(escalate_after))
                     .map_err(|e| StoreError::Other(e.to_string()))?;
@@ -336,9 +338,13 @@ impl Store {
                     key(keys::household(&task.household_id), keys::reminder(&task.task_id)),
                     super::Expr::new("SET #plan = :plan").name("#plan", "plan").value(":plan", plan),
                     Some(
-                        super::Expr::new("remindAt = :step AND due = :due")
-                            .value(":step", stored(p.remind_at)?)
-                            .value(":due", stored(p.due)?),
+                        super::Expr::new(
+                            "remindAt = :step AND due = :due AND (attribute_not_exists(#at) OR #at < :expired)",
+                        )
+                        .name("#at", CLAIMED_AT)
+                        .value(":step", stored(p.remind_at)?)
+                        .value(":due", stored(p.due)?)
+                        .value(":expired", s(rfc3339(now - CLAIM_LEASE))),
                     ),
                 );
             }
