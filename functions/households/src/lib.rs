@@ -1,10 +1,12 @@
 //! The households service: households, members and roles, invites, and the purge worker.
 
+mod audit;
 mod households;
 mod invites;
 mod members;
 pub mod purge;
 
+pub use audit::*;
 pub use households::*;
 pub use invites::*;
 pub use members::*;
@@ -49,6 +51,13 @@ pub const ROUTES: &[Route] = &[
         function: "DeleteHouseholdFunction",
         authenticated: true,
         handler: handler!(delete_household),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/audit",
+        function: "ListAuditFunction",
+        authenticated: true,
+        handler: handler!(list_audit),
     },
     Route {
         method: "GET",

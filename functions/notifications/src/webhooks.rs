@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shared::auth::Action;
+use shared::domain::audit::AuditEntry;
 use shared::domain::notification::{EventType, notification_id};
 use shared::domain::webhook::{
     ATTEMPT_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_WEBHOOKS, TargetPolicy, Webhook, WebhookInput, allowed_address,
@@ -144,7 +145,8 @@ pub async fn create_webhook(app: App, req: ApiRequest) -> ApiResult {
     aws_lc_rs::rand::fill(&mut random).map_err(|_| ApiError::new(ErrorCode::Internal))?;
     let secret = new_secret(random);
     let ciphertext = encrypt_secret(&app, &w, &secret).await?;
-    app.store.create_webhook(&w, &ciphertext).await?;
+    let audit = webhook_audit(&m.member.user_id, "webhook.create", &w, &req, now);
+    app.store.create_webhook(&w, &ciphertext, &audit).await?;
     let location = format!("/v1/households/{}/webhooks/{}", w.household_id, w.webhook_id);
     Ok(ApiResponse::created(location, &Created { webhook: &w, secret }).etag(w.version))
 }
@@ -156,18 +158,29 @@ pub async fn list_webhooks(app: App, req: ApiRequest) -> ApiResult {
     Ok(ApiResponse::ok(&Page::new(items, None)))
 }
 
-async fn target_webhook(app: &App, req: &ApiRequest) -> Result<Webhook, ApiError> {
+/// The webhook in the path, and the caller (an owner or admin of its household).
+async fn target_webhook(app: &App, req: &ApiRequest) -> Result<(Webhook, String), ApiError> {
     let m = app.membership(req, Action::ManageWebhooks).await?;
     let id = ulid_param("webhookId", req.path_param("webhookId"))?;
-    app.store
+    let w = app
+        .store
         .get_webhook(&m.household.household_id, &id)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::WebhookNotFound))
+        .ok_or_else(|| ApiError::new(ErrorCode::WebhookNotFound))?;
+    Ok((w, m.member.user_id))
+}
+
+/// The audit entry of a change to webhook `w` (its URL and events: where household data
+/// goes is what an audit of it needs).
+fn webhook_audit(actor: &str, action: &str, w: &Webhook, req: &ApiRequest, at: DateTime<Utc>) -> AuditEntry {
+    AuditEntry::new(actor, action, format!("webhook/{}", w.webhook_id), &req.correlation_id, at).details(
+        serde_json::json!({ "url": w.url, "events": w.events.iter().map(|e| e.name()).collect::<Vec<_>>(), "active": w.active }),
+    )
 }
 
 /// `PATCH …/webhooks/{webhookId}` with `If-Match`: url, events, active.
 pub async fn update_webhook(app: App, req: ApiRequest) -> ApiResult {
-    let current = target_webhook(&app, &req).await?;
+    let (current, actor) = target_webhook(&app, &req).await?;
     let input: WebhookInput = req.json()?;
     req.require_if_match(current.version)?;
     let mut updated = current.clone();
@@ -183,7 +196,8 @@ pub async fn update_webhook(app: App, req: ApiRequest) -> ApiResult {
     }
     updated.version += 1;
     updated.updated_at = app.now();
-    match app.store.update_webhook(&updated).await {
+    let audit = webhook_audit(&actor, "webhook.update", &updated, &req, updated.updated_at);
+    match app.store.update_webhook(&updated, &audit).await {
         Ok(()) => Ok(ApiResponse::ok(&updated).etag(updated.version)),
         Err(StoreError::ConditionFailed) => Err(req.lost_race()),
         Err(e) => Err(e.into()),
@@ -192,14 +206,19 @@ pub async fn update_webhook(app: App, req: ApiRequest) -> ApiResult {
 
 /// `DELETE …/webhooks/{webhookId}`: 204; its pending deliveries then fail.
 pub async fn delete_webhook(app: App, req: ApiRequest) -> ApiResult {
-    let w = target_webhook(&app, &req).await?;
-    app.store.delete_webhook(&w.household_id, &w.webhook_id).await?;
-    Ok(ApiResponse::no_content())
+    let (w, actor) = target_webhook(&app, &req).await?;
+    let audit = webhook_audit(&actor, "webhook.delete", &w, &req, app.now());
+    if app.store.delete_webhook(&w.household_id, &w.webhook_id, &audit).await? {
+        Ok(ApiResponse::no_content())
+    } else {
+        // Deleted by someone else meanwhile.
+        Err(ApiError::new(ErrorCode::WebhookNotFound))
+    }
 }
 
 /// `GET …/webhooks/{webhookId}/deliveries`: the log, newest first, every attempt shown.
 pub async fn list_deliveries(app: App, req: ApiRequest) -> ApiResult {
-    let w = target_webhook(&app, &req).await?;
+    let (w, _) = target_webhook(&app, &req).await?;
     let pk = keys::household(&w.household_id);
     let prefix = keys::webhook_delivery(&w.webhook_id, "");
     let (limit, start) = req.page(&CursorRule {
@@ -214,7 +233,7 @@ pub async fn list_deliveries(app: App, req: ApiRequest) -> ApiResult {
 /// `POST …/deliveries/{deliveryId}/redeliver`: the same payload again, as a new delivery
 /// (202, with its id); the log keeps both.
 pub async fn redeliver(app: App, req: ApiRequest) -> ApiResult {
-    let w = target_webhook(&app, &req).await?;
+    let (w, actor) = target_webhook(&app, &req).await?;
     let id = ulid_param("deliveryId", req.path_param("deliveryId"))?;
     let original = app
         .store
@@ -222,6 +241,7 @@ pub async fn redeliver(app: App, req: ApiRequest) -> ApiResult {
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::DeliveryNotFound))?;
     let now = app.now();
+    let original_id = original.delivery_id.clone();
     let again = Delivery {
         delivery_id: ulid::Ulid::new().to_string(),
         state: DeliveryState::Pending,
@@ -230,7 +250,15 @@ pub async fn redeliver(app: App, req: ApiRequest) -> ApiResult {
         created_at: now,
         ..original
     };
-    app.store.put_delivery(&again).await?;
+    let audit = AuditEntry::new(
+        &actor,
+        "webhook.redeliver",
+        format!("webhook/{}/deliveries/{}", w.webhook_id, again.delivery_id),
+        &req.correlation_id,
+        now,
+    )
+    .details(serde_json::json!({ "of": original_id }));
+    app.store.log_redelivery(&again, &audit).await?;
     if let Err(e) = enqueue(&app, &again, 1, 0).await {
         tracing::warn!(error = %e, "redelivery not queued");
         // Not left pending with nothing behind it: failed, and the client may try again.

@@ -2,6 +2,7 @@
 //! or all marked read. Only ever the caller's own: the partition is their token's `sub`.
 
 use serde::Serialize;
+use shared::domain::audit::AuditEntry;
 use shared::domain::notification::InAppNotification;
 use shared::platform::pagination::{CursorRule, Page};
 use shared::platform::validate::ulid_param;
@@ -51,7 +52,9 @@ pub async fn list_notifications(app: App, req: ApiRequest) -> ApiResult {
 pub async fn mark_notification_read(app: App, req: ApiRequest) -> ApiResult {
     let user_id = &req.principal()?.user_id;
     let id = ulid_param("notificationId", req.path_param("notificationId"))?;
-    if app.store.mark_notification_read(user_id, &id, app.now()).await? {
+    let now = app.now();
+    let audit = AuditEntry::new(user_id, "notification.read", format!("notification/{id}"), &req.correlation_id, now);
+    if app.store.mark_notification_read(user_id, &id, now, &audit).await? {
         Ok(ApiResponse::no_content())
     } else {
         Err(ApiError::new(ErrorCode::NotificationNotFound))
@@ -61,6 +64,8 @@ pub async fn mark_notification_read(app: App, req: ApiRequest) -> ApiResult {
 /// `POST /v1/me/notifications/read-all`: everything stored up to now is read.
 pub async fn mark_all_notifications_read(app: App, req: ApiRequest) -> ApiResult {
     let user_id = &req.principal()?.user_id;
-    app.store.mark_all_notifications_read(user_id, app.now()).await?;
+    let now = app.now();
+    let audit = AuditEntry::new(user_id, "notification.read_all", format!("user/{user_id}"), &req.correlation_id, now);
+    app.store.mark_all_notifications_read(user_id, now, &audit).await?;
     Ok(ApiResponse::no_content())
 }

@@ -35,6 +35,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("UpdateHouseholdFunction", 200),
     ("ListMembersFunction", 200),
     ("UpdateMemberFunction", 200),
+    // Reads the entry the update just wrote.
+    ("ListAuditFunction", 200),
     ("CreateInviteFunction", 201),
     ("ListInvitesFunction", 200),
     ("RevokeInviteFunction", 204),
@@ -83,6 +85,7 @@ async fn every_event_runs_through_its_handler() {
     let mut feed_token = String::new();
     let mut webhook_id = String::new();
     let mut delivery_id = String::new();
+    let mut audited = std::collections::BTreeSet::new();
     for (function, expected) in EXPECTED {
         let text = std::fs::read_to_string(event_file(function))
             .unwrap()
@@ -107,7 +110,26 @@ async fn every_event_runs_through_its_handler() {
         let route = shared::lambda::find_route(&routes, function);
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{function}: not an API Gateway event: {e}"));
+        let before = audit_entries(&setup.store).await;
         let response = shared::platform::http::handle(&app_of(function), request, route.handler).await;
+        if route.method != "GET" {
+            // Every change writes exactly one audit entry (a refused request none), naming
+            // who made it, what it did, to what, and the request's correlation id.
+            let caller: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let sub = caller.pointer("/requestContext/authorizer/claims/sub").and_then(|v| v.as_str());
+            let new: Vec<_> =
+                audit_entries(&setup.store).await.into_iter().filter(|(k, _)| !before.contains_key(k)).collect();
+            if response.status().is_success() {
+                assert_eq!(new.len(), 1, "{function} wrote {} audit entries: {new:?}", new.len());
+                let entry = &new[0].1;
+                assert_eq!(Some(entry.actor_id.as_str()), sub, "{function}: the actor");
+                assert_eq!(entry.correlation_id, "example-correlation-id", "{function}");
+                assert!(!entry.action.is_empty() && entry.target.contains('/'), "{function}: {entry:?}");
+            } else {
+                assert!(new.is_empty(), "{function} was refused but wrote {new:?}");
+            }
+            audited.insert(*function);
+        }
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),
             _ => String::new(),
@@ -124,14 +146,56 @@ async fn every_event_runs_through_its_handler() {
                 assert!(v["secret"].as_str().unwrap().starts_with("whsec_"), "the secret, shown once");
             }
             "ListWebhooksFunction" => assert!(v.to_string().find("whsec_").is_none(), "never shown again"),
+            "ListAuditFunction" => {
+                let items = v["items"].as_array().unwrap();
+                assert!(!items.is_empty() && items.iter().all(|e| e["action"] == "member.role_change"), "{v:#}");
+            }
             _ => {}
         }
         assert_eq!(response.headers()["x-correlation-id"], "example-correlation-id");
     }
     assert!(s.items(&format!("HOUSEHOLD#{HOUSEHOLD}")).await.is_empty(), "purged");
+    // The mutating routes come from the route tables, not from a list kept here.
+    let mutating: std::collections::BTreeSet<&str> =
+        routes.iter().filter(|r| r.method != "GET").map(|r| r.function).collect();
+    assert_eq!(mutating, audited, "every mutating route ran and was checked");
 
     // The dispatcher's event runs in notifications::end_to_end, on a table of its own: the
     // dispatcher's checkpoint is one per table.
+}
+
+/// Every audit entry the events' requests wrote (their correlation id: other tests share the
+/// table), by key. A consistent Scan: in tests only.
+async fn audit_entries(
+    store: &shared::store::Store,
+) -> std::collections::BTreeMap<(String, String), shared::domain::audit::AuditEntry> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .client
+            .scan()
+            .table_name(&store.table)
+            .consistent_read(true)
+            .filter_expression("begins_with(SK, :audit) AND correlationId = :events")
+            .expression_attribute_values(":audit", aws_sdk_dynamodb::types::AttributeValue::S("AUDIT#".into()))
+            .expression_attribute_values(
+                ":events",
+                aws_sdk_dynamodb::types::AttributeValue::S("example-correlation-id".into()),
+            )
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items.unwrap_or_default() {
+            let key = (item["PK"].as_s().unwrap().clone(), item["SK"].as_s().unwrap().clone());
+            out.insert(key, serde_dynamo::from_item(item).unwrap());
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return out;
+        }
+    }
 }
 
 /// What a worker's event left behind, checked; and the ids later events name.

@@ -50,6 +50,8 @@ pub enum Action {
     ManageTasks,
     /// Create, change, remove webhooks and read their delivery logs.
     ManageWebhooks,
+    /// Read the household's audit log.
+    ViewAudit,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -59,7 +61,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::DeleteHousehold => role == Role::Owner,
         Action::ViewTasks => true,
         Action::CreateTask => role != Role::Child,
-        Action::ManageTasks | Action::ManageWebhooks => role.is_manager(),
+        Action::ManageTasks | Action::ManageWebhooks | Action::ViewAudit => role.is_manager(),
     }
 }
 
@@ -154,6 +156,7 @@ mod tests {
             (Action::CreateTask, [true, true, true, false]),
             (Action::ManageTasks, [true, true, false, false]),
             (Action::ManageWebhooks, [true, true, false, false]),
+            (Action::ViewAudit, [true, true, false, false]),
         ];
         for (action, expected) in table {
             for (role, allowed) in [Owner, Admin, Member, Child].into_iter().zip(expected) {

@@ -3,6 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// How long the audit log keeps an entry (two years), whatever became of what it
+/// describes; then DynamoDB's TTL removes it. A deleted household's log goes with its purge.
+pub const AUDIT_RETENTION_DAYS: i64 = 730;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {

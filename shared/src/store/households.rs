@@ -301,10 +301,7 @@ impl Store {
             Some(version_is(new_owner.version)),
         );
         tx.audit(pk, audit)?;
-        tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
-            Some(_) => StoreError::ConditionFailed,
-            None => e,
-        })?;
+        tx.commit(self, None).await.map_err(StoreError::any_condition_failed)?;
         Ok(updated)
     }
 
@@ -326,10 +323,7 @@ impl Store {
             Some(active()),
         );
         tx.audit(pk, audit)?;
-        tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
-            Some(_) => StoreError::ConditionFailed,
-            None => e,
-        })
+        tx.commit(self, None).await.map_err(StoreError::any_condition_failed)
     }
 
     /// Deletes every item of a deleted household, the tombstone last, so a retry after a

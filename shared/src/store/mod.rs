@@ -2,6 +2,7 @@
 //! domain types to items, and every write that must agree with another goes in one
 //! transaction together with its audit entry.
 
+pub mod audit;
 pub mod feeds;
 pub mod households;
 pub mod idempotency;
@@ -56,6 +57,15 @@ impl StoreError {
                 reasons.iter().position(|r| r.as_deref() == Some("ConditionalCheckFailed"))
             }
             _ => None,
+        }
+    }
+
+    /// A transaction cancelled by a condition as [`StoreError::ConditionFailed`] (for
+    /// callers that need not know which item's); anything else as it is.
+    pub(crate) fn any_condition_failed(self) -> StoreError {
+        match self.failed_condition() {
+            Some(_) => StoreError::ConditionFailed,
+            None => self,
         }
     }
 
@@ -425,7 +435,9 @@ impl Tx {
 
     /// The audit entry for this change, under the given partition.
     pub fn audit(&mut self, partition: String, entry: &AuditEntry) -> Result<&mut Tx, StoreError> {
-        let item = to_item(partition, keys::audit(&rfc3339(entry.at), &entry.id), entry)?;
+        let mut item = to_item(partition, keys::audit(&rfc3339(entry.at), &entry.id), entry)?;
+        let expires = entry.at + chrono::Duration::days(crate::domain::audit::AUDIT_RETENTION_DAYS);
+        item.insert(keys::TTL.into(), n(expires.timestamp()));
         Ok(self.put_new(item))
     }
 

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Item, Store, StoreError, classify, key, keys, n, s, to_item, written};
+use super::{Expr, Item, Store, StoreError, Tx, classify, key, keys, n, s, to_item, written};
+use crate::domain::audit::AuditEntry;
 use crate::domain::notification::{IN_APP_DAYS, InAppNotification};
 use crate::platform::clock::rfc3339;
 use crate::platform::pagination::PageKey;
@@ -107,68 +108,61 @@ impl Store {
             .map(|t| t.to_utc()))
     }
 
-    /// Marks every notification stored up to `now` read (the mark only moves forward).
-    pub async fn mark_all_notifications_read(&self, user_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(keys::PK, s(keys::user(user_id)))
-            .item(keys::SK, s(keys::NOTIFICATIONS_READ))
-            .item("readUpTo", s(rfc3339(now)))
-            .condition_expression("attribute_not_exists(readUpTo) OR readUpTo <= :now")
-            .expression_attribute_values(":now", s(rfc3339(now)))
-            .send()
-            .await
-            .map_err(classify);
-        written(put).map(|_| ())
+    /// Marks every notification stored up to `now` read (the mark only moves forward), with
+    /// the audit entry. A later mark already there: nothing changes, and no entry.
+    pub async fn mark_all_notifications_read(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(keys::PK.into(), s(keys::user(user_id)));
+        item.insert(keys::SK.into(), s(keys::NOTIFICATIONS_READ));
+        item.insert("readUpTo".into(), s(rfc3339(now)));
+        let mut tx = Tx::new(self);
+        tx.put(
+            item,
+            Some(Expr::new("attribute_not_exists(readUpTo) OR readUpTo <= :now").value(":now", s(rfc3339(now)))),
+        );
+        tx.audit(keys::user(user_id), audit)?;
+        written(tx.commit(self, None).await.map_err(StoreError::any_condition_failed)).map(|_| ())
     }
 
-    /// Marks one notification read. `false`: the member has no such (live) notification.
-    /// Marking it again keeps the first time.
+    /// Marks one notification read, with the audit entry. `false`: the member has no such
+    /// (live) notification. Marking it again keeps the first time, and writes no entry.
     pub async fn mark_notification_read(
         &self,
         user_id: &str,
         notification_id: &str,
         now: DateTime<Utc>,
+        audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::notification(notification_id))))
+        let item_key = key(keys::user(user_id), keys::notification(notification_id));
+        let mut tx = Tx::new(self);
+        tx.update(
+            item_key.clone(),
             // `readAt` is stored as NULL until read (if_not_exists would keep the NULL).
-            .update_expression("SET readAt = :at")
-            .condition_expression("attribute_exists(#pk) AND #ttl > :epoch AND attribute_type(readAt, :null)")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":at", s(rfc3339(now)))
-            .expression_attribute_values(":epoch", n(now.timestamp()))
-            .expression_attribute_values(":null", s("NULL"))
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .send()
-            .await;
-        match updated {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let old = e.as_service_error().and_then(|se| match se {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
-                        Some(c.item.clone().unwrap_or_default())
-                    }
-                    _ => None,
-                });
-                match old {
-                    // Read already (it keeps the first time), if it is there and live.
-                    Some(item) => Ok(item
-                        .get(keys::TTL)
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|t| t.parse::<i64>().ok())
-                        .is_some_and(|t| t > now.timestamp())),
-                    None => Err(classify(e)),
-                }
+            Expr::new("SET readAt = :at").value(":at", s(rfc3339(now))),
+            Some(
+                Expr::new("attribute_exists(#pk) AND #ttl > :epoch AND attribute_type(readAt, :null)")
+                    .name("#pk", keys::PK)
+                    .name("#ttl", keys::TTL)
+                    .value(":epoch", n(now.timestamp()))
+                    .value(":null", s("NULL")),
+            ),
+        );
+        tx.audit(keys::user(user_id), audit)?;
+        match tx.commit(self, None).await.map_err(StoreError::any_condition_failed) {
+            Ok(()) => Ok(true),
+            // Read already (it keeps the first time), if it is there and live.
+            Err(StoreError::ConditionFailed) => {
+                let item = self.get(keys::user(user_id), keys::notification(notification_id)).await?;
+                Ok(item
+                    .and_then(|i| i.get(keys::TTL).and_then(|v| v.as_n().ok()).and_then(|t| t.parse::<i64>().ok()))
+                    .is_some_and(|t| t > now.timestamp()))
             }
+            Err(e) => Err(e),
         }
     }
 

@@ -352,10 +352,7 @@ impl Store {
                 tx.follow_reminder(Was::Replaced, task, escalate_after, now)?;
             }
         }
-        written(tx.commit(self, None).await.map_err(|e| match e.failed_condition() {
-            Some(_) => StoreError::ConditionFailed,
-            None => e,
-        }))
+        written(tx.commit(self, None).await.map_err(StoreError::any_condition_failed))
     }
 
     /// Where the reminder dispatcher stands: the oldest hour that may still hold a due

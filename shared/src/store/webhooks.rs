@@ -4,7 +4,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, classify, from_item, key, keys, n, s, to_item, written};
+use super::{Expr, Item, Store, StoreError, Tx, classify, from_item, key, keys, n, s, to_item, written};
+use crate::domain::audit::AuditEntry;
 use crate::domain::notification::EventType;
 use crate::domain::webhook::Webhook;
 use crate::platform::pagination::PageKey;
@@ -60,17 +61,32 @@ fn webhook_key(household_id: &str, webhook_id: &str) -> Item {
     key(keys::household(household_id), keys::webhook(webhook_id))
 }
 
+/// A delivery as logged, expiring after [`DELIVERY_LOG_DAYS`].
+fn delivery_item(d: &Delivery) -> Result<Item, StoreError> {
+    let mut item = to_item(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id), d)?;
+    item.insert(keys::TTL.into(), n((d.created_at + Duration::days(DELIVERY_LOG_DAYS)).timestamp()));
+    Ok(item)
+}
+
 fn delivery_key(d: &Delivery) -> Item {
     key(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id))
 }
 
 impl Store {
-    /// Stores a new webhook with its encrypted secret.
-    pub async fn create_webhook(&self, w: &Webhook, secret_ciphertext: &str) -> Result<(), StoreError> {
+    /// Stores a new webhook with its encrypted secret, and the audit entry.
+    pub async fn create_webhook(
+        &self,
+        w: &Webhook,
+        secret_ciphertext: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let mut item = to_item(keys::household(&w.household_id), keys::webhook(&w.webhook_id), w)?;
         item.insert(SECRET.into(), s(secret_ciphertext));
+        let mut tx = Tx::new(self);
         // A fresh ULID: taken only if generated twice.
-        if self.put_new(item).await? { Ok(()) } else { Err(StoreError::ConditionFailed) }
+        tx.put_new(item);
+        tx.audit(keys::household(&w.household_id), audit)?;
+        tx.commit(self, None).await.map_err(StoreError::any_condition_failed)
     }
 
     /// The household's webhooks (at most `domain::webhook::MAX_WEBHOOKS`).
@@ -104,53 +120,54 @@ impl Store {
         Ok(Some((from_item(item)?, secret)))
     }
 
-    /// Saves a changed webhook if nobody changed it since `updated.version - 1`.
-    pub async fn update_webhook(&self, updated: &Webhook) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(webhook_key(&updated.household_id, &updated.webhook_id)))
-            .update_expression("SET #url = :url, events = :events, active = :active, updatedAt = :at, version = :v")
-            .condition_expression("version = :prev")
-            .expression_attribute_names("#url", "url")
-            .expression_attribute_values(":url", s(&updated.url))
-            .expression_attribute_values(
-                ":events",
-                AttributeValue::L(updated.events.iter().map(|e| s(e.name())).collect()),
-            )
-            .expression_attribute_values(":active", AttributeValue::Bool(updated.active))
-            .expression_attribute_values(
-                ":at",
-                serde_dynamo::to_attribute_value(updated.updated_at).map_err(|e| StoreError::Other(e.to_string()))?,
-            )
-            .expression_attribute_values(":v", n(updated.version))
-            .expression_attribute_values(":prev", n(updated.version - 1))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+    /// Saves a changed webhook if nobody changed it since `updated.version - 1`, with the
+    /// audit entry.
+    pub async fn update_webhook(&self, updated: &Webhook, audit: &AuditEntry) -> Result<(), StoreError> {
+        let at = serde_dynamo::to_attribute_value(updated.updated_at).map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut tx = Tx::new(self);
+        tx.update(
+            webhook_key(&updated.household_id, &updated.webhook_id),
+            Expr::new("SET #url = :url, events = :events, active = :active, updatedAt = :at, version = :v")
+                .name("#url", "url")
+                .value(":url", s(&updated.url))
+                .value(":events", AttributeValue::L(updated.events.iter().map(|e| s(e.name())).collect()))
+                .value(":active", AttributeValue::Bool(updated.active))
+                .value(":at", at)
+                .value(":v", n(updated.version)),
+            Some(Expr::new("version = :prev").value(":prev", n(updated.version - 1))),
+        );
+        tx.audit(keys::household(&updated.household_id), audit)?;
+        tx.commit(self, None).await.map_err(StoreError::any_condition_failed)
     }
 
-    /// Removes a webhook (its delivery log expires by TTL). `false`: it was not there.
-    pub async fn delete_webhook(&self, household_id: &str, webhook_id: &str) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(webhook_key(household_id, webhook_id)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(out.attributes.is_some())
+    /// Removes a webhook (its delivery log expires by TTL), with the audit entry. `false`:
+    /// it was not there.
+    pub async fn delete_webhook(
+        &self,
+        household_id: &str,
+        webhook_id: &str,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = Tx::new(self);
+        tx.delete(
+            webhook_key(household_id, webhook_id),
+            Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
+        );
+        tx.audit(keys::household(household_id), audit)?;
+        written(tx.commit(self, None).await.map_err(StoreError::any_condition_failed))
+    }
+
+    /// Logs a delivery a member asked for again, with the audit entry.
+    pub async fn log_redelivery(&self, d: &Delivery, audit: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = Tx::new(self);
+        tx.put_new(delivery_item(d)?);
+        tx.audit(keys::household(&d.household_id), audit)?;
+        tx.commit(self, None).await.map_err(StoreError::any_condition_failed)
     }
 
     /// Logs a new delivery. `false`: it is logged already (the same event again).
     pub async fn put_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
-        let mut item =
-            to_item(keys::household(&d.household_id), keys::webhook_delivery(&d.webhook_id, &d.delivery_id), d)?;
-        item.insert(keys::TTL.into(), n((d.created_at + Duration::days(DELIVERY_LOG_DAYS)).timestamp()));
-        self.put_new(item).await
+        self.put_new(delivery_item(d)?).await
     }
 
     pub async fn get_delivery(
