@@ -27,6 +27,8 @@ pub const LOCAL_WEBHOOK_URL: &str = "http://127.0.0.1:9/chore-garden";
 /// The in-app notification events/MarkNotificationReadFunction.json marks read: the one
 /// events/NotificationWorkerFunction.json stores for Ana.
 pub const EXAMPLE_NOTIFICATION: &str = "01M8693800QA2KCWGHE6JP4RD0";
+/// Likewise the export id in the export events.
+pub const EXAMPLE_EXPORT: &str = "01JD3T5B7D9F1H3K5M7P9R1T3V";
 /// Likewise the token in events/CalendarFeedFunction.json.
 pub const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 

@@ -156,7 +156,8 @@ pub async fn unchecked_app(template: &Template, p: &Provisioned, options: &Stack
         ses: aws_sdk_sesv2::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await),
         cognito: p.endpoints.cognito_client().await,
     })
-    .with_kms(aws_sdk_kms::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await)))
+    .with_kms(aws_sdk_kms::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await))
+    .with_s3(p.endpoints.s3_client().await))
 }
 
 fn config_of(
@@ -197,10 +198,16 @@ pub async fn local_functions(
                 aws_sdk_cognitoidentityprovider::config::Builder::from(&moto).http_client(http.clone()).build(),
             ),
         };
-        let kms = aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&moto).http_client(http).build());
+        let kms =
+            aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&moto).http_client(http.clone()).build());
+        // Path-style: the emulator's buckets are not DNS names (presigned URLs point at it too).
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).http_client(http).build(),
+        );
         let app = App::with_clients(config_of(template, p, options, &f.logical_id)?, ddb, sqs, options.clock.clone())
             .with_mail(mail)
-            .with_kms(kms);
+            .with_kms(kms)
+            .with_s3(s3);
         functions.insert(f.logical_id.clone(), LocalFunction { app, timeout: Duration::from_secs(f.timeout_seconds) });
     }
     Ok(functions)

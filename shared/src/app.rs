@@ -18,8 +18,8 @@ pub struct App {
     pub config: Arc<Config>,
     pub store: Store,
     pub sqs: aws_sdk_sqs::Client,
-    /// The clients few functions use (email, KMS), built on first use: every cold start
-    /// would otherwise pay for them (see [`App::mail`], [`App::kms`]).
+    /// The clients few functions use (email, KMS, S3), built on first use: every cold start
+    /// would otherwise pay for them (see [`App::mail`], [`App::kms`], [`App::s3`]).
     pub lazy: Arc<LazyClients>,
     pub clock: Arc<dyn Clock>,
 }
@@ -31,6 +31,11 @@ pub struct LazyClients {
     sdk: Option<SdkConfig>,
     mail: OnceLock<Mail>,
     kms: OnceLock<aws_sdk_kms::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
+}
+
+fn copied<T: Clone>(c: &OnceLock<T>) -> OnceLock<T> {
+    c.get().cloned().map(OnceLock::from).unwrap_or_default()
 }
 
 /// The clients email needs (building them costs no call: only the worker uses them).
@@ -96,23 +101,40 @@ impl App {
         Some(self.lazy.kms.get_or_init(|| aws_sdk_kms::Client::new(sdk)))
     }
 
+    /// The S3 client (exports): `None` where there is none (the benchmarks).
+    pub fn s3(&self) -> Option<&aws_sdk_s3::Client> {
+        if let Some(c) = self.lazy.s3.get() {
+            return Some(c);
+        }
+        let sdk = self.lazy.sdk.as_ref()?;
+        Some(self.lazy.s3.get_or_init(|| aws_sdk_s3::Client::new(sdk)))
+    }
+
+    /// The lazy clients as they are, to replace one of them.
+    fn lazy_copy(&self) -> LazyClients {
+        LazyClients {
+            sdk: self.lazy.sdk.clone(),
+            mail: copied(&self.lazy.mail),
+            kms: copied(&self.lazy.kms),
+            s3: copied(&self.lazy.s3),
+        }
+    }
+
     /// With these email clients (the local stack's).
     pub fn with_mail(self, mail: Mail) -> App {
-        let lazy = LazyClients {
-            sdk: self.lazy.sdk.clone(),
-            mail: OnceLock::from(mail),
-            kms: self.lazy.kms.get().cloned().map(OnceLock::from).unwrap_or_default(),
-        };
+        let lazy = LazyClients { mail: OnceLock::from(mail), ..self.lazy_copy() };
         App { lazy: Arc::new(lazy), ..self }
     }
 
     /// With this KMS client (the local stack's).
     pub fn with_kms(self, kms: aws_sdk_kms::Client) -> App {
-        let lazy = LazyClients {
-            sdk: self.lazy.sdk.clone(),
-            mail: self.lazy.mail.get().cloned().map(OnceLock::from).unwrap_or_default(),
-            kms: OnceLock::from(kms),
-        };
+        let lazy = LazyClients { kms: OnceLock::from(kms), ..self.lazy_copy() };
+        App { lazy: Arc::new(lazy), ..self }
+    }
+
+    /// With this S3 client (the local stack's).
+    pub fn with_s3(self, s3: aws_sdk_s3::Client) -> App {
+        let lazy = LazyClients { s3: OnceLock::from(s3), ..self.lazy_copy() };
         App { lazy: Arc::new(lazy), ..self }
     }
 

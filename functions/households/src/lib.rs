@@ -1,12 +1,14 @@
 //! The households service: households, members and roles, invites, and the purge worker.
 
 mod audit;
+pub mod exports;
 mod households;
 mod invites;
 mod members;
 pub mod purge;
 
 pub use audit::*;
+pub use exports::{create_export, get_export};
 pub use households::*;
 pub use invites::*;
 pub use members::*;
@@ -60,6 +62,20 @@ pub const ROUTES: &[Route] = &[
         handler: handler!(list_audit),
     },
     Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/exports",
+        function: "CreateExportFunction",
+        authenticated: true,
+        handler: handler!(create_export),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/exports/{exportId}",
+        function: "GetExportFunction",
+        authenticated: true,
+        handler: handler!(get_export),
+    },
+    Route {
         method: "GET",
         path: "/v1/households/{householdId}/members",
         function: "ListMembersFunction",
@@ -110,11 +126,18 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-pub const WORKERS: &[Worker] = &[Worker {
-    function: "PurgeHouseholdFunction",
-    queue: "HouseholdPurgeQueue",
-    handler: |app, event| Box::pin(purge::handle_batch(app, event)),
-}];
+pub const WORKERS: &[Worker] = &[
+    Worker {
+        function: "PurgeHouseholdFunction",
+        queue: "HouseholdPurgeQueue",
+        handler: |app, event| Box::pin(purge::handle_batch(app, event)),
+    },
+    Worker {
+        function: "ExportWorkerFunction",
+        queue: "ExportQueue",
+        handler: |app, event| Box::pin(exports::handle_batch(app, event)),
+    },
+];
 
 /// The caller's membership of the household in the path, checked against `action`.
 pub(crate) async fn authorize(app: &App, req: &ApiRequest, action: Action) -> Result<Membership, ApiError> {

@@ -60,6 +60,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("CreateCalendarFeedFunction", 201),
     ("CalendarFeedFunction", 200),
     ("RevokeCalendarFeedFunction", 204),
+    // The owner exports everything as CSV: a zip, written by the worker, then downloadable.
+    ("CreateExportFunction", 202),
+    ("ExportWorkerFunction", 200),
+    ("GetExportFunction", 200),
     ("ArchiveTaskFunction", 200),
     ("RestoreTaskFunction", 200),
     ("DeleteHouseholdFunction", 204),
@@ -85,6 +89,7 @@ async fn every_event_runs_through_its_handler() {
     let mut feed_token = String::new();
     let mut webhook_id = String::new();
     let mut delivery_id = String::new();
+    let mut export_id = String::new();
     let mut audited = std::collections::BTreeSet::new();
     for (function, expected) in EXPECTED {
         let text = std::fs::read_to_string(event_file(function))
@@ -93,6 +98,7 @@ async fn every_event_runs_through_its_handler() {
             .replace(EXAMPLE_FEED_TOKEN, &feed_token)
             .replace(EXAMPLE_WEBHOOK, &webhook_id)
             .replace(EXAMPLE_DELIVERY, &delivery_id)
+            .replace(local::events::EXAMPLE_EXPORT, &export_id)
             .replace(local::events::EXAMPLE_WEBHOOK_URL, local::events::LOCAL_WEBHOOK_URL);
         if let Some(consumer) = local::routes::streams().into_iter().find(|w| w.function == *function) {
             let event: shared::lambda::StreamEvent = serde_json::from_str(&text).unwrap();
@@ -146,6 +152,14 @@ async fn every_event_runs_through_its_handler() {
                 assert!(v["secret"].as_str().unwrap().starts_with("whsec_"), "the secret, shown once");
             }
             "ListWebhooksFunction" => assert!(v.to_string().find("whsec_").is_none(), "never shown again"),
+            "CreateExportFunction" => {
+                export_id = v["exportId"].as_str().unwrap().to_string();
+                assert_eq!(v["state"], "queued");
+            }
+            "GetExportFunction" => {
+                assert_eq!(v["state"], "ready", "{v:#}");
+                assert!(v["downloadUrl"].as_str().unwrap().contains(&export_id), "{v:#}");
+            }
             "ListAuditFunction" => {
                 let items = v["items"].as_array().unwrap();
                 assert!(!items.is_empty() && items.iter().all(|e| e["action"] == "member.role_change"), "{v:#}");

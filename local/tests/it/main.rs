@@ -10,6 +10,7 @@ mod auth;
 mod contract;
 mod defects;
 mod events;
+mod exports;
 mod failures;
 mod household_changes;
 mod households;

@@ -11,6 +11,9 @@ pub mod env {
     pub const WEBHOOK_KEY_ID: &str = "WEBHOOK_KEY_ID";
     pub const WEBHOOK_QUEUE_URL: &str = "WEBHOOK_QUEUE_URL";
     pub const HOUSEHOLD_CHANGES_QUEUE_URL: &str = "HOUSEHOLD_CHANGES_QUEUE_URL";
+    pub const EXPORTS_BUCKET: &str = "EXPORTS_BUCKET";
+    pub const EXPORT_QUEUE_URL: &str = "EXPORT_QUEUE_URL";
+    pub const EXPORTS_PER_DAY: &str = "EXPORTS_PER_DAY";
     pub const WEBHOOK_ALLOW_LOOPBACK: &str = "WEBHOOK_ALLOW_LOOPBACK";
     pub const WEBHOOK_RETRY_BASE_SECONDS: &str = "WEBHOOK_RETRY_BASE_SECONDS";
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
@@ -40,6 +43,12 @@ pub struct Config {
     /// Queue of household-wide changes (a member left or went away, a new escalation
     /// setting) that the household-changes worker applies to the chores.
     pub household_changes_queue_url: String,
+    /// The bucket exports are written to (and downloaded from, by presigned URL).
+    pub exports_bucket: String,
+    /// Queue of exports the export worker writes.
+    pub export_queue_url: String,
+    /// How many exports a household may start per day (UTC).
+    pub exports_per_day: u32,
     /// Webhooks may target http on loopback: the local stack only, never set in template.yaml.
     pub webhook_allow_loopback: bool,
     /// The first retry's delay; each later one doubles (at most 15 minutes).
@@ -89,6 +98,16 @@ impl Config {
             webhook_key_id: get(env::WEBHOOK_KEY_ID).unwrap_or_default(),
             webhook_queue_url: get(env::WEBHOOK_QUEUE_URL).unwrap_or_default(),
             household_changes_queue_url: get(env::HOUSEHOLD_CHANGES_QUEUE_URL).unwrap_or_default(),
+            exports_bucket: get(env::EXPORTS_BUCKET).unwrap_or_default(),
+            export_queue_url: get(env::EXPORT_QUEUE_URL).unwrap_or_default(),
+            exports_per_day: match get(env::EXPORTS_PER_DAY) {
+                Some(v) => v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| ConfigError(format!("{} must be a positive number", env::EXPORTS_PER_DAY)))?,
+                None => 10,
+            },
             webhook_allow_loopback: get(env::WEBHOOK_ALLOW_LOOPBACK).is_some_and(|v| v == "true"),
             webhook_retry_base_seconds: match get(env::WEBHOOK_RETRY_BASE_SECONDS) {
                 Some(v) => v

@@ -70,6 +70,7 @@ error_codes! {
     WebhookNotFound = ("webhook.not_found", 404),
     WebhookLimit = ("webhook.limit_reached", 409),
     DeliveryNotFound = ("webhook.delivery_not_found", 404),
+    ExportNotFound = ("export.not_found", 404),
     RateLimited = ("rate.limited", 429),
     // Answered by API Gateway itself (its DEFAULT_5XX response) when a function fails or
     // passes its Timeout; listed here so the code is one of ours.

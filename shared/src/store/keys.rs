@@ -23,6 +23,9 @@
 //! | daily digest line         | `USER#<sub>`       | `DIGEST#<ulid>`          |                    |                             |
 //! | a member's digest, due    | `USER#<sub>`       | `DEFER#digest#<sub>#<sendAt>` | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<releaseAt>#<hid>#DEFER#…` |
 //! | webhook                   | `HOUSEHOLD#<hid>`  | `WEBHOOK#<wid>`          |                    |                             |
+//! | export                    | `HOUSEHOLD#<hid>`  | `EXPORT#<eid>`           |                    |                             |
+//! | the running export (lock) | `HOUSEHOLD#<hid>`  | `EXPORTRUNNING`          |                    |                             |
+//! | exports started on a day  | `HOUSEHOLD#<hid>`  | `EXPORTDAY#<yyyy-mm-dd>` |                    |                             |
 //! | webhook delivery (log)    | `HOUSEHOLD#<hid>`  | `WHDELIVERY#<wid>#<did>` |                    |                             |
 //! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
 //!
@@ -154,6 +157,19 @@ pub fn digest_line(line_id: &str) -> String {
 /// lowercased form (the table holds no addresses).
 pub fn mail_suppression(address_hash: &str) -> String {
     format!("MAILSUPPRESS#{address_hash}")
+}
+
+pub const EXPORT_PREFIX: &str = "EXPORT#";
+/// The household's one running export: a lock item naming it.
+pub const EXPORT_RUNNING: &str = "EXPORTRUNNING";
+
+pub fn export(export_id: &str) -> String {
+    format!("{EXPORT_PREFIX}{export_id}")
+}
+
+/// The counter of exports a household started on `date` (UTC, `YYYY-MM-DD`).
+pub fn export_day(date: &str) -> String {
+    format!("EXPORTDAY#{date}")
 }
 
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
