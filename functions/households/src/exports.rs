@@ -34,8 +34,12 @@ const PART_BYTES: usize = 5 * 1024 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportMessage {
+    /// Empty for a personal export.
     pub household_id: String,
     pub export_id: String,
+    /// Set for a personal (GDPR portability) export: whose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// An export as the API shows it.
@@ -74,6 +78,7 @@ pub async fn create_export(app: App, req: ApiRequest) -> ApiResult {
     let export = Export {
         export_id: ulid::Ulid::new().to_string(),
         household_id: m.household.household_id.clone(),
+        user_id: None,
         requested_by: m.member.user_id.clone(),
         format: input.format,
         include,
@@ -101,16 +106,100 @@ pub async fn create_export(app: App, req: ApiRequest) -> ApiResult {
             return Err(ApiError::rate_limited(retry_after));
         }
     }
-    let message = ExportMessage { household_id: export.household_id.clone(), export_id: export.export_id.clone() };
+    let location = format!("/v1/households/{}/exports/{}", export.household_id, export.export_id);
+    queue(&app, export, location).await
+}
+
+/// Queues a started export for the worker; 202 with it and its `Location`.
+async fn queue(app: &App, export: Export, location: String) -> ApiResult {
+    let message = ExportMessage {
+        household_id: export.household_id.clone(),
+        export_id: export.export_id.clone(),
+        user_id: export.user_id.clone(),
+    };
     let message = serde_json::to_value(&message).expect("a message serializes");
     if let Err(e) = app.enqueue(&app.config.export_queue_url, &message, 0).await {
-        // Not left queued with nothing behind it (nor holding the household's lock).
-        app.store.finish_export(&export, ExportState::Failed, None, Some("not queued"), now).await?;
+        // Not left queued with nothing behind it (nor holding the lock).
+        app.store.finish_export(&export, ExportState::Failed, None, Some("not queued"), app.now()).await?;
         return Err(e);
     }
-    let location = format!("/v1/households/{}/exports/{}", export.household_id, export.export_id);
     let view = ExportView { export, download_url: None, download_expires_at: None };
     Ok(ApiResponse::json(http::StatusCode::ACCEPTED, &view).header("location", location))
+}
+
+/// `POST /v1/me/export`: a personal export (GDPR portability) of everything about the
+/// caller across their households, as one JSON document: their profile, each membership
+/// with its household, their completions there, and their notifications. 202 and a
+/// `Location`; one runs at a time per member, at most `EXPORTS_PER_DAY` a day.
+pub async fn create_my_export(app: App, req: ApiRequest) -> ApiResult {
+    let user_id = req.principal()?.user_id.clone();
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Input {
+        /// Only `json`: a structured, machine-readable document.
+        format: Option<ExportFormat>,
+    }
+    let input: Input = if req.body.is_empty() { Input { format: None } } else { req.json()? };
+    if input.format == Some(ExportFormat::Csv) {
+        return Err(ApiError::validation(vec![
+            shared::platform::error::FieldError::new("format", shared::platform::error::FieldIssue::InvalidValue)
+                .with("allowed", "json"),
+        ]));
+    }
+    let now = app.now();
+    let export = Export {
+        export_id: ulid::Ulid::new().to_string(),
+        household_id: String::new(),
+        user_id: Some(user_id.clone()),
+        requested_by: user_id.clone(),
+        format: ExportFormat::Json,
+        include: vec![ExportKind::Completions],
+        from: None,
+        to: None,
+        only_user: Some(user_id.clone()),
+        state: ExportState::Queued,
+        rows: None,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + Duration::days(EXPORT_DAYS),
+    };
+    let audit =
+        AuditEntry::new(&user_id, "export.personal", format!("export/{}", export.export_id), &req.correlation_id, now);
+    match app.store.start_export(&export, app.config.exports_per_day, &audit, now).await? {
+        Ok(()) => {}
+        Err(ExportRefused::Running { retry_after } | ExportRefused::DailyCap { retry_after }) => {
+            return Err(ApiError::rate_limited(retry_after));
+        }
+    }
+    let location = format!("/v1/me/exports/{}", export.export_id);
+    queue(&app, export, location).await
+}
+
+/// `GET /v1/me/exports/{exportId}`: the caller's personal export; once ready, a download URL.
+pub async fn get_my_export(app: App, req: ApiRequest) -> ApiResult {
+    let user_id = req.principal()?.user_id.clone();
+    let id = ulid_param("exportId", req.path_param("exportId"))?;
+    let now = app.now();
+    let export = app
+        .store
+        .get_personal_export(&user_id, &id)
+        .await?
+        .filter(|e| e.expires_at > now)
+        .ok_or_else(|| ApiError::new(ErrorCode::ExportNotFound))?;
+    view(&app, export, now).await
+}
+
+/// The export as the API shows it: with a download URL once ready.
+async fn view(app: &App, export: Export, now: DateTime<Utc>) -> ApiResult {
+    let (download_url, download_expires_at) = match export.state {
+        ExportState::Ready => {
+            let url = presigned_download(app, &export).await?;
+            (Some(url), Some(now + Duration::minutes(DOWNLOAD_URL_MINUTES)))
+        }
+        _ => (None, None),
+    };
+    Ok(ApiResponse::ok(&ExportView { export, download_url, download_expires_at }))
 }
 
 /// `GET /v1/households/{householdId}/exports/{exportId}`: its state; once ready, a download
@@ -127,14 +216,7 @@ pub async fn get_export(app: App, req: ApiRequest) -> ApiResult {
         .filter(|e| e.expires_at > now)
         .filter(|e| e.requested_by == m.member.user_id || policy::allows(m.member.role, Action::ManageTasks))
         .ok_or_else(|| ApiError::new(ErrorCode::ExportNotFound))?;
-    let (download_url, download_expires_at) = match export.state {
-        ExportState::Ready => {
-            let url = presigned_download(&app, &export).await?;
-            (Some(url), Some(now + Duration::minutes(DOWNLOAD_URL_MINUTES)))
-        }
-        _ => (None, None),
-    };
-    Ok(ApiResponse::ok(&ExportView { export, download_url, download_expires_at }))
+    view(&app, export, now).await
 }
 
 async fn presigned_download(app: &App, export: &Export) -> Result<String, ApiError> {
@@ -176,7 +258,11 @@ pub async fn handle_batch(app: App, event: SqsEvent) -> SqsBatchResponse {
 /// failed, with the reason, and frees the household for another: the member may ask again.
 pub async fn run_export(app: &App, message: &ExportMessage) -> Result<(), String> {
     let err = |e: shared::store::StoreError| format!("{e:?}");
-    let Some(export) = app.store.get_export(&message.household_id, &message.export_id).await.map_err(err)? else {
+    let export = match &message.user_id {
+        Some(user) => app.store.get_personal_export(user, &message.export_id).await,
+        None => app.store.get_export(&message.household_id, &message.export_id).await,
+    };
+    let Some(export) = export.map_err(err)? else {
         return Ok(());
     };
     if !app.store.export_running(&export, app.now()).await.map_err(err)? {
@@ -319,6 +405,9 @@ async fn write_export(app: &App, export: &Export) -> Result<u64, String> {
 }
 
 async fn write_records(app: &App, export: &Export, upload: &mut Upload<'_>) -> Result<u64, String> {
+    if let Some(user_id) = &export.user_id {
+        return write_personal(app, export, user_id, upload).await;
+    }
     let mut encoder = match (export.format, export.include.len()) {
         (ExportFormat::Csv, 1) => Encoder::Csv(CsvRows::new(export.include[0])),
         (ExportFormat::Csv, _) => Encoder::Zip(Box::new(zip::ZipWriter::new_stream(upload.buffer.clone())), None),
@@ -410,6 +499,88 @@ async fn write_records(app: &App, export: &Export, upload: &mut Upload<'_>) -> R
         Encoder::Json { .. } => write!(upload.buffer.clone(), "}}").map_err(|e| e.to_string())?,
         Encoder::Csv(_) => {}
     }
+    Ok(rows)
+}
+
+/// A personal export: one JSON document of everything about `user_id`.
+async fn write_personal(app: &App, export: &Export, user_id: &str, upload: &mut Upload<'_>) -> Result<u64, String> {
+    let err = |e: shared::store::StoreError| format!("{e:?}");
+    let mut out = upload.buffer.clone();
+    let profile = app.store.get_profile(user_id).await.map_err(err)?;
+    write!(out, "{{\"userId\":{},\"exportId\":{},\"profile\":", json(user_id), json(&export.export_id))
+        .map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut out, &profile).map_err(|e| e.to_string())?;
+    write!(out, ",\"households\":[").map_err(|e| e.to_string())?;
+    let mut rows = 0u64;
+    let mut first_household = true;
+    let mut start = None;
+    loop {
+        let (memberships, next) = app.store.list_my_households(user_id, 25, start).await.map_err(err)?;
+        for m in memberships {
+            if !first_household {
+                write!(out, ",").map_err(|e| e.to_string())?;
+            }
+            first_household = false;
+            write!(out, "{{\"household\":").map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut out, &m.household).map_err(|e| e.to_string())?;
+            write!(out, ",\"membership\":").map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut out, &m.member).map_err(|e| e.to_string())?;
+            write!(out, ",\"completions\":[").map_err(|e| e.to_string())?;
+            let filter = HistoryFilter {
+                from: DateTime::UNIX_EPOCH,
+                to: export.created_at + Duration::days(1),
+                user_id: Some(user_id),
+                task_id: None,
+            };
+            let mut first = true;
+            let mut page_start = None;
+            loop {
+                let (page, next) = app
+                    .store
+                    .list_completions(&m.household.household_id, &filter, 100, page_start)
+                    .await
+                    .map_err(err)?;
+                for c in &page {
+                    if !first {
+                        write!(out, ",").map_err(|e| e.to_string())?;
+                    }
+                    first = false;
+                    serde_json::to_writer(&mut out, c).map_err(|e| e.to_string())?;
+                }
+                rows += page.len() as u64;
+                upload.flush(false).await?;
+                match next {
+                    Some(n) => page_start = Some(n),
+                    None => break,
+                }
+            }
+            write!(out, "]}}").map_err(|e| e.to_string())?;
+        }
+        match next {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    write!(out, "],\"notifications\":[").map_err(|e| e.to_string())?;
+    let mut first = true;
+    let mut start = None;
+    loop {
+        let (page, next) = app.store.list_notifications(user_id, 100, start, app.now()).await.map_err(err)?;
+        for n in &page {
+            if !first {
+                write!(out, ",").map_err(|e| e.to_string())?;
+            }
+            first = false;
+            serde_json::to_writer(&mut out, n).map_err(|e| e.to_string())?;
+        }
+        rows += page.len() as u64;
+        upload.flush(false).await?;
+        match next {
+            Some(n) => start = Some(n),
+            None => break,
+        }
+    }
+    write!(out, "]}}").map_err(|e| e.to_string())?;
     Ok(rows)
 }
 

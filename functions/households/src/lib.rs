@@ -8,7 +8,7 @@ mod members;
 pub mod purge;
 
 pub use audit::*;
-pub use exports::{create_export, get_export};
+pub use exports::{create_export, create_my_export, get_export, get_my_export};
 pub use households::*;
 pub use invites::*;
 pub use members::*;
@@ -60,6 +60,20 @@ pub const ROUTES: &[Route] = &[
         function: "ListAuditFunction",
         authenticated: true,
         handler: handler!(list_audit),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/me/export",
+        function: "CreateMyExportFunction",
+        authenticated: true,
+        handler: handler!(create_my_export),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/me/exports/{exportId}",
+        function: "GetMyExportFunction",
+        authenticated: true,
+        handler: handler!(get_my_export),
     },
     Route {
         method: "POST",

@@ -61,6 +61,7 @@ async fn main() -> Result<(), BoxError> {
         let message = functions_households::exports::ExportMessage {
             household_id: household_id.clone(),
             export_id: export_id.clone(),
+            user_id: None,
         };
         functions_households::exports::run_export(&app, &message).await?;
         println!("{}", peak_rss_kb());
@@ -146,6 +147,7 @@ async fn main() -> Result<(), BoxError> {
         let export = Export {
             export_id: ulid::Ulid::new().to_string(),
             household_id: household_id.clone(),
+            user_id: None,
             requested_by: "ana".into(),
             format: ExportFormat::Csv,
             include: vec![ExportKind::Completions],

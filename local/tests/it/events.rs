@@ -64,6 +64,9 @@ const EXPECTED: &[(&str, u16)] = &[
     ("CreateExportFunction", 202),
     ("ExportWorkerFunction", 200),
     ("GetExportFunction", 200),
+    // Ana's personal (GDPR) export: queued.
+    ("CreateMyExportFunction", 202),
+    ("GetMyExportFunction", 200),
     ("ArchiveTaskFunction", 200),
     ("RestoreTaskFunction", 200),
     ("DeleteHouseholdFunction", 204),
@@ -152,10 +155,11 @@ async fn every_event_runs_through_its_handler() {
                 assert!(v["secret"].as_str().unwrap().starts_with("whsec_"), "the secret, shown once");
             }
             "ListWebhooksFunction" => assert!(v.to_string().find("whsec_").is_none(), "never shown again"),
-            "CreateExportFunction" => {
+            "CreateExportFunction" | "CreateMyExportFunction" => {
                 export_id = v["exportId"].as_str().unwrap().to_string();
                 assert_eq!(v["state"], "queued");
             }
+            "GetMyExportFunction" => assert_eq!(v["userId"], local::events::OWNER, "{v:#}"),
             "GetExportFunction" => {
                 assert_eq!(v["state"], "ready", "{v:#}");
                 assert!(v["downloadUrl"].as_str().unwrap().contains(&export_id), "{v:#}");

@@ -10,14 +10,22 @@ use serde_json::{Value, json};
 use crate::support::{TestStack, User, stack};
 use crate::tasks::{create, daily, household_of_three};
 
-/// Runs the export worker on the export in `location`, then reads it.
+/// Runs the export worker on the export in `location` (a household's, or the caller's own),
+/// then reads it.
 async fn written(s: &TestStack, user: &User, location: &str) -> Value {
-    let (household_id, export_id) = {
-        let mut parts = location.trim_start_matches("/v1/households/").split("/exports/");
-        (parts.next().unwrap().to_string(), parts.next().unwrap().to_string())
+    let message = match location.strip_prefix("/v1/me/exports/") {
+        Some(id) => functions_households::exports::ExportMessage {
+            household_id: String::new(),
+            export_id: id.to_string(),
+            user_id: Some(user.id.clone()),
+        },
+        None => {
+            let mut parts = location.trim_start_matches("/v1/households/").split("/exports/");
+            let (household_id, export_id) = (parts.next().unwrap().to_string(), parts.next().unwrap().to_string());
+            functions_households::exports::ExportMessage { household_id, export_id, user_id: None }
+        }
     };
     let worker = s.stack.function_app("ExportWorkerFunction");
-    let message = functions_households::exports::ExportMessage { household_id, export_id };
     functions_households::exports::run_export(&worker, &message).await.unwrap();
     let r = s.call(user, Method::GET, location, None).await;
     r.assert_status(200);
@@ -130,6 +138,33 @@ async fn a_household_exports_as_a_zip_of_csvs_or_json_and_a_member_only_their_ow
     let refused = if a.status == 429 { &a } else { &b };
     assert_eq!(refused.body["code"], "rate.limited");
     assert!(refused.header("retry-after").unwrap().parse::<u32>().unwrap() >= 1);
+
+    // The member's personal (GDPR) export: everything about them, in every household.
+    let second = s.household(&member, "Second home").await;
+    let created = s.call(&member, Method::POST, "/v1/me/export", None).await;
+    created.assert_status(202);
+    let at = created.header("location").unwrap().to_string();
+    assert!(at.starts_with("/v1/me/exports/"), "{at}");
+    let personal = written(&s, &member, &at).await;
+    assert_eq!(personal["state"], "ready", "{personal:#}");
+    let doc: Value = serde_json::from_slice(&download(&s, &personal).await).unwrap();
+    assert_eq!(doc["userId"], member.id.as_str());
+    assert_eq!(doc["profile"]["userId"], member.id.as_str(), "{doc:#}");
+    let households = doc["households"].as_array().unwrap();
+    let mut names: Vec<&str> = households.iter().map(|h| h["household"]["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["Chores", "Second home"]);
+    let chores = households.iter().find(|x| x["household"]["householdId"] == h.as_str()).unwrap();
+    let theirs: Vec<&Value> = chores["completions"].as_array().unwrap().iter().collect();
+    assert_eq!(theirs.len(), 1);
+    assert!(theirs.iter().all(|c| c["userId"] == member.id.as_str()), "only their own completions");
+    assert!(doc["notifications"].is_array());
+    let _ = second;
+    // Nobody else reads it; a household export cannot be read as a personal one.
+    s.call(&owner, Method::GET, &at, None).await.assert_problem(404, "export.not_found");
+    s.call(&member, Method::POST, "/v1/me/export", Some(json!({ "format": "csv" })))
+        .await
+        .assert_problem(422, "request.validation_failed");
 
     // Bad input: named.
     let bad = s.call(&owner, Method::POST, &exports, Some(json!({ "format": "xlsx" }))).await;

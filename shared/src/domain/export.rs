@@ -144,7 +144,11 @@ impl ExportInput {
 #[serde(rename_all = "camelCase")]
 pub struct Export {
     pub export_id: String,
+    /// The household exported; empty for a member's personal (GDPR) export.
     pub household_id: String,
+    /// Set for a personal (GDPR portability) export: whose data, across their households.
+    #[serde(default)]
+    pub user_id: Option<String>,
     pub requested_by: String,
     pub format: ExportFormat,
     pub include: Vec<ExportKind>,
@@ -171,7 +175,10 @@ impl Export {
     /// The object's name in the exports bucket: under the household, by id, with the
     /// extension of what it holds.
     pub fn object_key(&self) -> String {
-        format!("households/{}/exports/{}.{}", self.household_id, self.export_id, self.extension())
+        match &self.user_id {
+            Some(user) => format!("users/{user}/exports/{}.{}", self.export_id, self.extension()),
+            None => format!("households/{}/exports/{}.{}", self.household_id, self.export_id, self.extension()),
+        }
     }
 
     pub fn extension(&self) -> &'static str {

@@ -1,4 +1,5 @@
-//! Exports (issue 8): the export record, the household's one running export (a lock item
+//! Exports (issue 8): the export record, the household's (or, for a personal export, the
+//! member's) one running export (a lock item
 //! that expires, so a worker that died does not block the household for long), and the
 //! count of exports started per day. Starting one writes all three in one transaction.
 
@@ -22,6 +23,14 @@ pub enum ExportRefused {
     DailyCap { retry_after: u32 },
 }
 
+/// The partition an export lives in: its household's, or (a personal export) its member's.
+fn partition(export: &Export) -> String {
+    match &export.user_id {
+        Some(user) => keys::user(user),
+        None => keys::household(&export.household_id),
+    }
+}
+
 impl Store {
     /// Starts `export` (queued) if no other export of the household runs and today's count
     /// is under `per_day`, with the audit entry.
@@ -32,7 +41,7 @@ impl Store {
         audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Result<(), ExportRefused>, StoreError> {
-        let pk = keys::household(&export.household_id);
+        let pk = partition(export);
         let mut tx = Tx::new(self);
         let mut lock = super::Item::new();
         lock.insert(keys::PK.into(), s(pk.clone()));
@@ -73,7 +82,7 @@ impl Store {
             Err(e) => match e.failed_condition() {
                 Some(0) => {
                     // When the running one's lock ends at the latest (it usually ends sooner).
-                    let held = self.get(keys::household(&export.household_id), keys::EXPORT_RUNNING).await?;
+                    let held = self.get(partition(export), keys::EXPORT_RUNNING).await?;
                     let until = held
                         .and_then(|i| i.get("until").and_then(|v| v.as_s().ok()).cloned())
                         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
@@ -94,6 +103,11 @@ impl Store {
         self.get_as(keys::household(household_id), keys::export(export_id)).await
     }
 
+    /// A member's personal export.
+    pub async fn get_personal_export(&self, user_id: &str, export_id: &str) -> Result<Option<Export>, StoreError> {
+        self.get_as(keys::user(user_id), keys::export(export_id)).await
+    }
+
     /// Moves `export` from a state it is in to `running`. `false`: it is ready or failed
     /// already (a redelivered message), or gone.
     pub async fn export_running(&self, export: &Export, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -101,7 +115,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::household(&export.household_id), keys::export(&export.export_id))))
+            .set_key(Some(key(partition(export), keys::export(&export.export_id))))
             .update_expression("SET #state = :running, updatedAt = :now")
             .condition_expression("#state IN (:queued, :running)")
             .expression_attribute_names("#state", "state")
@@ -124,7 +138,7 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let pk = keys::household(&export.household_id);
+        let pk = partition(export);
         let mut tx = Tx::new(self);
         let state_name = match state {
             ExportState::Queued => "queued",
@@ -156,7 +170,7 @@ impl Store {
                 self.client
                     .update_item()
                     .table_name(&self.table)
-                    .set_key(Some(key(keys::household(&export.household_id), keys::export(&export.export_id))))
+                    .set_key(Some(key(partition(export), keys::export(&export.export_id))))
                     .update_expression("SET #state = :state, updatedAt = :now")
                     .expression_attribute_names("#state", "state")
                     .expression_attribute_values(":state", s(state_name))
