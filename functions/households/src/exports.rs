@@ -136,7 +136,9 @@ pub async fn create_my_export(app: App, req: ApiRequest) -> ApiResult {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Input {
-        /// Only `json`: a structured, machine-readable document.
+        /// Only `json`: a structured, machine-readable document. Left out, or a value
+        /// (`null` is neither, as the OpenAPI document says).
+        #[serde(default, deserialize_with = "shared::domain::export::present")]
         format: Option<ExportFormat>,
     }
     let input: Input = if req.body.is_empty() { Input { format: None } } else { req.json()? };

@@ -162,7 +162,12 @@ async fn a_household_exports_as_a_zip_of_csvs_or_json_and_a_member_only_their_ow
     let _ = second;
     // Nobody else reads it; a household export cannot be read as a personal one.
     s.call(&owner, Method::GET, &at, None).await.assert_problem(404, "export.not_found");
-    s.call(&member, Method::POST, "/v1/me/export", Some(json!({ "format": "csv" })))
+    for body in [json!({ "format": "csv" }), json!({ "format": null })] {
+        s.call(&member, Method::POST, "/v1/me/export", Some(body))
+            .await
+            .assert_problem(422, "request.validation_failed");
+    }
+    s.call(&owner, Method::POST, &exports, Some(json!({ "format": "csv", "to": null })))
         .await
         .assert_problem(422, "request.validation_failed");
 

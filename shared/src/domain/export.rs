@@ -91,12 +91,18 @@ pub enum ExportState {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExportInput {
     pub format: ExportFormat,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub include: Option<Include>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub from: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub to: Option<DateTime<Utc>>,
+}
+
+/// A field that may be left out but, when given, must hold a value: `null` is refused (as
+/// the OpenAPI document says), not taken for "left out".
+pub fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -372,5 +378,10 @@ mod tests {
             input(serde_json::json!({ "format": "csv", "from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z" }));
         assert!(reversed.kinds().is_err());
         assert!(serde_json::from_value::<ExportInput>(serde_json::json!({ "format": "xlsx" })).is_err());
+        for null in ["include", "from", "to"] {
+            let mut v = serde_json::json!({ "format": "csv" });
+            v[null] = serde_json::Value::Null;
+            assert!(serde_json::from_value::<ExportInput>(v).is_err(), "{null}: null is not left out");
+        }
     }
 }
