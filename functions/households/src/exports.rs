@@ -16,7 +16,7 @@ use shared::domain::audit::AuditEntry;
 use shared::domain::export::{CsvRows, Export, ExportFormat, ExportInput, ExportKind, ExportState, Row};
 use shared::domain::task::TaskState;
 use shared::platform::validate::ulid_param;
-use shared::store::exports::ExportRefused;
+use shared::store::exports::{ExportRefused, ExportStart};
 use shared::store::tasks::{HistoryFilter, TaskRange};
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
@@ -192,8 +192,16 @@ pub async fn get_my_export(app: App, req: ApiRequest) -> ApiResult {
     view(&app, export, now).await
 }
 
+/// An export still queued or running after this long will not finish: its messages were
+/// all used up (5 receives of 30 minutes) or dead-lettered. It reads as failed.
+const STALE_AFTER: Duration = Duration::hours(3);
+
 /// The export as the API shows it: with a download URL once ready.
-async fn view(app: &App, export: Export, now: DateTime<Utc>) -> ApiResult {
+async fn view(app: &App, mut export: Export, now: DateTime<Utc>) -> ApiResult {
+    if matches!(export.state, ExportState::Queued | ExportState::Running) && export.updated_at + STALE_AFTER < now {
+        export.state = ExportState::Failed;
+        export.error = Some("the export did not finish; ask for a new one".into());
+    }
     let (download_url, download_expires_at) = match export.state {
         ExportState::Ready => {
             let url = presigned_download(app, &export).await?;
@@ -216,7 +224,11 @@ pub async fn get_export(app: App, req: ApiRequest) -> ApiResult {
         .get_export(&m.household.household_id, &id)
         .await?
         .filter(|e| e.expires_at > now)
-        .filter(|e| e.requested_by == m.member.user_id || policy::allows(m.member.role, Action::ManageTasks))
+        // Owners and admins see every export; anyone else only their own history's (an
+        // admin demoted since keeps no access to a household export they asked for).
+        .filter(|e| {
+            policy::allows(m.member.role, Action::ManageTasks) || e.only_user.as_deref() == Some(&m.member.user_id)
+        })
         .ok_or_else(|| ApiError::new(ErrorCode::ExportNotFound))?;
     view(&app, export, now).await
 }
@@ -267,8 +279,11 @@ pub async fn run_export(app: &App, message: &ExportMessage) -> Result<(), String
     let Some(export) = export.map_err(err)? else {
         return Ok(());
     };
-    if !app.store.export_running(&export, app.now()).await.map_err(err)? {
-        return Ok(());
+    match app.store.export_running(&export, app.now()).await.map_err(err)? {
+        ExportStart::Started => {}
+        ExportStart::Settled => return Ok(()),
+        // Its lock lapsed and another export runs: SQS brings this one back later.
+        ExportStart::Busy => return Err("another export of the household runs now".into()),
     }
     match write_export(app, &export).await {
         Ok(rows) => {

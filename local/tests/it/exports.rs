@@ -116,6 +116,11 @@ async fn a_household_exports_as_a_zip_of_csvs_or_json_and_a_member_only_their_ow
     let created = s.call(&member, Method::POST, &exports, Some(json!({ "format": "csv" }))).await;
     created.assert_status(202);
     let mine_at = created.header("location").unwrap().to_string();
+    // A member's export holds only their own lock and count: the owner may start one meanwhile.
+    let owners =
+        s.call(&owner, Method::POST, &exports, Some(json!({ "format": "json", "include": ["members"] }))).await;
+    owners.assert_status(202);
+    written(&s, &owner, &owners.header("location").unwrap().to_string()).await;
     let mine = written(&s, &member, &mine_at).await;
     let theirs = rows(&download(&s, &mine).await);
     assert_eq!(theirs.len(), 1 + 1, "{theirs:?}");

@@ -23,6 +23,24 @@ pub enum ExportRefused {
     DailyCap { retry_after: u32 },
 }
 
+/// The lock an export holds while it runs, and the count it adds to: the household's for
+/// its owners' and admins' exports; a member's own for their history (so a member cannot
+/// use up the household's); the member's for a personal export (in their partition).
+fn member_scope(export: &Export) -> Option<&str> {
+    export.only_user.as_deref().filter(|_| export.user_id.is_none())
+}
+
+/// What the worker found when it came to start an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportStart {
+    /// It is this worker's now (the lock taken again, or refreshed).
+    Started,
+    /// Ready or failed already (a redelivered message), or gone.
+    Settled,
+    /// Another export holds the lock (this one's lapsed meanwhile): later.
+    Busy,
+}
+
 /// The partition an export lives in: its household's, or (a personal export) its member's.
 fn partition(export: &Export) -> String {
     match &export.user_id {
@@ -43,25 +61,11 @@ impl Store {
     ) -> Result<Result<(), ExportRefused>, StoreError> {
         let pk = partition(export);
         let mut tx = Tx::new(self);
-        let mut lock = super::Item::new();
-        lock.insert(keys::PK.into(), s(pk.clone()));
-        lock.insert(keys::SK.into(), s(keys::EXPORT_RUNNING));
-        lock.insert("exportId".into(), s(&export.export_id));
-        lock.insert("until".into(), s(rfc3339(now + EXPORT_LOCK)));
-        lock.insert(keys::TTL.into(), n((now + EXPORT_LOCK).timestamp()));
-        tx.put(
-            lock,
-            Some(
-                Expr::new("attribute_not_exists(#pk) OR #until < :now")
-                    .name("#pk", keys::PK)
-                    .name("#until", "until")
-                    .value(":now", s(rfc3339(now))),
-            ),
-        );
+        tx.put(lock_item(export, now), Some(lock_free(now)));
         let day = now.date_naive();
         let tomorrow = day.succ_opt().unwrap_or(day).and_hms_opt(0, 0, 0).expect("midnight").and_utc();
         tx.update(
-            key(pk.clone(), keys::export_day(&day.to_string())),
+            key(pk.clone(), keys::export_day(&day.to_string(), member_scope(export))),
             Expr::new("ADD #count :one SET #ttl = :expires")
                 .name("#count", "count")
                 .name("#ttl", keys::TTL)
@@ -82,7 +86,7 @@ impl Store {
             Err(e) => match e.failed_condition() {
                 Some(0) => {
                     // When the running one's lock ends at the latest (it usually ends sooner).
-                    let held = self.get(partition(export), keys::EXPORT_RUNNING).await?;
+                    let held = self.get(partition(export), keys::export_running(member_scope(export))).await?;
                     let until = held
                         .and_then(|i| i.get("until").and_then(|v| v.as_s().ok()).cloned())
                         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
@@ -108,24 +112,42 @@ impl Store {
         self.get_as(keys::user(user_id), keys::export(export_id)).await
     }
 
-    /// Moves `export` from a state it is in to `running`. `false`: it is ready or failed
-    /// already (a redelivered message), or gone.
-    pub async fn export_running(&self, export: &Export, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(partition(export), keys::export(&export.export_id))))
-            .update_expression("SET #state = :running, updatedAt = :now")
-            .condition_expression("#state IN (:queued, :running)")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":running", s("running"))
-            .expression_attribute_values(":queued", s("queued"))
-            .expression_attribute_values(":now", state_time(now)?)
-            .send()
-            .await
-            .map_err(super::classify);
-        super::written(updated)
+    /// Moves `export` to `running` and takes its lock again (a retry after the worker died
+    /// may come after the lock lapsed), unless it is settled or another export holds the lock.
+    pub async fn export_running(&self, export: &Export, now: DateTime<Utc>) -> Result<ExportStart, StoreError> {
+        let mut tx = Tx::new(self);
+        tx.update(
+            key(partition(export), keys::export(&export.export_id)),
+            Expr::new("SET #state = :running, updatedAt = :now")
+                .name("#state", "state")
+                .value(":running", s("running"))
+                .value(":now", state_time(now)?),
+            Some(
+                Expr::new("#state IN (:queued, :running)")
+                    .name("#state", "state")
+                    .value(":queued", s("queued"))
+                    .value(":running", s("running")),
+            ),
+        );
+        tx.put(
+            lock_item(export, now),
+            Some(
+                Expr::new("exportId = :id OR attribute_not_exists(#pk) OR #until < :at")
+                    .name("#pk", keys::PK)
+                    .name("#until", "until")
+                    .value(":id", s(&export.export_id))
+                    .value(":at", s(rfc3339(now))),
+            ),
+        );
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(ExportStart::Started),
+            Err(e) => match e.failed_condition() {
+                Some(0) => Ok(ExportStart::Settled),
+                Some(_) => Ok(ExportStart::Busy),
+                None if e.is_conflict() => Ok(ExportStart::Busy),
+                None => Err(e),
+            },
+        }
     }
 
     /// Ends `export` as `state` (ready, with its row count; or failed, with why), and frees
@@ -154,35 +176,47 @@ impl Store {
             .value(":now", state_time(now)?);
         set = set.value(":rows", rows.map_or(aws_sdk_dynamodb::types::AttributeValue::Null(true), n));
         set = set.value(":error", error.map_or(aws_sdk_dynamodb::types::AttributeValue::Null(true), s));
-        tx.update(
-            key(pk.clone(), keys::export(&export.export_id)),
-            set,
-            Some(Expr::new("attribute_exists(#pk)").name("#pk", keys::PK)),
-        );
+        let exists = || Expr::new("attribute_exists(#pk)").name("#pk", keys::PK);
+        tx.update(key(pk.clone(), keys::export(&export.export_id)), set.clone(), Some(exists()));
         tx.delete(
-            key(pk, keys::EXPORT_RUNNING),
+            key(pk, keys::export_running(member_scope(export))),
             Some(Expr::new("exportId = :id OR attribute_not_exists(exportId)").value(":id", s(&export.export_id))),
         );
         match tx.commit(self, None).await {
             Ok(()) => Ok(()),
-            // The lock went to another export after it lapsed: this one's end is still recorded.
+            // The lock went to another export after it lapsed: this one's end is still
+            // recorded, as fully (and only while the record is there).
             Err(e) if e.failed_condition() == Some(1) => {
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(partition(export), keys::export(&export.export_id))))
-                    .update_expression("SET #state = :state, updatedAt = :now")
-                    .expression_attribute_names("#state", "state")
-                    .expression_attribute_values(":state", s(state_name))
-                    .expression_attribute_values(":now", state_time(now)?)
-                    .send()
-                    .await
-                    .map_err(super::classify)?;
-                Ok(())
+                let mut tx = Tx::new(self);
+                tx.update(key(partition(export), keys::export(&export.export_id)), set, Some(exists()));
+                match tx.commit(self, None).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.failed_condition().is_some() => Ok(()),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e.any_condition_failed()),
         }
     }
+}
+
+/// The lock item `export` holds until `now` + [`EXPORT_LOCK`].
+fn lock_item(export: &Export, now: DateTime<Utc>) -> super::Item {
+    let mut lock = super::Item::new();
+    lock.insert(keys::PK.into(), s(partition(export)));
+    lock.insert(keys::SK.into(), s(keys::export_running(member_scope(export))));
+    lock.insert("exportId".into(), s(&export.export_id));
+    lock.insert("until".into(), s(rfc3339(now + EXPORT_LOCK)));
+    lock.insert(keys::TTL.into(), n((now + EXPORT_LOCK).timestamp()));
+    lock
+}
+
+/// The lock is free for a new export: nobody holds it, or its holder's time ran out.
+fn lock_free(now: DateTime<Utc>) -> Expr {
+    Expr::new("attribute_not_exists(#pk) OR #until < :now")
+        .name("#pk", keys::PK)
+        .name("#until", "until")
+        .value(":now", s(rfc3339(now)))
 }
 
 /// A time as serde stores it in the record.

@@ -24,8 +24,8 @@
 //! | a member's digest, due    | `USER#<sub>`       | `DEFER#digest#<sub>#<sendAt>` | GSI2PK `REMIND#<hour>#<shard>` | GSI2SK `<releaseAt>#<hid>#DEFER#…` |
 //! | webhook                   | `HOUSEHOLD#<hid>`  | `WEBHOOK#<wid>`          |                    |                             |
 //! | export                    | `HOUSEHOLD#<hid>`  | `EXPORT#<eid>`           |                    |                             |
-//! | the running export (lock) | `HOUSEHOLD#<hid>`  | `EXPORTRUNNING`          |                    |                             |
-//! | exports started on a day  | `HOUSEHOLD#<hid>`  | `EXPORTDAY#<yyyy-mm-dd>` |                    |                             |
+//! | the running export (lock) | `HOUSEHOLD#<hid>` or `USER#<sub>` | `EXPORTRUNNING[#<sub>]` |        |                             |
+//! | exports started on a day  | `HOUSEHOLD#<hid>` or `USER#<sub>` | `EXPORTDAY#<yyyy-mm-dd>[#<sub>]` |  |                             |
 //! | webhook delivery (log)    | `HOUSEHOLD#<hid>`  | `WHDELIVERY#<wid>#<did>` |                    |                             |
 //! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
 //!
@@ -160,16 +160,27 @@ pub fn mail_suppression(address_hash: &str) -> String {
 }
 
 pub const EXPORT_PREFIX: &str = "EXPORT#";
-/// The household's one running export: a lock item naming it.
-pub const EXPORT_RUNNING: &str = "EXPORTRUNNING";
+
+/// The one running export of a household (or of one member's own exports in it): a lock
+/// item naming it.
+pub fn export_running(member: Option<&str>) -> String {
+    match member {
+        Some(m) => format!("EXPORTRUNNING#{m}"),
+        None => "EXPORTRUNNING".to_string(),
+    }
+}
 
 pub fn export(export_id: &str) -> String {
     format!("{EXPORT_PREFIX}{export_id}")
 }
 
-/// The counter of exports a household started on `date` (UTC, `YYYY-MM-DD`).
-pub fn export_day(date: &str) -> String {
-    format!("EXPORTDAY#{date}")
+/// The counter of exports a household (or one member, of their own) started on `date`
+/// (UTC, `YYYY-MM-DD`).
+pub fn export_day(date: &str, member: Option<&str>) -> String {
+    match member {
+        Some(m) => format!("EXPORTDAY#{date}#{m}"),
+        None => format!("EXPORTDAY#{date}"),
+    }
 }
 
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";

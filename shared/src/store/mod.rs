@@ -328,7 +328,7 @@ pub(crate) struct Tx {
 }
 
 /// A condition or update expression with its `#name` and `:value` placeholders.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Expr {
     pub text: String,
     pub names: Vec<(&'static str, String)>,
