@@ -120,7 +120,7 @@ async fn a_household_exports_as_a_zip_of_csvs_or_json_and_a_member_only_their_ow
     let owners =
         s.call(&owner, Method::POST, &exports, Some(json!({ "format": "json", "include": ["members"] }))).await;
     owners.assert_status(202);
-    written(&s, &owner, &owners.header("location").unwrap().to_string()).await;
+    written(&s, &owner, owners.header("location").unwrap()).await;
     let mine = written(&s, &member, &mine_at).await;
     let theirs = rows(&download(&s, &mine).await);
     assert_eq!(theirs.len(), 1 + 1, "{theirs:?}");
