@@ -558,11 +558,7 @@ async fn write_personal(app: &App, export: &Export, user_id: &str, upload: &mut 
                     .await
                     .map_err(err)?;
                 for c in &page {
-                    if !first {
-                        write!(out, ",").map_err(|e| e.to_string())?;
-                    }
-                    first = false;
-                    serde_json::to_writer(&mut out, c).map_err(|e| e.to_string())?;
+                    json_item(&mut out, &mut first, c)?;
                 }
                 rows += page.len() as u64;
                 upload.flush(false).await?;
@@ -584,11 +580,7 @@ async fn write_personal(app: &App, export: &Export, user_id: &str, upload: &mut 
     loop {
         let (page, next) = app.store.list_notifications(user_id, 100, start, app.now()).await.map_err(err)?;
         for n in &page {
-            if !first {
-                write!(out, ",").map_err(|e| e.to_string())?;
-            }
-            first = false;
-            serde_json::to_writer(&mut out, n).map_err(|e| e.to_string())?;
+            json_item(&mut out, &mut first, n)?;
         }
         rows += page.len() as u64;
         upload.flush(false).await?;
@@ -599,6 +591,15 @@ async fn write_personal(app: &App, export: &Export, user_id: &str, upload: &mut 
     }
     write!(out, "]}}").map_err(|e| e.to_string())?;
     Ok(rows)
+}
+
+/// One element of a JSON array being streamed: a comma before all but the first.
+fn json_item(out: &mut Buffer, first: &mut bool, value: &impl Serialize) -> Result<(), String> {
+    if !*first {
+        out.write_all(b",").map_err(|e| e.to_string())?;
+    }
+    *first = false;
+    serde_json::to_writer(out, value).map_err(|e| e.to_string())
 }
 
 fn json(s: &str) -> String {
@@ -634,14 +635,7 @@ fn push<T: Row + Serialize>(encoder: &mut Encoder, record: &T, buffer: &Buffer) 
             zip.write_all(&rows.take()).map_err(|e| e.to_string())
         }
         Encoder::Zip(_, None) => Err("no file started".into()),
-        Encoder::Json { first_in_kind } => {
-            let mut out = buffer.clone();
-            if !*first_in_kind {
-                out.write_all(b",").map_err(|e| e.to_string())?;
-            }
-            *first_in_kind = false;
-            serde_json::to_writer(&mut out, record).map_err(|e| e.to_string())
-        }
+        Encoder::Json { first_in_kind } => json_item(&mut buffer.clone(), first_in_kind, record),
     }
 }
 
