@@ -13,6 +13,23 @@ use crate::platform::config::Config;
 use crate::platform::error::ApiError;
 use crate::store::Store;
 
+/// A caller admitted by [`App::caller`].
+#[derive(Debug)]
+pub struct Caller<'r> {
+    pub principal: &'r crate::auth::Principal,
+    /// Their profile: `None` before their first `GET /v1/me` (or first household).
+    pub profile: Option<crate::domain::user::UserProfile>,
+}
+
+/// Refuses a token issued before the user's cut-off.
+fn admit(session: &crate::domain::erasure::Session, principal: &crate::auth::Principal) -> Result<(), ApiError> {
+    if session.admits(principal.issued_at) {
+        Ok(())
+    } else {
+        Err(ApiError::new(crate::platform::error::ErrorCode::TokenRevoked))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct App {
     pub config: Arc<Config>,
@@ -175,8 +192,20 @@ impl App {
             .membership(&household_id, &principal.user_id)
             .await?
             .ok_or_else(|| ApiError::new(crate::platform::error::ErrorCode::HouseholdNotFound))?;
+        admit(&membership.session, principal)?;
         crate::auth::policy::require(membership.member.role, action)?;
         Ok(membership)
+    }
+
+    /// The caller of a route outside any household (`/v1/me…`, creating or listing
+    /// households, accepting an invite), with their profile if they have one: one read,
+    /// which also refuses a token issued before the caller's cut-off (erasure, "sign out
+    /// everywhere"). Routes in a household get the same check from [`App::membership`].
+    pub async fn caller<'r>(&self, req: &'r crate::platform::http::ApiRequest) -> Result<Caller<'r>, ApiError> {
+        let principal = req.principal()?;
+        let (session, profile) = self.store.session_and_profile(&principal.user_id).await?;
+        admit(&session, principal)?;
+        Ok(Caller { principal, profile })
     }
 
     /// [`membership`](App::membership) and a read the handler needs if it is allowed, at

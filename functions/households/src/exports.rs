@@ -132,7 +132,7 @@ async fn queue(app: &App, export: Export, location: String) -> ApiResult {
 /// with its household, their completions there, and their notifications. 202 and a
 /// `Location`; one runs at a time per member, at most `EXPORTS_PER_DAY` a day.
 pub async fn create_my_export(app: App, req: ApiRequest) -> ApiResult {
-    let user_id = req.principal()?.user_id.clone();
+    let user_id = app.caller(&req).await?.principal.user_id.clone();
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Input {
@@ -180,7 +180,7 @@ pub async fn create_my_export(app: App, req: ApiRequest) -> ApiResult {
 
 /// `GET /v1/me/exports/{exportId}`: the caller's personal export; once ready, a download URL.
 pub async fn get_my_export(app: App, req: ApiRequest) -> ApiResult {
-    let user_id = req.principal()?.user_id.clone();
+    let user_id = app.caller(&req).await?.principal.user_id.clone();
     let id = ulid_param("exportId", req.path_param("exportId"))?;
     let now = app.now();
     let export = app
@@ -533,15 +533,15 @@ async fn write_personal(app: &App, export: &Export, user_id: &str, upload: &mut 
     let mut start = None;
     loop {
         let (memberships, next) = app.store.list_my_households(user_id, 25, start).await.map_err(err)?;
-        for m in memberships {
+        for (household, member) in memberships {
             if !first_household {
                 write!(out, ",").map_err(|e| e.to_string())?;
             }
             first_household = false;
             write!(out, "{{\"household\":").map_err(|e| e.to_string())?;
-            serde_json::to_writer(&mut out, &m.household).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut out, &household).map_err(|e| e.to_string())?;
             write!(out, ",\"membership\":").map_err(|e| e.to_string())?;
-            serde_json::to_writer(&mut out, &m.member).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut out, &member).map_err(|e| e.to_string())?;
             write!(out, ",\"completions\":[").map_err(|e| e.to_string())?;
             let filter = HistoryFilter {
                 from: DateTime::UNIX_EPOCH,
@@ -552,11 +552,8 @@ async fn write_personal(app: &App, export: &Export, user_id: &str, upload: &mut 
             let mut first = true;
             let mut page_start = None;
             loop {
-                let (page, next) = app
-                    .store
-                    .list_completions(&m.household.household_id, &filter, 100, page_start)
-                    .await
-                    .map_err(err)?;
+                let (page, next) =
+                    app.store.list_completions(&household.household_id, &filter, 100, page_start).await.map_err(err)?;
                 for c in &page {
                     json_item(&mut out, &mut first, c)?;
                 }

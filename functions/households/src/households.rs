@@ -22,19 +22,20 @@ pub struct HouseholdView {
 
 /// `POST /v1/households`: the caller becomes its owner.
 pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
-    let principal = req.principal()?;
     let now = app.now();
     let key = IdempotencyKey::from_request(&req)?;
-    // A replay and the caller's profile (for the owner's display name) are read at once:
-    // one round trip of wall time. Then, in the order they always had: the replay, the
-    // body, and only for a good request a first-time caller's profile written.
-    let (replayed, profile) =
-        tokio::join!(app.store.replay_key(key.as_ref(), now), app.store.get_profile(&principal.user_id));
+    // A replay and the caller (their session and profile, for the owner's display name)
+    // are read at once: one round trip of wall time. Then, in the order they always had:
+    // the caller, the replay, the body, and only for a good request a first-time caller's
+    // profile written.
+    let (caller, replayed) = tokio::join!(app.caller(&req), app.store.replay_key(key.as_ref(), now));
+    let caller = caller?;
+    let principal = caller.principal;
     if let Some(replayed) = replayed? {
         return Ok(replayed);
     }
     let body: NewHousehold = req.json()?;
-    let profile = app.store.profile_or_create(profile?, UserProfile::first_seen(principal, now)).await?;
+    let profile = app.store.profile_or_create(caller.profile, UserProfile::first_seen(principal, now)).await?;
     let (household, owner) = body.create(&principal.user_id, &profile.display_name, &profile.timezone, now)?;
     let audit = AuditEntry::new(
         &principal.user_id,
@@ -55,7 +56,7 @@ pub async fn create_household(app: App, req: ApiRequest) -> ApiResult {
 
 /// `GET /v1/households`: the caller's households, paginated.
 pub async fn list_households(app: App, req: ApiRequest) -> ApiResult {
-    let principal = req.principal()?;
+    let principal = app.caller(&req).await?.principal;
     let user_pk = keys::user(&principal.user_id);
     let (limit, start) = req.page(&CursorRule {
         attributes: &[keys::PK, keys::SK],
@@ -64,7 +65,7 @@ pub async fn list_households(app: App, req: ApiRequest) -> ApiResult {
     })?;
     let (memberships, next) = app.store.list_my_households(&principal.user_id, limit, start).await?;
     let items =
-        memberships.into_iter().map(|m| HouseholdView { household: m.household, my_role: m.member.role }).collect();
+        memberships.into_iter().map(|(household, member)| HouseholdView { household, my_role: member.role }).collect();
     Ok(ApiResponse::ok(&Page::new(items, next)))
 }
 

@@ -88,7 +88,8 @@ struct Accepted {
 
 /// `POST /v1/invites/{code}/accept`: join the invite's household with its role.
 pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
-    let principal = req.principal()?;
+    let caller = app.caller(&req).await?;
+    let principal = caller.principal;
     let now = app.now();
     let key = IdempotencyKey::from_request(&req)?;
     if let Some(replayed) = app.store.replay_key(key.as_ref(), now).await? {
@@ -109,12 +110,13 @@ pub async fn accept_invite(app: App, req: ApiRequest) -> ApiResult {
     };
     let code = invite.code.clone();
     invite.check_usable(now)?;
-    // The household and the caller's profile, read at once: one round trip of wall time.
     // A first-time caller's profile is written only once the household is found.
-    let (household, profile) =
-        tokio::join!(app.store.get_household(&invite.household_id), app.store.get_profile(&principal.user_id));
-    let household = household?.ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
-    let profile = app.store.profile_or_create(profile?, UserProfile::first_seen(principal, now)).await?;
+    let household = app
+        .store
+        .get_household(&invite.household_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::HouseholdNotFound))?;
+    let profile = app.store.profile_or_create(caller.profile, UserProfile::first_seen(principal, now)).await?;
     let member = Member {
         household_id: invite.household_id.clone(),
         user_id: principal.user_id.clone(),

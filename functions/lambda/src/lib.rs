@@ -16,7 +16,13 @@ pub fn routes() -> Vec<Route> {
 }
 
 pub fn workers() -> Vec<Worker> {
-    [functions_households::WORKERS, functions_tasks::WORKERS, functions_notifications::WORKERS].concat()
+    [
+        functions_users::WORKERS,
+        functions_households::WORKERS,
+        functions_tasks::WORKERS,
+        functions_notifications::WORKERS,
+    ]
+    .concat()
 }
 
 pub fn streams() -> Vec<StreamWorker> {

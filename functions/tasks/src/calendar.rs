@@ -82,8 +82,13 @@ pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
         return Err(not_found());
     }
     let feed = app.store.get_feed(token).await?.ok_or_else(not_found)?;
-    // A member who left, or a deleted household, has no feed.
-    let m = app.store.membership(&feed.household_id, &feed.user_id).await?.ok_or_else(not_found)?;
+    // A member who left or erased their account, or a deleted household, has no feed.
+    let m = app
+        .store
+        .membership(&feed.household_id, &feed.user_id)
+        .await?
+        .filter(|m| m.session.erased_at.is_none())
+        .ok_or_else(not_found)?;
     let now = app.now();
     let (from, to) = (now - Duration::days(PAST_DAYS), now + Duration::days(AHEAD_DAYS));
     let mut calendar = Calendar::new();

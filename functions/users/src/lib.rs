@@ -1,12 +1,14 @@
 //! The users service: the caller's own profile and in-app notifications.
 
+pub mod erasure;
 mod notifications;
 
+pub use erasure::delete_me;
 pub use notifications::*;
 
 use shared::domain::audit::AuditEntry;
 use shared::domain::user::{ProfilePatch, UserProfile};
-use shared::lambda::Route;
+use shared::lambda::{Route, Worker};
 use shared::store::StoreError;
 use shared::{ApiRequest, ApiResponse, ApiResult, App, handler};
 
@@ -18,6 +20,13 @@ pub const ROUTES: &[Route] = &[
         function: "PatchMeFunction",
         authenticated: true,
         handler: handler!(patch_me),
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/me",
+        function: "DeleteMeFunction",
+        authenticated: true,
+        handler: handler!(delete_me),
     },
     Route {
         method: "GET",
@@ -42,19 +51,27 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+pub const WORKERS: &[Worker] = &[Worker {
+    function: "ErasureFunction",
+    queue: "ErasureQueue",
+    handler: |app, event| Box::pin(erasure::handle_batch(app, event)),
+}];
+
 /// `GET /v1/me`: the caller's profile, created from the token's claims on first call.
 pub async fn get_me(app: App, req: ApiRequest) -> ApiResult {
-    let principal = req.principal()?;
-    let profile = app.store.get_or_create_profile(UserProfile::first_seen(principal, app.now())).await?;
+    let caller = app.caller(&req).await?;
+    let fresh = UserProfile::first_seen(caller.principal, app.now());
+    let profile = app.store.profile_or_create(caller.profile, fresh).await?;
     Ok(ApiResponse::ok(&profile).etag(profile.version))
 }
 
 /// `PATCH /v1/me` with `If-Match`: display name, locale, time zone, notification preferences.
 pub async fn patch_me(app: App, req: ApiRequest) -> ApiResult {
-    let principal = req.principal()?;
+    let caller = app.caller(&req).await?;
+    let principal = caller.principal;
     let patch: ProfilePatch = req.json()?;
     let now = app.now();
-    let current = app.store.get_or_create_profile(UserProfile::first_seen(principal, now)).await?;
+    let current = app.store.profile_or_create(caller.profile, UserProfile::first_seen(principal, now)).await?;
     req.require_if_match(current.version)?;
     let updated = patch.apply(current, now)?;
     let audit = AuditEntry::new(

@@ -31,7 +31,8 @@ struct NotificationPage {
 
 /// `GET /v1/me/notifications`: a page of the caller's notifications and the unread count.
 pub async fn list_notifications(app: App, req: ApiRequest) -> ApiResult {
-    let user_id = &req.principal()?.user_id;
+    let caller = app.caller(&req).await?;
+    let user_id = &caller.principal.user_id;
     let pk = keys::user(user_id);
     let (limit, start) = req.page(&CursorRule {
         attributes: &[keys::PK, keys::SK],
@@ -50,7 +51,7 @@ pub async fn list_notifications(app: App, req: ApiRequest) -> ApiResult {
 
 /// `POST /v1/me/notifications/{notificationId}/read`: 204; again, 204.
 pub async fn mark_notification_read(app: App, req: ApiRequest) -> ApiResult {
-    let user_id = &req.principal()?.user_id;
+    let user_id = &app.caller(&req).await?.principal.user_id;
     let id = ulid_param("notificationId", req.path_param("notificationId"))?;
     let now = app.now();
     let audit = AuditEntry::new(user_id, "notification.read", format!("notification/{id}"), &req.correlation_id, now);
@@ -63,7 +64,7 @@ pub async fn mark_notification_read(app: App, req: ApiRequest) -> ApiResult {
 
 /// `POST /v1/me/notifications/read-all`: everything stored up to now is read.
 pub async fn mark_all_notifications_read(app: App, req: ApiRequest) -> ApiResult {
-    let user_id = &req.principal()?.user_id;
+    let user_id = &app.caller(&req).await?.principal.user_id;
     let now = app.now();
     let audit = AuditEntry::new(user_id, "notification.read_all", format!("user/{user_id}"), &req.correlation_id, now);
     app.store.mark_all_notifications_read(user_id, now, &audit).await?;

@@ -72,6 +72,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("DeleteHouseholdFunction", 204),
     // The delete queued the purge; the worker purges what is left.
     ("PurgeHouseholdFunction", 200),
+    // Ana erases her account (the household she is still in has no one else): the job
+    // deletes that household and everything of hers.
+    ("DeleteMeFunction", 202),
+    ("ErasureFunction", 200),
 ];
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod contract;
 mod defects;
+mod erasure;
 mod events;
 mod exports;
 mod failures;

@@ -13,6 +13,9 @@ pub struct Principal {
     /// A name to start the profile with: `name`, else `cognito:username` unless that is
     /// just the `sub` again (pools that sign in by email use the sub as user name).
     pub name_hint: Option<String>,
+    /// When the token was issued (`iat`): tokens from before the user's cut-off ("sign out
+    /// everywhere", erasure) are refused.
+    pub issued_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -27,8 +30,19 @@ impl Principal {
         let user_id = text("sub").filter(|s| !s.is_empty())?;
         let name_hint =
             text("name").or_else(|| text("cognito:username").filter(|u| *u != user_id && !looks_like_uuid(u)));
-        Some(Principal { user_id, email: text("email"), name_hint })
+        let issued_at = text("iat").as_deref().and_then(claim_time);
+        Some(Principal { user_id, email: text("email"), name_hint, issued_at })
     }
+}
+
+/// A time claim as API Gateway's Cognito authorizer passes it: epoch seconds as a string
+/// (the local gateway, `auth_time`) or a date like `Fri Feb 21 15:34:05 UTC 2020` (what
+/// API Gateway makes of `iat` and `exp`).
+fn claim_time(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(secs) = value.trim().parse::<i64>() {
+        return chrono::DateTime::from_timestamp(secs, 0);
+    }
+    chrono::NaiveDateTime::parse_from_str(value.trim(), "%a %b %d %H:%M:%S UTC %Y").ok().map(|t| t.and_utc())
 }
 
 fn looks_like_uuid(s: &str) -> bool {
@@ -54,6 +68,17 @@ mod tests {
         let p = Principal::from_claims(&json!({"sub": sub, "cognito:username": sub})).unwrap();
         assert_eq!(p.name_hint, None);
         assert!(Principal::from_claims(&json!({"email": "x"})).is_none());
+    }
+
+    #[test]
+    fn reads_the_issue_time_in_both_forms_the_authorizer_passes() {
+        let p = Principal::from_claims(&json!({"sub": "u1", "iat": "1582299245"})).unwrap();
+        assert_eq!(p.issued_at.map(|t| t.timestamp()), Some(1_582_299_245));
+        // 2020-02-21T15:34:05Z, as API Gateway's REST Cognito authorizer renders it.
+        let p = Principal::from_claims(&json!({"sub": "u1", "iat": "Fri Feb 21 15:34:05 UTC 2020"})).unwrap();
+        assert_eq!(p.issued_at.map(|t| t.timestamp()), Some(1_582_299_245));
+        let p = Principal::from_claims(&json!({"sub": "u1", "iat": "yesterday"})).unwrap();
+        assert_eq!(p.issued_at, None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod assignment;
 pub mod audit;
+pub mod erasure;
 pub mod export;
 pub mod household;
 pub mod household_change;

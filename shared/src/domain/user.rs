@@ -30,6 +30,9 @@ pub struct UserProfile {
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Tokens issued at or before this second are refused (kept across profile updates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
 impl UserProfile {
@@ -55,6 +58,7 @@ impl UserProfile {
             version: 1,
             created_at: now,
             updated_at: now,
+            tokens_valid_after: None,
         }
     }
 }
@@ -155,7 +159,12 @@ mod tests {
     use super::*;
 
     fn principal(name: Option<&str>, email: Option<&str>) -> Principal {
-        Principal { user_id: "u1".into(), email: email.map(Into::into), name_hint: name.map(Into::into) }
+        Principal {
+            user_id: "u1".into(),
+            email: email.map(Into::into),
+            name_hint: name.map(Into::into),
+            issued_at: None,
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ error_codes! {
     ValidationFailed = ("request.validation_failed", 422),
     InvalidCursor = ("pagination.invalid_cursor", 400),
     Unauthenticated = ("auth.unauthenticated", 401),
+    TokenRevoked = ("auth.token_revoked", 401),
     Forbidden = ("auth.forbidden", 403),
     RouteNotFound = ("route.not_found", 404),
     MethodNotAllowed = ("route.method_not_allowed", 405),
@@ -71,6 +72,7 @@ error_codes! {
     WebhookLimit = ("webhook.limit_reached", 409),
     DeliveryNotFound = ("webhook.delivery_not_found", 404),
     ExportNotFound = ("export.not_found", 404),
+    OwnsHousehold = ("user.owns_household", 409),
     RateLimited = ("rate.limited", 429),
     // Answered by API Gateway itself (its DEFAULT_5XX response) when a function fails or
     // passes its Timeout; listed here so the code is one of ours.

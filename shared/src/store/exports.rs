@@ -107,6 +107,27 @@ impl Store {
         self.get_as(keys::household(household_id), keys::export(export_id)).await
     }
 
+    /// The export records among a page of a partition's items.
+    pub fn exports_of(&self, items: Vec<super::Item>) -> Result<Vec<Export>, StoreError> {
+        items.into_iter().map(super::from_item).collect()
+    }
+
+    /// Removes an export's record (its file is deleted first).
+    pub async fn delete_export(&self, export: &Export) -> Result<(), StoreError> {
+        let pk = match &export.user_id {
+            Some(user) => keys::user(user),
+            None => keys::household(&export.household_id),
+        };
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(pk, keys::export(&export.export_id))))
+            .send()
+            .await
+            .map_err(super::classify)?;
+        Ok(())
+    }
+
     /// A member's personal export.
     pub async fn get_personal_export(&self, user_id: &str, export_id: &str) -> Result<Option<Export>, StoreError> {
         self.get_as(keys::user(user_id), keys::export(export_id)).await

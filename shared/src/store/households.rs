@@ -9,6 +9,7 @@ use super::{
 };
 use crate::auth::Role;
 use crate::domain::audit::AuditEntry;
+use crate::domain::erasure::Session;
 use crate::domain::household::{Household, HouseholdStatus, Member};
 use crate::platform::pagination::PageKey;
 
@@ -17,6 +18,8 @@ use crate::platform::pagination::PageKey;
 pub struct Membership {
     pub household: Household,
     pub member: Member,
+    /// The caller's cut-off for their tokens, read with the membership.
+    pub session: Session,
 }
 
 /// What the purge worker found.
@@ -60,33 +63,39 @@ impl Store {
         tx.commit(self, None).await
     }
 
-    /// The household and the caller's member record, read consistently in one call.
-    /// `None` when either is missing or the household is deleted: to a non-member,
-    /// another household does not exist.
+    /// The household, the caller's member record and their session state (the cut-off for
+    /// their tokens), read consistently in one call. `None` when the household or member is
+    /// missing or the household is deleted: to a non-member, another household does not
+    /// exist.
     pub async fn membership(&self, household_id: &str, user_id: &str) -> Result<Option<Membership>, StoreError> {
         let pk = keys::household(household_id);
-        let get = |sk: String| {
-            TransactGetItem::builder()
-                .get(Get::builder().table_name(&self.table).set_key(Some(key(pk.clone(), sk))).build().expect("get"))
-                .build()
+        let get = |pk: String, sk: String, projection: Option<&str>| {
+            let mut get = Get::builder().table_name(&self.table).set_key(Some(key(pk, sk)));
+            if let Some(p) = projection {
+                get = get.projection_expression(p);
+            }
+            TransactGetItem::builder().get(get.build().expect("get")).build()
         };
         let out = self
             .client
             .transact_get_items()
-            .transact_items(get(keys::META.into()))
-            .transact_items(get(keys::member(user_id)))
+            .transact_items(get(pk.clone(), keys::META.into(), None))
+            .transact_items(get(pk.clone(), keys::member(user_id), None))
+            .transact_items(get(keys::user(user_id), keys::PROFILE.into(), Some(super::users::SESSION_PROJECTION)))
             .send()
             .await
             .map_err(classify)?;
         let mut responses = out.responses.unwrap_or_default().into_iter().map(|r| r.item);
-        let (Some(Some(h)), Some(Some(m))) = (responses.next(), responses.next()) else {
+        let (Some(Some(h)), Some(Some(m)), profile) = (responses.next(), responses.next(), responses.next().flatten())
+        else {
             return Ok(None);
         };
         let household: Household = from_item(h)?;
         if household.status != HouseholdStatus::Active {
             return Ok(None);
         }
-        Ok(Some(Membership { household, member: from_item(m)? }))
+        let session = profile.map(from_item).transpose()?.unwrap_or_default();
+        Ok(Some(Membership { household, member: from_item(m)?, session }))
     }
 
     /// The caller's households, one page: one Query of the user-side index, then one
@@ -96,7 +105,7 @@ impl Store {
         user_id: &str,
         limit: i32,
         start: Option<PageKey>,
-    ) -> Result<(Vec<Membership>, Option<PageKey>), StoreError> {
+    ) -> Result<(Vec<(Household, Member)>, Option<PageKey>), StoreError> {
         let (refs, next) = self
             .query_prefix(PrefixQuery {
                 index: None,
@@ -135,7 +144,7 @@ impl Store {
             .filter_map(|id| {
                 let household = households.remove(id)?;
                 let member = members.remove(id)?;
-                (household.status == HouseholdStatus::Active).then_some(Membership { household, member })
+                (household.status == HouseholdStatus::Active).then_some((household, member))
             })
             .collect();
         Ok((list, next))
@@ -406,7 +415,7 @@ impl Store {
         Ok(PurgeOutcome::Purged { items: deleted + 1 })
     }
 
-    async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+    pub(crate) async fn batch_delete(&self, keys: Vec<Item>) -> Result<(), StoreError> {
         for chunk in keys.chunks(25) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()

@@ -109,7 +109,7 @@ impl IdempotencyKey {
             body,
             expires_at,
         };
-        let mut item = to_item(keys::idempotency(&self.user_id, &self.key), keys::META.into(), &record)?;
+        let mut item = to_item(keys::user(&self.user_id), keys::idempotency(&self.key), &record)?;
         item.insert(keys::TTL.into(), n(expires_at.timestamp()));
         Ok(item)
     }
@@ -149,7 +149,7 @@ impl Store {
     /// The first response for this key, if there was one; a 422 if the key was used for
     /// a different request.
     pub async fn replay(&self, key: &IdempotencyKey, now: DateTime<Utc>) -> Result<Option<ApiResponse>, ApiError> {
-        let Some(record) = self.get_as::<Record>(keys::idempotency(&key.user_id, &key.key), keys::META).await? else {
+        let Some(record) = self.get_as::<Record>(keys::user(&key.user_id), keys::idempotency(&key.key)).await? else {
             return Ok(None);
         };
         if record.expires_at <= now {

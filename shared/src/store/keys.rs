@@ -10,7 +10,7 @@
 //! | audit entry               | `HOUSEHOLD#<hid>` or `USER#<sub>` | `AUDIT#<at>#<id>` |              |                             |
 //! | task                      | `HOUSEHOLD#<hid>`  | `TASK#<tid>`             | `HOUSEHOLD#<hid>`  | `TASK#<STATE>#<nextDue>#<tid>` |
 //! | completion / skip         | `HOUSEHOLD#<hid>`  | `DONE#<at>#<id>`         |                    |                             |
-//! | idempotency record        | `IDEMP#<sub>#<key>`| `META`                   |                    |                             |
+//! | idempotency record        | `USER#<sub>`       | `IDEMP#<key>`            |                    |                             |
 //! | calendar feed             | `FEED#<sha256(token)>` | `META`               |                    |                             |
 //! | a member's feed token     | `HOUSEHOLD#<hid>`  | `FEEDOF#<sub>`           |                    |                             |
 //! | rate-limit window         | `USER#<sub>`       | `RATE#<action>#<start>`  |                    |                             |
@@ -140,10 +140,12 @@ pub fn notification(notification_id: &str) -> String {
     format!("{NOTIFICATION_PREFIX}{notification_id}")
 }
 
+pub const DELIVERY_PREFIX: &str = "SENT#";
+
 /// The record that one notification (`key`) went out on `channel` to the member whose
 /// partition holds it: a redelivered message finds it and sends nothing again.
 pub fn delivery(channel: &str, key: &str) -> String {
-    format!("SENT#{channel}#{key}")
+    format!("{DELIVERY_PREFIX}{channel}#{key}")
 }
 
 pub const DIGEST_PREFIX: &str = "DIGEST#";
@@ -246,8 +248,12 @@ pub fn reminder_shard(task_id: &str) -> u32 {
     (((hash >> 32) * u64::from(REMINDER_SHARDS)) >> 32) as u32
 }
 
-pub fn idempotency(user_id: &str, key: &str) -> String {
-    format!("IDEMP#{user_id}#{key}")
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMP#";
+
+/// A request's idempotency record, under its caller (`USER#<sub>`): erasing a user finds
+/// them with the rest of their partition.
+pub fn idempotency(key: &str) -> String {
+    format!("{IDEMPOTENCY_PREFIX}{key}")
 }
 
 /// The household id in a user-side membership sort key.

@@ -3,6 +3,7 @@
 //! transaction together with its audit entry.
 
 pub mod audit;
+pub mod erasure;
 pub mod exports;
 pub mod feeds;
 pub mod households;

@@ -1,18 +1,31 @@
 //! User profiles.
 
-use super::{Expr, Store, StoreError, Tx, classify, keys, n, to_item};
+use super::{Expr, Store, StoreError, Tx, classify, from_item, keys, n, to_item};
 use crate::domain::audit::AuditEntry;
+use crate::domain::erasure::Session;
 use crate::domain::user::UserProfile;
 
+/// The profile item's attributes that make up the session state (read with every
+/// membership).
+pub(crate) const SESSION_PROJECTION: &str = "tokensValidAfter, erasedAt";
+
 impl Store {
+    /// The caller's profile (`None` before their first call, or once erased).
     pub async fn get_profile(&self, user_id: &str) -> Result<Option<UserProfile>, StoreError> {
-        self.get_as(keys::user(user_id), keys::PROFILE).await
+        Ok(self.session_and_profile(user_id).await?.1)
     }
 
-    /// Creates the profile unless one exists; either way returns the stored profile.
-    pub async fn get_or_create_profile(&self, fresh: UserProfile) -> Result<UserProfile, StoreError> {
-        let found = self.get_profile(&fresh.user_id).await?;
-        self.profile_or_create(found, fresh).await
+    /// The session state and the profile, from one consistent read. An erased user's
+    /// profile item is a bare marker: their session says so and there is no profile.
+    pub async fn session_and_profile(&self, user_id: &str) -> Result<(Session, Option<UserProfile>), StoreError> {
+        let Some(item) = self.get(keys::user(user_id), keys::PROFILE).await? else {
+            return Ok((Session::default(), None));
+        };
+        let session: Session = from_item(item.clone())?;
+        if session.erased_at.is_some() {
+            return Ok((session, None));
+        }
+        Ok((session, Some(from_item(item)?)))
     }
 
     /// The profile a [`get_profile`](Store::get_profile) found, or `fresh`, created now:
@@ -45,14 +58,15 @@ impl Store {
         }
     }
 
-    /// Saves `updated` if the stored version is still `updated.version - 1`.
+    /// Saves `updated` if the stored version is still `updated.version - 1` (erasing or
+    /// signing out everywhere moves the version on too).
     pub async fn update_profile(&self, updated: &UserProfile, audit: &AuditEntry) -> Result<(), StoreError> {
         let pk = keys::user(&updated.user_id);
         let mut tx = Tx::new(self);
         tx.put(
             to_item(pk.clone(), keys::PROFILE.into(), updated)?,
             Some(
-                Expr::new("#version = :expected")
+                Expr::new("#version = :expected AND attribute_not_exists(erasedAt)")
                     .name("#version", "version")
                     .value(":expected", n(updated.version - 1)),
             ),
