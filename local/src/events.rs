@@ -29,6 +29,8 @@ pub const LOCAL_WEBHOOK_URL: &str = "http://127.0.0.1:9/chore-garden";
 pub const EXAMPLE_NOTIFICATION: &str = "01M8693800QA2KCWGHE6JP4RD0";
 /// Likewise the export id in the export events.
 pub const EXAMPLE_EXPORT: &str = "01JD3T5B7D9F1H3K5M7P9R1T3V";
+/// Likewise the photo id in the photo events.
+pub const EXAMPLE_PHOTO: &str = "01JD3V6C8E0G2J4L6N8Q0S2U4W";
 /// Likewise the token in events/CalendarFeedFunction.json.
 pub const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";
 

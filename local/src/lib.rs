@@ -251,6 +251,7 @@ pub async fn start(
         }
     })];
     if options.run_pollers {
+        provision::configure_bucket_notifications(template, &provisioned).await?;
         let sqs = provisioned.endpoints.sqs_client().await;
         for worker in routes::workers() {
             let url = provisioned

@@ -474,3 +474,70 @@ pub async fn create_configuration_sets(
     }
     Ok(sets)
 }
+
+/// The buckets' notifications to queues as the template configures them (S3 → SQS), so
+/// the emulator delivers the events itself, as S3 would (moto sends `ObjectCreated:Put`,
+/// and an `s3:TestEvent` once configured).
+pub async fn configure_bucket_notifications(template: &Template, p: &Provisioned) -> Result<(), ProvisionError> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+        QueueConfiguration, S3KeyFilter,
+    };
+    let aws = |what: &str, e: String| ProvisionError::Aws(format!("{what}: {e}"));
+    let (s3, sqs) = (p.endpoints.s3_client().await, p.endpoints.sqs_client().await);
+    for (logical_id, props) in template.resources_of("AWS::S3::Bucket") {
+        let Some(configs) = props.pointer("/NotificationConfiguration/QueueConfigurations").and_then(Value::as_array)
+        else {
+            continue;
+        };
+        let bucket =
+            p.buckets.get(&logical_id).ok_or_else(|| aws("bucket", format!("{logical_id} not provisioned")))?;
+        let mut queues = Vec::new();
+        for c in configs {
+            let queue = c.get("Queue").and_then(crate::template::referenced).unwrap_or_default();
+            let url = p.queue_urls.get(&queue).ok_or_else(|| aws("notification", format!("no queue {queue}")))?;
+            let attributes = sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| aws("queue ARN", aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            let arn = attributes.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned();
+            let rules = c
+                .pointer("/Filter/S3Key/Rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    FilterRule::builder()
+                        .name(FilterRuleName::from(r.get("Name").and_then(Value::as_str).unwrap_or_default()))
+                        .value(r.get("Value").and_then(Value::as_str).unwrap_or_default())
+                        .build()
+                })
+                .collect();
+            let event = Event::from(c.get("Event").and_then(Value::as_str).unwrap_or_default());
+            queues.push(
+                QueueConfiguration::builder()
+                    .set_queue_arn(arn)
+                    .events(event)
+                    .filter(
+                        NotificationConfigurationFilter::builder()
+                            .key(S3KeyFilter::builder().set_filter_rules(Some(rules)).build())
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| aws("notification", e.to_string()))?,
+            );
+        }
+        s3.put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(
+                NotificationConfiguration::builder().set_queue_configurations(Some(queues)).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws("bucket notification", aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    }
+    Ok(())
+}

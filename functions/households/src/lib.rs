@@ -5,6 +5,7 @@ pub mod exports;
 mod households;
 mod invites;
 mod members;
+pub mod photos;
 pub mod purge;
 
 pub use audit::*;
@@ -12,6 +13,7 @@ pub use exports::{create_export, create_my_export, get_export, get_my_export};
 pub use households::*;
 pub use invites::*;
 pub use members::*;
+pub use photos::{create_photo, get_photo};
 
 use shared::auth::Action;
 use shared::lambda::{Route, Worker};
@@ -74,6 +76,20 @@ pub const ROUTES: &[Route] = &[
         function: "GetMyExportFunction",
         authenticated: true,
         handler: handler!(get_my_export),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/photos",
+        function: "CreatePhotoFunction",
+        authenticated: true,
+        handler: handler!(create_photo),
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/photos/{photoId}",
+        function: "GetPhotoFunction",
+        authenticated: true,
+        handler: handler!(get_photo),
     },
     Route {
         method: "POST",
@@ -145,6 +161,11 @@ pub const WORKERS: &[Worker] = &[
         function: "PurgeHouseholdFunction",
         queue: "HouseholdPurgeQueue",
         handler: |app, event| Box::pin(purge::handle_batch(app, event)),
+    },
+    Worker {
+        function: "PhotoWorkerFunction",
+        queue: "PhotoQueue",
+        handler: |app, event| Box::pin(photos::handle_batch(app, event)),
     },
     Worker {
         function: "ExportWorkerFunction",

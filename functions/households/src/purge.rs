@@ -35,6 +35,11 @@ async fn purge_one(app: &App, message: &SqsMessage) -> Result<PurgeOutcome, Stri
     if request.household_id.parse::<ulid::Ulid>().is_err() {
         return Err(format!("not a household id: {}", request.household_id));
     }
+    // The household's photos first (files, then records), while their records still say
+    // where the files are.
+    if app.store.household_deleted(&request.household_id).await.map_err(|e| e.to_string())? == Some(true) {
+        crate::photos::delete_photos(app, &request.household_id, |_| true).await?;
+    }
     let outcome = app.store.purge_household(&request.household_id).await.map_err(|e| e.to_string())?;
     tracing::info!(household_id = %request.household_id, ?outcome, "purge");
     if outcome == PurgeOutcome::StillActive && is_young(app, message) {

@@ -20,7 +20,8 @@ pub struct OccurrenceInput {
     pub as_user_id: Option<String>,
     pub note: Option<String>,
     pub duration_minutes: Option<u32>,
-    /// The proof photo's reference, required for chores with `requiresPhoto`.
+    /// The proof photo's id (`POST …/photos`, once ready), required for chores with
+    /// `requiresPhoto`.
     pub photo: Option<String>,
 }
 
@@ -64,12 +65,22 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     if let Some(d) = input.duration_minutes {
         checks.range("durationMinutes", d.into(), 1, 24 * 60);
     }
-    if let Some(photo) = &mut input.photo {
-        checks.line("photo", photo, 1, 200);
-    }
     let task = task.visible(&m)?;
     if kind == CompletionKind::Completed && task.requires_photo && input.photo.is_none() {
         checks.push(FieldError::new("photo", FieldIssue::Required));
+    }
+    // A photo is one uploaded to this household and accepted by the photo worker: not a
+    // pending or rejected one, and never another household's.
+    if let Some(photo) = &input.photo {
+        let ready = match photo.parse::<ulid::Ulid>() {
+            Ok(id) => app.store.photo_is_ready(&m.household.household_id, &id.to_string(), now).await?,
+            Err(_) => false,
+        };
+        if !ready {
+            checks.push(
+                FieldError::new("photo", FieldIssue::InvalidValue).with("allowed", "a ready photo of this household"),
+            );
+        }
     }
     checks.finish()?;
     // `If-Match` names the occurrence the client saw; if it has moved on, someone else

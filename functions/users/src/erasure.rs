@@ -194,6 +194,7 @@ impl Ctx<'_> {
         };
         functions_tasks::apply_household_change(self.app, &change).await?;
         self.delete_household_exports(household_id).await?;
+        functions_households::photos::delete_photos(self.app, household_id, |p| p.uploaded_by == self.user_id).await?;
         let mut scrubbed = store.scrub_partition(&keys::household(household_id), "", self.traces).await.map_err(err)?;
         scrubbed += store.scrub_invites(household_id, self.traces).await.map_err(err)?;
         // What the others were told about them, or did to them.

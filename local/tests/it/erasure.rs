@@ -115,6 +115,9 @@ async fn an_erased_member_leaves_no_trace_but_their_counted_history() {
     export.assert_status(202);
     s.call(&zed, Method::POST, "/v1/me/export", Some(json!({}))).await.assert_status(202);
     let own = s.household(&zed, "Zed's flat").await;
+    // A photo they took (with GPS in it).
+    let photo = crate::photos::upload(&s, &zed, &h, "image/jpeg", crate::photos::jpeg_with_gps()).await;
+    assert_eq!(crate::photos::decided(&s, &zed, &photo).await["state"], "ready");
 
     // The others were told of Zed's work by name (in-app notifications from the stream).
     let mut told = Value::Null;
@@ -219,4 +222,9 @@ async fn an_erased_member_leaves_no_trace_but_their_counted_history() {
         let listed = s3.list_objects_v2().bucket(bucket).prefix(&prefix).send().await.unwrap();
         assert_eq!(listed.key_count(), Some(0), "{prefix}: {:?}", listed.contents());
     }
+    // Their photo (the cleaned copy and thumbnail) is gone too.
+    let photos = &worker.config.photos_bucket;
+    let listed = s3.list_objects_v2().bucket(photos).prefix(format!("households/{h}/photos/")).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0), "{:?}", listed.contents());
+    s.call(&ana, Method::GET, &photo, None).await.assert_problem(404, "photo.not_found");
 }

@@ -67,6 +67,11 @@ const EXPECTED: &[(&str, u16)] = &[
     // Ana's personal (GDPR) export: queued.
     ("CreateMyExportFunction", 202),
     ("GetMyExportFunction", 200),
+    // A proof photo: its upload URL; the worker's event comes for an upload that never
+    // arrived (nothing to do); the photo stays pending.
+    ("CreatePhotoFunction", 201),
+    ("PhotoWorkerFunction", 200),
+    ("GetPhotoFunction", 200),
     ("ArchiveTaskFunction", 200),
     ("RestoreTaskFunction", 200),
     ("DeleteHouseholdFunction", 204),
@@ -97,6 +102,7 @@ async fn every_event_runs_through_its_handler() {
     let mut webhook_id = String::new();
     let mut delivery_id = String::new();
     let mut export_id = String::new();
+    let mut photo_id = String::new();
     let mut audited = std::collections::BTreeSet::new();
     for (function, expected) in EXPECTED {
         let text = std::fs::read_to_string(event_file(function))
@@ -106,6 +112,7 @@ async fn every_event_runs_through_its_handler() {
             .replace(EXAMPLE_WEBHOOK, &webhook_id)
             .replace(EXAMPLE_DELIVERY, &delivery_id)
             .replace(local::events::EXAMPLE_EXPORT, &export_id)
+            .replace(local::events::EXAMPLE_PHOTO, &photo_id)
             .replace(local::events::EXAMPLE_WEBHOOK_URL, local::events::LOCAL_WEBHOOK_URL);
         if let Some(consumer) = local::routes::streams().into_iter().find(|w| w.function == *function) {
             let event: shared::lambda::StreamEvent = serde_json::from_str(&text).unwrap();
@@ -163,6 +170,11 @@ async fn every_event_runs_through_its_handler() {
                 export_id = v["exportId"].as_str().unwrap().to_string();
                 assert_eq!(v["state"], "queued");
             }
+            "CreatePhotoFunction" => {
+                photo_id = v["photoId"].as_str().unwrap().to_string();
+                assert!(v["upload"]["url"].as_str().unwrap().contains(&photo_id), "{v:#}");
+            }
+            "GetPhotoFunction" => assert_eq!(v["state"], "pending", "{v:#}"),
             "GetMyExportFunction" => assert_eq!(v["userId"], local::events::OWNER, "{v:#}"),
             "GetExportFunction" => {
                 assert_eq!(v["state"], "ready", "{v:#}");

@@ -19,6 +19,7 @@ mod input;
 mod invites;
 mod members;
 mod notifications;
+mod photos;
 mod production;
 mod reminders;
 mod scenario;

@@ -8,6 +8,7 @@ pub mod household;
 pub mod household_change;
 pub mod invite;
 pub mod notification;
+pub mod photo;
 pub mod recurrence;
 pub mod reminder;
 pub mod task;

@@ -14,6 +14,7 @@ pub mod env {
     pub const EXPORTS_BUCKET: &str = "EXPORTS_BUCKET";
     pub const EXPORT_QUEUE_URL: &str = "EXPORT_QUEUE_URL";
     pub const ERASURE_QUEUE_URL: &str = "ERASURE_QUEUE_URL";
+    pub const PHOTOS_BUCKET: &str = "PHOTOS_BUCKET";
     pub const EXPORTS_PER_DAY: &str = "EXPORTS_PER_DAY";
     pub const WEBHOOK_ALLOW_LOOPBACK: &str = "WEBHOOK_ALLOW_LOOPBACK";
     pub const WEBHOOK_RETRY_BASE_SECONDS: &str = "WEBHOOK_RETRY_BASE_SECONDS";
@@ -48,6 +49,8 @@ pub struct Config {
     pub exports_bucket: String,
     /// Queue of exports the export worker writes.
     pub export_queue_url: String,
+    /// The bucket proof photos are uploaded to (presigned PUT) and served from.
+    pub photos_bucket: String,
     /// Queue of account erasures the erasure job carries out.
     pub erasure_queue_url: String,
     /// How many exports a household may start per day (UTC).
@@ -104,6 +107,7 @@ impl Config {
             exports_bucket: get(env::EXPORTS_BUCKET).unwrap_or_default(),
             export_queue_url: get(env::EXPORT_QUEUE_URL).unwrap_or_default(),
             erasure_queue_url: get(env::ERASURE_QUEUE_URL).unwrap_or_default(),
+            photos_bucket: get(env::PHOTOS_BUCKET).unwrap_or_default(),
             exports_per_day: match get(env::EXPORTS_PER_DAY) {
                 Some(v) => v
                     .parse()

@@ -72,6 +72,7 @@ error_codes! {
     WebhookLimit = ("webhook.limit_reached", 409),
     DeliveryNotFound = ("webhook.delivery_not_found", 404),
     ExportNotFound = ("export.not_found", 404),
+    PhotoNotFound = ("photo.not_found", 404),
     OwnsHousehold = ("user.owns_household", 409),
     RateLimited = ("rate.limited", 429),
     // Answered by API Gateway itself (its DEFAULT_5XX response) when a function fails or

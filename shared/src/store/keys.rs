@@ -26,6 +26,7 @@
 //! | export                    | `HOUSEHOLD#<hid>`  | `EXPORT#<eid>`           |                    |                             |
 //! | the running export (lock) | `HOUSEHOLD#<hid>` or `USER#<sub>` | `EXPORTRUNNING[#<sub>]` |        |                             |
 //! | exports started on a day  | `HOUSEHOLD#<hid>` or `USER#<sub>` | `EXPORTDAY#<yyyy-mm-dd>[#<sub>]` |  |                             |
+//! | proof photo               | `HOUSEHOLD#<hid>`  | `PHOTO#<pid>`            |                    |                             |
 //! | webhook delivery (log)    | `HOUSEHOLD#<hid>`  | `WHDELIVERY#<wid>#<did>` |                    |                             |
 //! | suppressed email address  | `MAILSUPPRESS#<sha256(address)>` | `META`     |                    |                             |
 //!
@@ -183,6 +184,13 @@ pub fn export_day(date: &str, member: Option<&str>) -> String {
         Some(m) => format!("EXPORTDAY#{date}#{m}"),
         None => format!("EXPORTDAY#{date}"),
     }
+}
+
+pub const PHOTO_PREFIX: &str = "PHOTO#";
+
+/// A proof photo's record, under its household.
+pub fn photo(photo_id: &str) -> String {
+    format!("{PHOTO_PREFIX}{photo_id}")
 }
 
 pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";

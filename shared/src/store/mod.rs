@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod invites;
 pub mod keys;
 pub mod notifications;
+pub mod photos;
 pub mod rate;
 pub mod reminders;
 pub mod tasks;
