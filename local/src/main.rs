@@ -54,10 +54,11 @@ async fn dev() -> Result<(), String> {
     let travel = local::schedule::TravelClock::new();
     let options = StackOptions {
         clock: travel.clone(),
-        // A short purge delay keeps the demo snappy; AWS uses the template's default.
-        // Webhooks may reach a receiver on this machine, and retry within seconds.
+        // Short purge and erasure delays keep the demo snappy; AWS uses the defaults (15 s,
+        // 15 min). Webhooks may reach a receiver on this machine, and retry within seconds.
         env_overrides: HashMap::from([
             ("PURGE_DELAY_SECONDS".to_string(), "2".to_string()),
+            ("ERASURE_DELAY_SECONDS".to_string(), "10".to_string()),
             ("WEBHOOK_ALLOW_LOOPBACK".to_string(), "true".to_string()),
             ("WEBHOOK_RETRY_BASE_SECONDS".to_string(), "5".to_string()),
         ]),

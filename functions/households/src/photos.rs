@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 use shared::auth::Action;
 use shared::domain::audit::AuditEntry;
 use shared::domain::photo::{
-    DOWNLOAD_URL_MINUTES, MAX_PHOTO_BYTES, MAX_PHOTO_SIDE, Photo, PhotoInput, PhotoState, PhotoType, Rejection,
-    THUMBNAIL_SIDE, UPLOAD_URL_MINUTES, event_key, fit_within, upload_of_key,
+    DOWNLOAD_URL_MINUTES, MAX_PHOTO_BYTES, MAX_PHOTO_SIDE, MAX_PIXELS, Photo, PhotoInput, PhotoState, PhotoType,
+    Rejection, THUMBNAIL_SIDE, UPLOAD_URL_MINUTES, event_key, fit_within, upload_of_key,
 };
 use shared::platform::validate::ulid_param;
 use shared::store::StoreError;
+use shared::store::rate::RateLimit;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
 use crate::authorize;
@@ -70,13 +71,19 @@ fn presign_failed(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::Internal)
 }
 
+/// Uploads a member may start a day, across households.
+pub const PHOTO_UPLOADS: RateLimit = RateLimit { action: "photo-upload", limit: 100, seconds: 86_400 };
+
 /// `POST /v1/households/{householdId}/photos`: a pending photo and the URL to upload it to.
-/// Any member may upload (children complete chores too).
+/// Any member may upload (children complete chores too), [`PHOTO_UPLOADS`] a day.
 pub async fn create_photo(app: App, req: ApiRequest) -> ApiResult {
     let m = authorize(&app, &req, Action::ViewTasks).await?;
     let input: PhotoInput = req.json()?;
     let kind = input.check()?;
     let now = app.now();
+    if !app.store.rate_take(&PHOTO_UPLOADS, &m.member.user_id, now).await? {
+        return Err(ApiError::rate_limited(PHOTO_UPLOADS.retry_after(now)));
+    }
     let photo = Photo::new(&m.household.household_id, &m.member.user_id, &input, kind, now);
     // The URL binds the type and the length as signed headers: S3 refuses a PUT with any
     // other Content-Type or Content-Length (SignatureDoesNotMatch).
@@ -175,6 +182,10 @@ pub fn process(bytes: &[u8], declared: PhotoType) -> Result<Processed, Rejection
         _ => Rejection::NotAnImage,
     };
     let mut decoder = reader.into_decoder().map_err(refused)?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(Rejection::TooManyPixels);
+    }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(refused)?;
     img.apply_orientation(orientation);
@@ -304,7 +315,12 @@ pub async fn check_upload(app: &App, household_id: &str, photo_id: &str) -> Resu
                     .await
                     .map_err(|e| format!("S3: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
             }
-            app.store.photo_ready(&photo, processed.width, processed.height, now).await.map_err(err)?;
+            if !app.store.photo_ready(&photo, processed.width, processed.height, now).await.map_err(err)? {
+                // Deleted meanwhile (its household purged, its uploader erased): what was
+                // just written goes too.
+                delete_objects(app, &[photo.clean_key(), photo.thumbnail_key()]).await?;
+                return Ok(Outcome::Nothing);
+            }
             Outcome::Ready
         }
         Err(rejection) => {
@@ -387,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_header_claiming_gigapixels_is_refused_before_decoding() {
-        // A PNG header of 60000 × 60000 pixels, and nothing else.
+        // A PNG header of 60000 × 60000 pixels (3.6 gigapixels), and nothing else.
         let mut png = encoded(ImageFormat::Png, 1, 1);
         png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
         png[20..24].copy_from_slice(&60_000u32.to_be_bytes());

@@ -69,17 +69,18 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
     if kind == CompletionKind::Completed && task.requires_photo && input.photo.is_none() {
         checks.push(FieldError::new("photo", FieldIssue::Required));
     }
-    // A photo is one uploaded to this household and accepted by the photo worker: not a
-    // pending or rejected one, and never another household's.
-    if let Some(photo) = &input.photo {
-        let ready = match photo.parse::<ulid::Ulid>() {
-            Ok(id) => app.store.photo_is_ready(&m.household.household_id, &id.to_string(), now).await?,
+    // A photo is one the caller uploaded to this household and the photo worker accepted,
+    // not yet proving another completion (claimed again in the write, against a race).
+    if let Some(photo) = &mut input.photo {
+        let proves = match photo.parse::<ulid::Ulid>() {
+            Ok(id) => {
+                *photo = id.to_string();
+                app.store.photo_proves(&m.household.household_id, photo, &m.member.user_id, now).await?
+            }
             Err(_) => false,
         };
-        if !ready {
-            checks.push(
-                FieldError::new("photo", FieldIssue::InvalidValue).with("allowed", "a ready photo of this household"),
-            );
+        if !proves {
+            checks.push(photo_refused());
         }
     }
     checks.finish()?;
@@ -155,7 +156,13 @@ async fn record(app: App, req: ApiRequest, kind: CompletionKind) -> ApiResult {
         Err(TaskWriteConflict::KeyTaken) => replay_or_conflict(&app, key.as_ref(), now).await,
         Err(TaskWriteConflict::TaskChanged) => Err(ApiError::new(ErrorCode::OccurrenceChanged)),
         Err(TaskWriteConflict::MemberGone) => Err(ApiError::new(ErrorCode::MemberNotFound)),
+        Err(TaskWriteConflict::PhotoTaken) => Err(ApiError::validation(vec![photo_refused()])),
     }
+}
+
+fn photo_refused() -> FieldError {
+    FieldError::new("photo", FieldIssue::InvalidValue)
+        .with("allowed", "a ready photo you uploaded to this household, not proving another completion")
 }
 
 #[derive(Debug, serde::Deserialize)]

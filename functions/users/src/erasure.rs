@@ -15,7 +15,7 @@ use shared::domain::erasure::{ErasureRequest, Traces, successor, tombstone_id};
 use shared::domain::household::Member;
 use shared::domain::household_change::{Change, HouseholdChange};
 use shared::store::StoreError;
-use shared::store::erasure::{CO_MEMBER_PREFIXES, ErasureMark, ErasureState, Scrubbed};
+use shared::store::erasure::{CO_MEMBER_PREFIXES, ErasureMark, ErasureState, NameScope, Scrubbed};
 use shared::store::keys;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
@@ -49,8 +49,12 @@ pub async fn delete_me(app: App, req: ApiRequest) -> ApiResult {
         caller.profile.iter().filter_map(|p| p.email.clone()).chain(caller.principal.email.clone()).collect();
     // The job is queued first: if marking then fails, the job finds no mark and lets the
     // message go; if queueing fails, nothing has changed and the client may retry.
+    // It runs after ERASURE_DELAY_SECONDS (15 minutes in AWS): by then every request let in
+    // before the mark has ended, and what it set off (stream events, notifications, an
+    // upload being processed) has landed, so the job finds and removes that too.
     let request = ErasureRequest { user_id: user_id.clone(), correlation_id: req.correlation_id.clone() };
-    app.enqueue(&app.config.erasure_queue_url, &serde_json::to_value(&request).expect("serializable"), 0).await?;
+    let body = serde_json::to_value(&request).expect("serializable");
+    app.enqueue(&app.config.erasure_queue_url, &body, app.config.erasure_delay_seconds).await?;
     let mark = ErasureMark { tombstone_id: tombstone_id(), names, emails };
     let audit = AuditEntry::new(&user_id, "user.erase", format!("user/{user_id}"), &req.correlation_id, now);
     app.store.mark_erased(&user_id, &mark, &audit).await?;
@@ -80,7 +84,8 @@ pub async fn handle_batch(app: App, event: SqsEvent) -> SqsBatchResponse {
 
 fn is_young(app: &App, message: &SqsMessage) -> bool {
     let sent = message.attributes.get("SentTimestamp").and_then(|t| t.parse::<i64>().ok());
-    sent.is_some_and(|ms| app.now().timestamp_millis() - ms < YOUNG_MILLIS)
+    let young = YOUNG_MILLIS + i64::from(app.config.erasure_delay_seconds) * 1000;
+    sent.is_some_and(|ms| app.now().timestamp_millis() - ms < young)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -110,12 +115,12 @@ pub async fn erase(app: &App, user_id: &str, correlation_id: &str) -> Result<Out
         app.store.add_erasure_emails(user_id, &mark).await.map_err(err)?;
     }
     let traces = Traces::new(user_id, &mark.tombstone_id, &mark.names, &mark.emails);
-    let ctx = Ctx { app, user_id, traces: &traces, correlation_id, erased_at };
-    let households = app.store.membership_refs(user_id).await.map_err(err)?;
+    let ctx = Ctx { app, user_id, traces: &traces, correlation_id, started_at: app.now() };
+    let households = app.store.households_of(user_id).await.map_err(err)?;
     let mut scrubbed = Scrubbed::default();
     for household_id in &households {
         scrubbed += ctx.leave_household(household_id).await?;
-        app.store.delete_membership_ref(user_id, household_id).await.map_err(err)?;
+        app.store.household_erased(user_id, household_id).await.map_err(err)?;
     }
     ctx.delete_personal_exports().await?;
     delete_cognito_user(app, user_id).await?;
@@ -128,7 +133,8 @@ struct Ctx<'a> {
     user_id: &'a str,
     traces: &'a Traces,
     correlation_id: &'a str,
-    erased_at: DateTime<Utc>,
+    /// When this pass began.
+    started_at: DateTime<Utc>,
 }
 
 impl Ctx<'_> {
@@ -178,10 +184,22 @@ impl Ctx<'_> {
                     }
                 }
             }
-            let audit = self.audit("member.erase", format!("member/{}", self.traces.tombstone_id));
-            match store.remove_member(&member, &audit).await {
-                Ok(()) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => return Err(err(e)),
+            // A member record changed meanwhile (points from an approval, a new role) is read
+            // again; only a member already gone counts as removed.
+            let mut attempts = 0;
+            loop {
+                let audit = self.audit("member.erase", format!("member/{}", self.traces.tombstone_id));
+                match store.remove_member(&member, &audit).await {
+                    Ok(()) => break,
+                    Err(StoreError::ConditionFailed) if attempts < 5 => {
+                        attempts += 1;
+                        match store.get_member(household_id, self.user_id).await.map_err(err)? {
+                            Some(again) => member = again,
+                            None => break,
+                        }
+                    }
+                    Err(e) => return Err(err(e)),
+                }
             }
         }
         // Their chores go to the others now (not through the stream, which would tell the
@@ -193,17 +211,25 @@ impl Ctx<'_> {
             correlation_id: self.correlation_id.to_string(),
         };
         functions_tasks::apply_household_change(self.app, &change).await?;
-        self.delete_household_exports(household_id).await?;
         functions_households::photos::delete_photos(self.app, household_id, |p| p.uploaded_by == self.user_id).await?;
-        let mut scrubbed = store.scrub_partition(&keys::household(household_id), "", self.traces).await.map_err(err)?;
+        let mut scrubbed = store
+            .scrub_partition(&keys::household(household_id), "", self.traces, NameScope::Household)
+            .await
+            .map_err(err)?;
         scrubbed += store.scrub_invites(household_id, self.traces).await.map_err(err)?;
         // What the others were told about them, or did to them.
         for other in roster.iter().filter(|m| m.user_id != self.user_id) {
             for prefix in CO_MEMBER_PREFIXES {
-                scrubbed +=
-                    store.scrub_partition(&keys::user(&other.user_id), prefix, self.traces).await.map_err(err)?;
+                let scope = NameScope::MessagesAbout(household_id);
+                scrubbed += store
+                    .scrub_partition(&keys::user(&other.user_id), prefix, self.traces, scope)
+                    .await
+                    .map_err(err)?;
             }
         }
+        // Last, once nothing can start one with their data any more: the exports made until
+        // now hold their rows.
+        self.delete_household_exports(household_id).await?;
         Ok(scrubbed)
     }
 
@@ -226,7 +252,8 @@ impl Ctx<'_> {
         loop {
             let (items, next) = self.app.store.partition_page(pk, keys::EXPORT_PREFIX, start).await.map_err(err)?;
             for export in self.app.store.exports_of(items).map_err(err)? {
-                if export.created_at > self.erased_at {
+                // One started after this pass began is the next delivery's (it reruns).
+                if export.created_at > self.started_at {
                     continue;
                 }
                 s3.delete_object()

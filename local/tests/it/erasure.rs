@@ -115,6 +115,15 @@ async fn an_erased_member_leaves_no_trace_but_their_counted_history() {
     export.assert_status(202);
     s.call(&zed, Method::POST, "/v1/me/export", Some(json!({}))).await.assert_status(202);
     let own = s.household(&zed, "Zed's flat").await;
+    // A household they left before: its history names them too.
+    let old = s.household(&ana, "Old flat").await;
+    s.join(&ana, &old, &zed, "member").await;
+    let mut body = daily("Sweep", &[&zed, &ana]);
+    body["startDate"] = json!(chrono::Utc::now().date_naive() - chrono::Duration::days(3));
+    let sweep = create(&s, &ana, &old, body).await;
+    let sweep = format!("/v1/households/{old}/tasks/{}/complete", sweep["taskId"].as_str().unwrap());
+    s.call(&ana, Method::POST, &sweep, Some(json!({ "asUserId": zed.id }))).await.assert_status(200);
+    s.call(&zed, Method::DELETE, &format!("/v1/households/{old}/members/{}", zed.id), None).await.assert_status(204);
     // A photo they took (with GPS in it).
     let photo = crate::photos::upload(&s, &zed, &h, "image/jpeg", crate::photos::jpeg_with_gps()).await;
     assert_eq!(crate::photos::decided(&s, &zed, &photo).await["state"], "ready");
@@ -192,6 +201,10 @@ async fn an_erased_member_leaves_no_trace_but_their_counted_history() {
     assert_eq!(attributes, ["PK", "SK", "erasedAt", "expiresAtEpoch", "tokensValidAfter"]);
 
     // The household keeps its history: Zed's completions still count, under a tombstone id.
+    let old_history = s.call(&ana, Method::GET, &format!("/v1/households/{old}/completions"), None).await;
+    let old_items = old_history.body["items"].as_array().unwrap();
+    assert_eq!(old_items.len(), 1);
+    assert!(old_items[0]["userId"].as_str().unwrap().starts_with(shared::domain::erasure::TOMBSTONE_PREFIX));
     let after = s.call(&ana, Method::GET, &format!("/v1/households/{h}/completions?limit=100"), None).await;
     after.assert_status(200);
     let items = after.body["items"].as_array().unwrap();

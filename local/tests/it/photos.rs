@@ -213,9 +213,17 @@ async fn an_uploaded_photo_loses_its_gps_and_only_a_ready_photo_of_the_household
         assert_eq!(r.body["errors"][0]["field"], "photo", "{:#}", r.body);
     }
     s.call(&ben, Method::POST, &complete, None).await.assert_problem(422, "request.validation_failed");
+    // Ana's photo of this household proves nothing Ben records.
+    let anas = upload(&s, &ana, &h, "image/jpeg", jpeg_with_gps()).await;
+    let anas = decided(&s, &ana, &anas).await;
+    let r = s.call(&ben, Method::POST, &complete, Some(json!({ "photo": anas["photoId"] }))).await;
+    r.assert_problem(422, "request.validation_failed");
     let done = s.call(&ben, Method::POST, &complete, Some(json!({ "photo": photo_id }))).await;
     done.assert_status(200);
     assert_eq!(done.body["completion"]["photo"], photo_id.as_str());
+    // One photo proves one completion.
+    let again = s.call(&ben, Method::POST, &complete, Some(json!({ "photo": photo_id }))).await;
+    again.assert_problem(422, "request.validation_failed");
     // Another household's member cannot read it.
     let cy = s.user("cy").await;
     s.call(&cy, Method::GET, &location, None).await.assert_problem(404, "household.not_found");
@@ -233,7 +241,7 @@ async fn an_uploaded_photo_loses_its_gps_and_only_a_ready_photo_of_the_household
     }
     assert_eq!(left, 0, "the deleted household's photos are gone");
     let kept = s3.list_objects_v2().bucket(bucket).prefix(format!("households/{h}/")).send().await.unwrap();
-    assert_eq!(kept.key_count(), Some(2), "the other household keeps its photo and thumbnail");
+    assert_eq!(kept.key_count(), Some(4), "the other household keeps its two photos and thumbnails");
     let uploads = s3.list_objects_v2().bucket(bucket).prefix("uploads/").send().await.unwrap();
     assert_eq!(uploads.key_count(), Some(0), "every handled upload is deleted: {uploads:?}");
 }

@@ -133,6 +133,7 @@ impl Builder {
             clock: self.clock,
             env_overrides: HashMap::from([
                 ("PURGE_DELAY_SECONDS".to_string(), "0".to_string()),
+                ("ERASURE_DELAY_SECONDS".to_string(), "0".to_string()),
                 ("WEBHOOK_ALLOW_LOOPBACK".to_string(), "true".to_string()),
                 ("WEBHOOK_RETRY_BASE_SECONDS".to_string(), "1".to_string()),
             ]),

@@ -11,6 +11,9 @@ use crate::platform::validate::Checks;
 
 /// The largest upload accepted (a 12-megapixel phone JPEG is 3–8 MB).
 pub const MAX_PHOTO_BYTES: u64 = 12 * 1024 * 1024;
+/// The most pixels decoded (a 12 MP phone photo has 12 million): a small file cannot make
+/// the worker decode a gigapixel canvas.
+pub const MAX_PIXELS: u64 = 40_000_000;
 /// The cleaned copy's longest side: larger images are scaled down.
 pub const MAX_PHOTO_SIDE: u32 = 4096;
 /// The thumbnail's longest side.
@@ -106,6 +109,10 @@ pub struct Photo {
     pub width: Option<u32>,
     #[serde(default)]
     pub height: Option<u32>,
+    /// The completion it proves: a photo proves one. (Left out while unused: the claim's
+    /// condition is `attribute_not_exists`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -128,6 +135,7 @@ impl Photo {
             rejection: None,
             width: None,
             height: None,
+            used_by: None,
             created_at: now,
             updated_at: now,
         }
@@ -150,6 +158,11 @@ impl Photo {
     /// Every object a photo may have.
     pub fn object_keys(&self) -> [String; 3] {
         object_keys(&self.household_id, &self.photo_id)
+    }
+
+    /// Whether it may prove a completion `recorder` records: ready, theirs, not used yet.
+    pub fn proves_for(&self, recorder: &str) -> bool {
+        self.state == PhotoState::Ready && self.uploaded_by == recorder && self.used_by.is_none()
     }
 }
 

@@ -21,6 +21,7 @@ pub mod env {
     pub const MAX_MEMBERS: &str = "MAX_MEMBERS_PER_HOUSEHOLD";
     pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
     pub const PURGE_DELAY_SECONDS: &str = "PURGE_DELAY_SECONDS";
+    pub const ERASURE_DELAY_SECONDS: &str = "ERASURE_DELAY_SECONDS";
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +67,9 @@ pub struct Config {
     /// How long a purge message waits before delivery: longer than the write that marks a
     /// household deleted can take, so the worker never sees it still active.
     pub purge_delay_seconds: i32,
+    /// How long an erasure job waits before it runs: longer than any request let in before
+    /// the erasure, and what it set off, can take (900 s, SQS's most).
+    pub erasure_delay_seconds: i32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,16 +89,17 @@ impl Config {
             Some(v) => v.parse().map_err(|_| ConfigError(format!("{} must be a number", env::MAX_MEMBERS)))?,
             None => 50,
         };
-        let purge_delay_seconds = match get(env::PURGE_DELAY_SECONDS) {
+        let delay = |name: &str, default: i32| match get(name) {
             Some(v) => v
                 .parse()
                 .ok()
                 .filter(|s| (0..=900).contains(s))
-                .ok_or_else(|| ConfigError(format!("{} must be 0..=900", env::PURGE_DELAY_SECONDS)))?,
-            None => 15,
+                .ok_or_else(|| ConfigError(format!("{name} must be 0..=900"))),
+            None => Ok(default),
         };
         Ok(Config {
-            purge_delay_seconds,
+            purge_delay_seconds: delay(env::PURGE_DELAY_SECONDS, 15)?,
+            erasure_delay_seconds: delay(env::ERASURE_DELAY_SECONDS, 900)?,
             table_name,
             purge_queue_url: get(env::PURGE_QUEUE_URL).unwrap_or_default(),
             notification_queue_url: get(env::NOTIFICATION_QUEUE_URL).unwrap_or_default(),

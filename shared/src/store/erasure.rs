@@ -90,14 +90,27 @@ pub const CO_MEMBER_PREFIXES: &[&str] = &[
 /// (a profile, a member record) and may belong to someone else of the same name.
 const TEXT_PREFIXES: &[&str] = &["NOTIF#", "DIGEST#", "AUDIT#", "WHDELIVERY#", "DEFER#"];
 
+/// Where names are scrubbed: in a household's own partition (its message texts), or in a
+/// co-member's partition only in messages about that one household (a name elsewhere may
+/// be someone else's, and the erased user chose their own name).
+#[derive(Debug, Clone, Copy)]
+pub enum NameScope<'a> {
+    Household,
+    MessagesAbout(&'a str),
+}
+
 /// How one item is to be scrubbed of `traces`, if it names them at all.
-pub fn scrub_of(item: &Item, traces: &Traces) -> Option<Scrub> {
-    let key_text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
-    let (pk, sk) = (key_text(keys::PK), key_text(keys::SK));
+pub fn scrub_of(item: &Item, traces: &Traces, scope: NameScope<'_>) -> Option<Scrub> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+    let (pk, sk) = (text(keys::PK), text(keys::SK));
     if pk.contains(&traces.user_id) || sk.contains(&traces.user_id) {
         return Some(Scrub::Delete);
     }
-    let names = TEXT_PREFIXES.iter().any(|p| sk.starts_with(p));
+    let names = TEXT_PREFIXES.iter().any(|p| sk.starts_with(p))
+        && match scope {
+            NameScope::Household => true,
+            NameScope::MessagesAbout(household_id) => text("householdId") == household_id,
+        };
     let mut changes: Vec<(String, AttributeValue, AttributeValue)> = item
         .iter()
         .filter(|(k, _)| *k != keys::PK && *k != keys::SK)
@@ -202,40 +215,39 @@ impl Store {
         Ok(())
     }
 
-    /// The households the user still has a membership item for (all of them: a user's
-    /// households are few).
-    pub async fn membership_refs(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+    /// Every household whose history may name the user: those they are in and those they
+    /// left (each once; a user's households are few). The job's checklist.
+    pub async fn households_of(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
-        let mut start = None;
-        loop {
-            let (items, next) = self
-                .query_prefix(PrefixQuery {
-                    index: None,
-                    partition: (keys::PK, keys::user(user_id)),
-                    sort_prefix: (keys::SK, keys::HOUSEHOLD_PREFIX),
-                    limit: 100,
-                    start,
-                })
-                .await?;
-            ids.extend(
-                items.iter().filter_map(|i| keys::household_id_of(i.get(keys::SK)?.as_s().ok()?).map(str::to_string)),
-            );
-            match next {
-                Some(n) => start = Some(n),
-                None => return Ok(ids),
+        for prefix in [keys::HOUSEHOLD_PREFIX, keys::LEFT_PREFIX] {
+            let mut start = None;
+            loop {
+                let (items, next) = self.partition_page(&keys::user(user_id), prefix, start).await?;
+                ids.extend(
+                    items.iter().filter_map(|i| Some(i.get(keys::SK)?.as_s().ok()?.strip_prefix(prefix)?.to_string())),
+                );
+                match next {
+                    Some(n) => start = Some(n),
+                    None => break,
+                }
             }
         }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
     }
 
-    /// The user-side membership item, once that household is done.
-    pub async fn delete_membership_ref(&self, user_id: &str, household_id: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(user_id), keys::household(household_id))))
-            .send()
-            .await
-            .map_err(classify)?;
+    /// Ticks a household off the checklist, once everything in it is done.
+    pub async fn household_erased(&self, user_id: &str, household_id: &str) -> Result<(), StoreError> {
+        for sk in [keys::household(household_id), keys::left_household(household_id)] {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(user_id), sk)))
+                .send()
+                .await
+                .map_err(classify)?;
+        }
         Ok(())
     }
 
@@ -275,14 +287,20 @@ impl Store {
     }
 
     /// Scrubs every item of a partition whose sort key starts with `prefix` (`""`: all)
-    /// of `traces`, except the keys in `keep`.
-    pub async fn scrub_partition(&self, pk: &str, prefix: &str, traces: &Traces) -> Result<Scrubbed, StoreError> {
+    /// of `traces`.
+    pub async fn scrub_partition(
+        &self,
+        pk: &str,
+        prefix: &str,
+        traces: &Traces,
+        scope: NameScope<'_>,
+    ) -> Result<Scrubbed, StoreError> {
         let mut done = Scrubbed::default();
         let mut start = None;
         loop {
             let (items, next) = self.partition_page(pk, prefix, start).await?;
             for item in items {
-                done += self.scrub_item(item, traces).await?;
+                done += self.scrub_item(item, traces, scope).await?;
             }
             match next {
                 Some(n) => start = Some(n),
@@ -308,7 +326,7 @@ impl Store {
             for r in refs {
                 let Some(pk) = r.get(keys::PK).and_then(|v| v.as_s().ok()) else { continue };
                 if let Some(item) = self.get(pk.clone(), keys::META).await? {
-                    done += self.scrub_item(item, traces).await?;
+                    done += self.scrub_item(item, traces, NameScope::Household).await?;
                 }
             }
             match next {
@@ -320,9 +338,14 @@ impl Store {
 
     /// Scrubs one item: deletes it, or rewrites what names the user, conditional on what
     /// was read; on a lost race it is read again (a few times, then the job retries).
-    pub async fn scrub_item(&self, mut item: Item, traces: &Traces) -> Result<Scrubbed, StoreError> {
+    pub async fn scrub_item(
+        &self,
+        mut item: Item,
+        traces: &Traces,
+        scope: NameScope<'_>,
+    ) -> Result<Scrubbed, StoreError> {
         for _ in 0..5 {
-            let Some(scrub) = scrub_of(&item, traces) else {
+            let Some(scrub) = scrub_of(&item, traces, scope) else {
                 return Ok(Scrubbed::default());
             };
             let item_key = key(
@@ -434,7 +457,7 @@ mod tests {
     #[test]
     fn an_item_whose_key_names_the_user_is_deleted() {
         let member = item(&[("PK", s("HOUSEHOLD#h")), ("SK", s("MEMBER#u-1"))]);
-        assert_eq!(scrub_of(&member, &traces()), Some(Scrub::Delete));
+        assert_eq!(scrub_of(&member, &traces(), NameScope::Household), Some(Scrub::Delete));
     }
 
     #[test]
@@ -453,7 +476,9 @@ mod tests {
                 )])),
             ),
         ]);
-        let Some(Scrub::Rewrite(changes)) = scrub_of(&completion, &traces()) else { panic!("rewrite") };
+        let Some(Scrub::Rewrite(changes)) = scrub_of(&completion, &traces(), NameScope::Household) else {
+            panic!("rewrite")
+        };
         let names: Vec<&str> = changes.iter().map(|c| c.0.as_str()).collect();
         assert_eq!(names, ["previous", "userId"], "a chore title keeps a name outside texts that are messages");
         assert_eq!(changes[1].2, s("deleted-T"));
@@ -466,17 +491,28 @@ mod tests {
         let notification = item(&[
             ("PK", s("USER#u-2")),
             ("SK", s("NOTIF#01")),
+            ("householdId", s("h")),
             ("body", s("Zephyrine completed Dishes")),
             ("title", s("Done")),
         ]);
-        let Some(Scrub::Rewrite(changes)) = scrub_of(&notification, &traces()) else { panic!("rewrite") };
+        let Some(Scrub::Rewrite(changes)) = scrub_of(&notification, &traces(), NameScope::MessagesAbout("h")) else {
+            panic!("rewrite")
+        };
         assert_eq!(
             changes,
             vec![("body".into(), s("Zephyrine completed Dishes"), s("Deleted member completed Dishes"))]
         );
+        // About another household: a namesake there keeps their name (ids still go).
+        let elsewhere = item(&[
+            ("PK", s("USER#u-2")),
+            ("SK", s("NOTIF#02")),
+            ("householdId", s("other")),
+            ("body", s("Zephyrine completed Dishes")),
+        ]);
+        assert_eq!(scrub_of(&elsewhere, &traces(), NameScope::MessagesAbout("h")), None);
         let webhook = item(&[("PK", s("HOUSEHOLD#h")), ("SK", s("WEBHOOK#w")), ("note", s("ask Z@example.com"))]);
-        assert!(matches!(scrub_of(&webhook, &traces()), Some(Scrub::Rewrite(_))));
+        assert!(matches!(scrub_of(&webhook, &traces(), NameScope::Household), Some(Scrub::Rewrite(_))));
         let other = item(&[("PK", s("HOUSEHOLD#h")), ("SK", s("TASK#t")), ("title", s("Dishes"))]);
-        assert_eq!(scrub_of(&other, &traces()), None);
+        assert_eq!(scrub_of(&other, &traces(), NameScope::Household), None);
     }
 }

@@ -326,6 +326,14 @@ impl Store {
         }
         tx.delete(key(pk.clone(), keys::member(&member.user_id)), Some(version_is(member.version)));
         tx.delete(key(keys::user(&member.user_id), keys::household(&member.household_id)), None);
+        tx.put(
+            to_item(
+                keys::user(&member.user_id),
+                keys::left_household(&member.household_id),
+                &MembershipRef { household_id: &member.household_id, user_id: &member.user_id },
+            )?,
+            None,
+        );
         tx.update(
             key(pk.clone(), keys::META),
             Expr::new("SET #count = #count - :one").name("#count", "memberCount").value(":one", n(1)),

@@ -4,6 +4,7 @@
 //! |---------------------------|--------------------|--------------------------|--------------------|-----------------------------|
 //! | user profile              | `USER#<sub>`       | `PROFILE`                |                    |                             |
 //! | membership (user side)    | `USER#<sub>`       | `HOUSEHOLD#<hid>`        |                    |                             |
+//! | a household they left     | `USER#<sub>`       | `LEFT#<hid>`             |                    |                             |
 //! | household                 | `HOUSEHOLD#<hid>`  | `META`                   |                    |                             |
 //! | member                    | `HOUSEHOLD#<hid>`  | `MEMBER#<sub>`           |                    |                             |
 //! | invite                    | `INVITE#<code>`    | `META`                   | `HOUSEHOLD#<hid>`  | `INVITE#<createdAt>#<code>` |
@@ -262,6 +263,14 @@ pub const IDEMPOTENCY_PREFIX: &str = "IDEMP#";
 /// them with the rest of their partition.
 pub fn idempotency(key: &str) -> String {
     format!("{IDEMPOTENCY_PREFIX}{key}")
+}
+
+pub const LEFT_PREFIX: &str = "LEFT#";
+
+/// A household the user left (or was removed from): its history still names them, so
+/// erasing them must find it.
+pub fn left_household(household_id: &str) -> String {
+    format!("{LEFT_PREFIX}{household_id}")
 }
 
 /// The household id in a user-side membership sort key.

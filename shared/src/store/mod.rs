@@ -375,6 +375,11 @@ impl Tx {
         Tx { table: store.table.clone(), items: Vec::new() }
     }
 
+    /// How many items it holds (the next one's index is this).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
     pub fn put(&mut self, item: Item, condition: Option<Expr>) -> &mut Tx {
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some(c) = condition {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Expr, Item, PrefixQuery, Store, StoreError, Tx, classify, from_item, key, keys, n, s, to_item};
 use crate::domain::audit::AuditEntry;
-use crate::domain::photo::{PENDING_HOURS, Photo, PhotoState, Rejection};
+use crate::domain::photo::{PENDING_HOURS, Photo, Rejection};
 use crate::platform::clock::rfc3339;
 use crate::platform::pagination::PageKey;
 
@@ -45,14 +45,15 @@ impl Store {
         Ok(Some(from_item(item)?))
     }
 
-    /// The worker accepted the upload: ready, kept for good (no TTL).
+    /// The worker accepted the upload: ready, kept for good (no TTL). `false` when the
+    /// photo was decided or deleted meanwhile.
     pub async fn photo_ready(
         &self,
         photo: &Photo,
         width: u32,
         height: u32,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.decide_photo(
             photo,
             Expr::new("SET #state = :ready, width = :w, height = :h, updatedAt = :at REMOVE #ttl")
@@ -66,7 +67,7 @@ impl Store {
     }
 
     /// The worker refused the upload (the record stays, with the reason, until its TTL).
-    pub async fn photo_rejected(&self, photo: &Photo, why: Rejection, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn photo_rejected(&self, photo: &Photo, why: Rejection, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let why = serde_dynamo::to_attribute_value(why).map_err(|e| StoreError::Other(e.to_string()))?;
         self.decide_photo(
             photo,
@@ -79,7 +80,7 @@ impl Store {
     }
 
     /// Moves a pending photo on; one already decided (a redelivered event) stays as it is.
-    async fn decide_photo(&self, photo: &Photo, update: Expr) -> Result<(), StoreError> {
+    async fn decide_photo(&self, photo: &Photo, update: Expr) -> Result<bool, StoreError> {
         let condition = pending();
         let all = Expr { names: [update.names.clone(), condition.names.clone()].concat(), ..update.clone() };
         let mut request = self
@@ -95,7 +96,7 @@ impl Store {
         for (placeholder, value) in update.values.iter().chain(&condition.values) {
             request = request.expression_attribute_values(*placeholder, value.clone());
         }
-        super::written(request.send().await.map_err(classify)).map(|_| ())
+        super::written(request.send().await.map_err(classify))
     }
 
     /// One page of a household's photos.
@@ -124,13 +125,15 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `photo_id` names a ready photo of the household (a completion's proof).
-    pub async fn photo_is_ready(
+    /// Whether `photo_id` names a photo of the household that may prove a completion
+    /// `recorder` records (see [`Photo::proves_for`]).
+    pub async fn photo_proves(
         &self,
         household_id: &str,
         photo_id: &str,
+        recorder: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self.get_photo(household_id, photo_id, now).await?.is_some_and(|p| p.state == PhotoState::Ready))
+        Ok(self.get_photo(household_id, photo_id, now).await?.is_some_and(|p| p.proves_for(recorder)))
     }
 }

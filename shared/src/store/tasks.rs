@@ -57,6 +57,8 @@ pub enum TaskWriteConflict {
     TaskChanged,
     /// The member to credit left the household.
     MemberGone,
+    /// The proof photo was used by another completion meanwhile (or deleted).
+    PhotoTaken,
 }
 
 /// Where a page that ends at `task` continues: its keys in the table and in GSI1.
@@ -206,10 +208,29 @@ impl Store {
             credit(completion, i64::from(completion.points_now()), effort, task),
             Some(member_exists()),
         );
-        tx.audit(pk, audit)?;
+        tx.audit(pk.clone(), audit)?;
         tx.follow_reminder(Was::Task(previous), task, escalate_after, completion.at)?;
+        // The proof photo is claimed in the same write: one photo proves one completion, and
+        // only the one who uploaded it records with it.
+        let photo_at = match &completion.photo {
+            Some(photo_id) => {
+                tx.update(
+                    key(pk, keys::photo(photo_id)),
+                    Expr::new("SET usedBy = :completion").value(":completion", s(completion.completion_id.clone())),
+                    Some(
+                        Expr::new("#state = :ready AND uploadedBy = :recorder AND attribute_not_exists(usedBy)")
+                            .name("#state", "state")
+                            .value(":ready", s("ready"))
+                            .value(":recorder", s(completion.recorded_by.clone())),
+                    ),
+                );
+                Some(tx.len() - 1)
+            }
+            None => None,
+        };
         match tx.commit(self, None).await {
             Ok(()) => Ok(Ok(())),
+            Err(e) if photo_at.is_some() && e.failed_condition() == photo_at => Ok(Err(TaskWriteConflict::PhotoTaken)),
             Err(e) => conflict(e, idempotent.is_some()).map(Err),
         }
     }
