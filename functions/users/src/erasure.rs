@@ -3,9 +3,10 @@
 //! The route refuses an owner whose household has other members (they must hand it on or
 //! delete it first), queues the job, then marks the profile erased: from that write on,
 //! every token issued before it is refused on every route. The job, idempotent and
-//! resumable, works through the user's households (each one's membership item is its
-//! checklist entry, deleted once that household is done), then their S3 objects, their
-//! Cognito user and their own partition, and leaves a bare marker that TTL removes.
+//! resumable, works through every household the user is in or has left (the membership or
+//! `LEFT#` item is its checklist entry, deleted once that household is done), then their
+//! S3 objects, their Cognito user and their own partition, and leaves a bare marker that
+//! TTL removes.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
