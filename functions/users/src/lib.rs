@@ -2,9 +2,11 @@
 
 pub mod erasure;
 mod notifications;
+mod sessions;
 
 pub use erasure::delete_me;
 pub use notifications::*;
+pub use sessions::sign_out_everywhere;
 
 use shared::domain::audit::AuditEntry;
 use shared::domain::user::{ProfilePatch, UserProfile};
@@ -27,6 +29,13 @@ pub const ROUTES: &[Route] = &[
         function: "DeleteMeFunction",
         authenticated: true,
         handler: handler!(delete_me),
+    },
+    Route {
+        method: "POST",
+        path: "/v1/me/sign-out-everywhere",
+        function: "SignOutEverywhereFunction",
+        authenticated: true,
+        handler: handler!(sign_out_everywhere),
     },
     Route {
         method: "GET",

@@ -81,6 +81,8 @@ const EXPECTED: &[(&str, u16)] = &[
     // deletes that household and everything of hers.
     ("DeleteMeFunction", 202),
     ("ErasureFunction", 200),
+    // Ben signs out on every device (no later event is his).
+    ("SignOutEverywhereFunction", 204),
 ];
 
 #[tokio::test]

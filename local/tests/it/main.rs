@@ -23,6 +23,7 @@ mod photos;
 mod production;
 mod reminders;
 mod scenario;
+mod sessions;
 mod task_roles;
 mod tasks;
 mod users;

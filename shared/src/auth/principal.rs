@@ -16,6 +16,9 @@ pub struct Principal {
     /// When the token was issued (`iat`): tokens from before the user's cut-off ("sign out
     /// everywhere", erasure) are refused.
     pub issued_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The Cognito user name (`cognito:username`): what Cognito's admin calls take. In a pool
+    /// that signs in by email it is the `sub` again.
+    pub username: Option<String>,
 }
 
 impl Principal {
@@ -31,7 +34,7 @@ impl Principal {
         let name_hint =
             text("name").or_else(|| text("cognito:username").filter(|u| *u != user_id && !looks_like_uuid(u)));
         let issued_at = text("iat").as_deref().and_then(claim_time);
-        Some(Principal { user_id, email: text("email"), name_hint, issued_at })
+        Some(Principal { user_id, email: text("email"), name_hint, issued_at, username: text("cognito:username") })
     }
 }
 

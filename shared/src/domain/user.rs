@@ -164,6 +164,7 @@ mod tests {
             email: email.map(Into::into),
             name_hint: name.map(Into::into),
             issued_at: None,
+            username: None,
         }
     }
 

@@ -58,6 +58,25 @@ impl Store {
         }
     }
 
+    /// "Sign out everywhere": tokens issued up to now are refused from now on (the profile
+    /// exists: the caller's was made first). Moves the version on. `false` if the account
+    /// was erased meanwhile.
+    pub async fn sign_out_everywhere(&self, user_id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let pk = keys::user(user_id);
+        let at = super::s(crate::platform::clock::rfc3339(audit.at));
+        let mut tx = Tx::new(self);
+        tx.update(
+            super::key(pk.clone(), keys::PROFILE),
+            Expr::new("SET tokensValidAfter = :at, updatedAt = :at ADD #version :one")
+                .name("#version", "version")
+                .value(":at", at)
+                .value(":one", n(1)),
+            Some(Expr::new("attribute_exists(PK) AND attribute_not_exists(erasedAt)")),
+        );
+        tx.audit(pk, audit)?;
+        super::written(tx.commit(self, None).await.map_err(StoreError::any_condition_failed))
+    }
+
     /// Saves `updated` if the stored version is still `updated.version - 1` (erasing or
     /// signing out everywhere moves the version on too).
     pub async fn update_profile(&self, updated: &UserProfile, audit: &AuditEntry) -> Result<(), StoreError> {
