@@ -7,47 +7,21 @@
 //!
 //! Run with scripts/bench (`--only exports`).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use chrono::{Duration, Utc};
+use local::bench::{BoxError, ensure_bucket, peak_rss_kb, s3_client, worker_app};
 use local::provision::{Endpoints, create_table};
 use local::template::Template;
-use shared::App;
 use shared::domain::audit::AuditEntry;
 use shared::domain::export::{Export, ExportFormat, ExportKind, ExportState};
 use shared::domain::task::{Completion, CompletionKind, HouseholdContext, RosterEntry, TaskInput};
-use shared::platform::clock::{SystemClock, rfc3339};
-use shared::platform::config::Config;
+use shared::platform::clock::rfc3339;
 use shared::store::keys;
 use shared::store::tasks::CompletionRecord;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 const BUCKET: &str = "bench-exports";
-
-async fn app(ddb_endpoint: &str, s3_endpoint: &str, table: &str) -> Result<App, BoxError> {
-    let config = Config::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(table.to_string()),
-        "EXPORTS_BUCKET" => Some(BUCKET.to_string()),
-        _ => None,
-    })?;
-    let ddb = aws_sdk_dynamodb::Client::new(&Endpoints::sdk_config(ddb_endpoint).await);
-    let moto = Endpoints::sdk_config(s3_endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).build());
-    let sqs = aws_sdk_sqs::Client::new(&moto);
-    Ok(App::with_clients(config, ddb, sqs, Arc::new(SystemClock)).with_s3(s3))
-}
-
-/// This process's peak resident set, in kB.
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -57,7 +31,7 @@ async fn main() -> Result<(), BoxError> {
     // The child: run the one export, print its peak RSS.
     if args.get(1).map(String::as_str) == Some("--worker") {
         let (table, household_id, export_id) = (&args[2], &args[3], &args[4]);
-        let app = app(&ddb_endpoint, &s3_endpoint, table).await?;
+        let app = worker_app(&ddb_endpoint, &s3_endpoint, table, "EXPORTS_BUCKET", BUCKET).await?;
         let message = functions_households::exports::ExportMessage {
             household_id: household_id.clone(),
             export_id: export_id.clone(),
@@ -74,20 +48,14 @@ async fn main() -> Result<(), BoxError> {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let setup_ddb = aws_sdk_dynamodb::Client::new(&Endpoints::sdk_config(&ddb_endpoint).await);
-    let moto = Endpoints::sdk_config(&s3_endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).build());
-    if let Err(e) = s3.create_bucket().bucket(BUCKET).send().await {
-        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
-        if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
-            return Err(aws_sdk_s3::error::DisplayErrorContext(e).to_string().into());
-        }
-    }
+    let s3 = s3_client(&s3_endpoint).await;
+    ensure_bucket(&s3, BUCKET).await?;
     println!("The export worker over a household's N completions, as one CSV (worker in its own process)");
     println!("{:>8} | {:>7} | {:>12} | {:>9} | {:>11}", "N", "wall s", "peak RSS MB", "CSV MB", "read back");
     for n in sizes {
         let table = format!("bench-exp-{}", ulid::Ulid::new().to_string().to_lowercase());
         create_table(&Template::load_default()?, &setup_ddb, &table).await?;
-        let app = app(&ddb_endpoint, &s3_endpoint, &table).await?;
+        let app = worker_app(&ddb_endpoint, &s3_endpoint, &table, "EXPORTS_BUCKET", BUCKET).await?;
         let household_id = ulid::Ulid::new().to_string();
         let members = [RosterEntry::new("ana"), RosterEntry::new("ben")];
         let ctx = HouseholdContext { household_id: &household_id, timezone: "Europe/Berlin", roster: &members };

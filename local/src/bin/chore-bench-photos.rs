@@ -8,43 +8,16 @@
 //! Run with scripts/bench (`--only photos`).
 
 use std::io::Cursor;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use local::bench::{BoxError, ensure_bucket, peak_rss_kb, s3_client, worker_app};
 use local::provision::{Endpoints, create_table};
 use local::template::Template;
-use shared::App;
 use shared::domain::audit::AuditEntry;
 use shared::domain::photo::{Photo, PhotoInput, PhotoState, PhotoType};
-use shared::platform::clock::SystemClock;
-use shared::platform::config::Config;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const BUCKET: &str = "bench-photos";
-
-async fn app(ddb_endpoint: &str, s3_endpoint: &str, table: &str) -> Result<App, BoxError> {
-    let config = Config::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(table.to_string()),
-        "PHOTOS_BUCKET" => Some(BUCKET.to_string()),
-        _ => None,
-    })?;
-    let ddb = aws_sdk_dynamodb::Client::new(&Endpoints::sdk_config(ddb_endpoint).await);
-    let moto = Endpoints::sdk_config(s3_endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).build());
-    let sqs = aws_sdk_sqs::Client::new(&moto);
-    Ok(App::with_clients(config, ddb, sqs, Arc::new(SystemClock)).with_s3(s3))
-}
-
-/// This process's peak resident set, in kB.
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
 
 /// A photo-like JPEG: smooth gradients with grain (a flat image would compress to nothing
 /// and decode faster than a real one).
@@ -71,7 +44,7 @@ async fn main() -> Result<(), BoxError> {
     // The child: the one upload, then its decode time and peak RSS.
     if args.get(1).map(String::as_str) == Some("--worker") {
         let (table, household_id, photo_id) = (&args[2], &args[3], &args[4]);
-        let app = app(&ddb_endpoint, &s3_endpoint, table).await?;
+        let app = worker_app(&ddb_endpoint, &s3_endpoint, table, "PHOTOS_BUCKET", BUCKET).await?;
         let outcome = functions_households::photos::check_upload(&app, household_id, photo_id).await?;
         if outcome != functions_households::photos::Outcome::Ready {
             return Err(format!("the worker decided {outcome:?}").into());
@@ -80,14 +53,8 @@ async fn main() -> Result<(), BoxError> {
         return Ok(());
     }
     let setup_ddb = aws_sdk_dynamodb::Client::new(&Endpoints::sdk_config(&ddb_endpoint).await);
-    let moto = Endpoints::sdk_config(&s3_endpoint).await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).build());
-    if let Err(e) = s3.create_bucket().bucket(BUCKET).send().await {
-        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_string();
-        if code != "BucketAlreadyOwnedByYou" && code != "BucketAlreadyExists" {
-            return Err(aws_sdk_s3::error::DisplayErrorContext(e).to_string().into());
-        }
-    }
+    let s3 = s3_client(&s3_endpoint).await;
+    ensure_bucket(&s3, BUCKET).await?;
     println!("The photo worker on one JPEG upload (worker in its own process)");
     println!(
         "{:>14} | {:>8} | {:>7} | {:>15} | {:>12} | {:>10}",
@@ -96,7 +63,7 @@ async fn main() -> Result<(), BoxError> {
     for (label, width, height) in [("3 MP 2000×1500", 2000, 1500), ("12 MP 4000×3000", 4000, 3000)] {
         let table = format!("bench-photo-{}", ulid::Ulid::new().to_string().to_lowercase());
         create_table(&Template::load_default()?, &setup_ddb, &table).await?;
-        let app = app(&ddb_endpoint, &s3_endpoint, &table).await?;
+        let app = worker_app(&ddb_endpoint, &s3_endpoint, &table, "PHOTOS_BUCKET", BUCKET).await?;
         let bytes = photo(width, height);
         // The pure part alone, in this process: how long the pixels take.
         let started = Instant::now();
