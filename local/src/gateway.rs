@@ -119,7 +119,7 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
     // handler that computes without yielding is not interrupted here, so its time is
     // checked once it returns too.
     let started = std::time::Instant::now();
-    match tokio::time::timeout(function.timeout, handle(&function.app, request, route.handler)).await {
+    match tokio::time::timeout(function.timeout, handle(&function.app, request, route)).await {
         Ok(response) if started.elapsed() <= function.timeout => into_axum(response),
         _ => {
             tracing::error!(function = route.function, timeout = ?function.timeout, "Task timed out");

@@ -21,9 +21,14 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str).unwrap_or("dev") {
         "dev" => dev().await,
         "iam-report" => iam_report(args.get(1).map(String::as_str)),
+        "api-versions" => {
+            println!("{}", shared::platform::version::SERVED.join(" "));
+            Ok(())
+        }
         _ => {
             eprintln!("usage: chore-local dev            (run it through scripts/dev)");
             eprintln!("       chore-local iam-report DIR (what each function used, next to its policy)");
+            eprintln!("       chore-local api-versions   (the dated versions the code serves, oldest first)");
             return ExitCode::from(2);
         }
     };

@@ -36,6 +36,8 @@ pub struct Route {
     /// Whether the route sits behind the Cognito authorizer.
     pub authenticated: bool,
     pub handler: Handler,
+    /// Set when the route is on its way out: its responses then say so (and openapi.yaml).
+    pub deprecated: Option<crate::platform::version::Deprecation>,
 }
 
 /// An SQS-triggered worker: the same idea for queues.
@@ -157,11 +159,7 @@ pub async fn serve_route(routes: &[Route], function: &str) -> Result<(), Error> 
     // `main` futures small for the compiler.
     Box::pin(lambda_http::run(lambda_http::service_fn(move |request| {
         let app = app.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(
-                crate::platform::http::handle(&app, request, route.handler).await,
-            )
-        }
+        async move { Ok::<_, std::convert::Infallible>(crate::platform::http::handle(&app, request, &route).await) }
     })))
     .await
 }

@@ -127,7 +127,7 @@ async fn queue(app: &App, export: Export, location: String) -> ApiResult {
     Ok(ApiResponse::json(http::StatusCode::ACCEPTED, &view).header("location", location))
 }
 
-/// `POST /v1/me/export`: a personal export (GDPR portability) of everything about the
+/// `POST /v1/me/exports` (and the deprecated `POST /v1/me/export`): a personal export (GDPR portability) of everything about the
 /// caller across their households, as one JSON document: their profile, each membership
 /// with its household, their completions there, and their notifications. 202 and a
 /// `Location`; one runs at a time per member, at most `EXPORTS_PER_DAY` a day.

@@ -17,6 +17,7 @@ pub use photos::{create_photo, get_photo};
 
 use shared::auth::Action;
 use shared::lambda::{Route, Worker};
+use shared::platform::version::Deprecation;
 use shared::store::households::Membership;
 use shared::{ApiError, ApiRequest, App, handler};
 
@@ -27,6 +28,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreateHouseholdFunction",
         authenticated: true,
         handler: handler!(create_household),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -34,6 +36,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListHouseholdsFunction",
         authenticated: true,
         handler: handler!(list_households),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -41,6 +44,7 @@ pub const ROUTES: &[Route] = &[
         function: "GetHouseholdFunction",
         authenticated: true,
         handler: handler!(get_household),
+        deprecated: None,
     },
     Route {
         method: "PATCH",
@@ -48,6 +52,7 @@ pub const ROUTES: &[Route] = &[
         function: "UpdateHouseholdFunction",
         authenticated: true,
         handler: handler!(update_household),
+        deprecated: None,
     },
     Route {
         method: "DELETE",
@@ -55,6 +60,7 @@ pub const ROUTES: &[Route] = &[
         function: "DeleteHouseholdFunction",
         authenticated: true,
         handler: handler!(delete_household),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -62,13 +68,29 @@ pub const ROUTES: &[Route] = &[
         function: "ListAuditFunction",
         authenticated: true,
         handler: handler!(list_audit),
+        deprecated: None,
     },
     Route {
         method: "POST",
-        path: "/v1/me/export",
+        path: "/v1/me/exports",
         function: "CreateMyExportFunction",
         authenticated: true,
         handler: handler!(create_my_export),
+        deprecated: None,
+    },
+    // The first path of the personal export, singular unlike every other collection.
+    Route {
+        method: "POST",
+        path: "/v1/me/export",
+        function: "CreateMyExportOldPathFunction",
+        authenticated: true,
+        handler: handler!(create_my_export),
+        deprecated: Some(Deprecation {
+            since: "2026-12-01",
+            sunset: "2027-06-01",
+            successor: "/v1/me/exports",
+            note: "2026-12-01-personal-exports.md",
+        }),
     },
     Route {
         method: "GET",
@@ -76,6 +98,7 @@ pub const ROUTES: &[Route] = &[
         function: "GetMyExportFunction",
         authenticated: true,
         handler: handler!(get_my_export),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -83,6 +106,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreatePhotoFunction",
         authenticated: true,
         handler: handler!(create_photo),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -90,6 +114,7 @@ pub const ROUTES: &[Route] = &[
         function: "GetPhotoFunction",
         authenticated: true,
         handler: handler!(get_photo),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -97,6 +122,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreateExportFunction",
         authenticated: true,
         handler: handler!(create_export),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -104,6 +130,7 @@ pub const ROUTES: &[Route] = &[
         function: "GetExportFunction",
         authenticated: true,
         handler: handler!(get_export),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -111,6 +138,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListMembersFunction",
         authenticated: true,
         handler: handler!(list_members),
+        deprecated: None,
     },
     Route {
         method: "PATCH",
@@ -118,6 +146,7 @@ pub const ROUTES: &[Route] = &[
         function: "UpdateMemberFunction",
         authenticated: true,
         handler: handler!(update_member),
+        deprecated: None,
     },
     Route {
         method: "DELETE",
@@ -125,6 +154,7 @@ pub const ROUTES: &[Route] = &[
         function: "RemoveMemberFunction",
         authenticated: true,
         handler: handler!(remove_member),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -132,6 +162,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreateInviteFunction",
         authenticated: true,
         handler: handler!(create_invite),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -139,6 +170,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListInvitesFunction",
         authenticated: true,
         handler: handler!(list_invites),
+        deprecated: None,
     },
     Route {
         method: "DELETE",
@@ -146,6 +178,7 @@ pub const ROUTES: &[Route] = &[
         function: "RevokeInviteFunction",
         authenticated: true,
         handler: handler!(revoke_invite),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -153,6 +186,7 @@ pub const ROUTES: &[Route] = &[
         function: "AcceptInviteFunction",
         authenticated: true,
         handler: handler!(accept_invite),
+        deprecated: None,
     },
 ];
 

@@ -49,6 +49,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreateWebhookFunction",
         authenticated: true,
         handler: handler!(webhooks::create_webhook),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -56,6 +57,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListWebhooksFunction",
         authenticated: true,
         handler: handler!(webhooks::list_webhooks),
+        deprecated: None,
     },
     Route {
         method: "PATCH",
@@ -63,6 +65,7 @@ pub const ROUTES: &[Route] = &[
         function: "UpdateWebhookFunction",
         authenticated: true,
         handler: handler!(webhooks::update_webhook),
+        deprecated: None,
     },
     Route {
         method: "DELETE",
@@ -70,6 +73,7 @@ pub const ROUTES: &[Route] = &[
         function: "DeleteWebhookFunction",
         authenticated: true,
         handler: handler!(webhooks::delete_webhook),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -77,6 +81,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListWebhookDeliveriesFunction",
         authenticated: true,
         handler: handler!(webhooks::list_deliveries),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -84,5 +89,6 @@ pub const ROUTES: &[Route] = &[
         function: "RedeliverWebhookFunction",
         authenticated: true,
         handler: handler!(webhooks::redeliver),
+        deprecated: None,
     },
 ];

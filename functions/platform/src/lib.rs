@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use shared::lambda::Route;
-use shared::platform::API_VERSION;
+use shared::platform::version::{self, ApiVersion};
 use shared::{ApiRequest, ApiResponse, ApiResult, App, handler};
 
 pub const ROUTES: &[Route] = &[Route {
@@ -11,13 +11,17 @@ pub const ROUTES: &[Route] = &[Route {
     function: "HealthFunction",
     authenticated: false,
     handler: handler!(health),
+    deprecated: None,
 }];
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Health {
     status: &'static str,
+    /// The major version, the URL's prefix.
     version: &'static str,
+    /// The dated versions `Api-Version` may name, oldest first (the first is the default).
+    api_versions: Vec<&'static str>,
     time: String,
 }
 
@@ -26,7 +30,8 @@ struct Health {
 pub async fn health(app: App, _req: ApiRequest) -> ApiResult {
     Ok(ApiResponse::ok(&Health {
         status: "ok",
-        version: API_VERSION,
+        version: version::MAJOR,
+        api_versions: ApiVersion::served().map(ApiVersion::as_str).collect(),
         time: shared::platform::clock::rfc3339(app.now()),
     }))
 }

@@ -30,6 +30,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreateTaskFunction",
         authenticated: true,
         handler: handler!(create_task),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -37,6 +38,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListTasksFunction",
         authenticated: true,
         handler: handler!(list_tasks),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -44,6 +46,7 @@ pub const ROUTES: &[Route] = &[
         function: "GetTaskFunction",
         authenticated: true,
         handler: handler!(get_task),
+        deprecated: None,
     },
     Route {
         method: "PATCH",
@@ -51,6 +54,7 @@ pub const ROUTES: &[Route] = &[
         function: "UpdateTaskFunction",
         authenticated: true,
         handler: handler!(update_task),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -58,6 +62,7 @@ pub const ROUTES: &[Route] = &[
         function: "ArchiveTaskFunction",
         authenticated: true,
         handler: handler!(archive_task),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -65,6 +70,7 @@ pub const ROUTES: &[Route] = &[
         function: "RestoreTaskFunction",
         authenticated: true,
         handler: handler!(restore_task),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -72,6 +78,7 @@ pub const ROUTES: &[Route] = &[
         function: "CompleteTaskFunction",
         authenticated: true,
         handler: handler!(complete_task),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -79,6 +86,7 @@ pub const ROUTES: &[Route] = &[
         function: "SkipTaskFunction",
         authenticated: true,
         handler: handler!(skip_task),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -86,6 +94,7 @@ pub const ROUTES: &[Route] = &[
         function: "SnoozeTaskFunction",
         authenticated: true,
         handler: handler!(snooze_task),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -93,6 +102,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListCompletionsFunction",
         authenticated: true,
         handler: handler!(list_completions),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -100,6 +110,7 @@ pub const ROUTES: &[Route] = &[
         function: "UndoCompletionFunction",
         authenticated: true,
         handler: handler!(undo_completion),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -107,6 +118,7 @@ pub const ROUTES: &[Route] = &[
         function: "AgendaFunction",
         authenticated: true,
         handler: handler!(agenda),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -114,6 +126,7 @@ pub const ROUTES: &[Route] = &[
         function: "ApproveCompletionFunction",
         authenticated: true,
         handler: handler!(approve_completion),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -121,6 +134,7 @@ pub const ROUTES: &[Route] = &[
         function: "RejectCompletionFunction",
         authenticated: true,
         handler: handler!(reject_completion),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -128,6 +142,7 @@ pub const ROUTES: &[Route] = &[
         function: "CreateCalendarFeedFunction",
         authenticated: true,
         handler: handler!(create_calendar_feed),
+        deprecated: None,
     },
     Route {
         method: "DELETE",
@@ -135,6 +150,7 @@ pub const ROUTES: &[Route] = &[
         function: "RevokeCalendarFeedFunction",
         authenticated: true,
         handler: handler!(revoke_calendar_feed),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -142,6 +158,7 @@ pub const ROUTES: &[Route] = &[
         function: "CalendarFeedFunction",
         authenticated: false,
         handler: handler!(calendar_feed),
+        deprecated: None,
     },
     Route {
         method: "PUT",
@@ -149,6 +166,7 @@ pub const ROUTES: &[Route] = &[
         function: "UpdateSubtaskFunction",
         authenticated: true,
         handler: handler!(update_subtask),
+        deprecated: None,
     },
 ];
 

@@ -15,13 +15,21 @@ use shared::store::StoreError;
 use shared::{ApiRequest, ApiResponse, ApiResult, App, handler};
 
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/v1/me", function: "GetMeFunction", authenticated: true, handler: handler!(get_me) },
+    Route {
+        method: "GET",
+        path: "/v1/me",
+        function: "GetMeFunction",
+        authenticated: true,
+        handler: handler!(get_me),
+        deprecated: None,
+    },
     Route {
         method: "PATCH",
         path: "/v1/me",
         function: "PatchMeFunction",
         authenticated: true,
         handler: handler!(patch_me),
+        deprecated: None,
     },
     Route {
         method: "DELETE",
@@ -29,6 +37,7 @@ pub const ROUTES: &[Route] = &[
         function: "DeleteMeFunction",
         authenticated: true,
         handler: handler!(delete_me),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -36,6 +45,7 @@ pub const ROUTES: &[Route] = &[
         function: "SignOutEverywhereFunction",
         authenticated: true,
         handler: handler!(sign_out_everywhere),
+        deprecated: None,
     },
     Route {
         method: "GET",
@@ -43,6 +53,7 @@ pub const ROUTES: &[Route] = &[
         function: "ListNotificationsFunction",
         authenticated: true,
         handler: handler!(list_notifications),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -50,6 +61,7 @@ pub const ROUTES: &[Route] = &[
         function: "MarkNotificationReadFunction",
         authenticated: true,
         handler: handler!(mark_notification_read),
+        deprecated: None,
     },
     Route {
         method: "POST",
@@ -57,6 +69,7 @@ pub const ROUTES: &[Route] = &[
         function: "MarkAllNotificationsReadFunction",
         authenticated: true,
         handler: handler!(mark_all_notifications_read),
+        deprecated: None,
     },
 ];
 

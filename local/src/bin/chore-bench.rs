@@ -177,7 +177,7 @@ async fn call(app: &App, user: &str, method: Method, path: &str, query: &str, fu
         "bench",
     );
     let request = lambda_http::request::from_str(&event.to_string())?;
-    Ok(shared::platform::http::handle(app, request, route.handler).await.status().as_u16())
+    Ok(shared::platform::http::handle(app, request, &route).await.status().as_u16())
 }
 
 /// Adds completions until the household has `to` of them, spread over the past years.

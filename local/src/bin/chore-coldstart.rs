@@ -290,7 +290,7 @@ impl Bench {
         }
         let route = shared::lambda::find_route(&local::routes::routes(), function);
         let request = lambda_http::request::from_str(text).map_err(|e| format!("{function}: {e}"))?;
-        let response = shared::platform::http::handle(&app, request, route.handler).await;
+        let response = shared::platform::http::handle(&app, request, &route).await;
         let body = match response.body() {
             lambda_http::Body::Text(t) => t.clone(),
             _ => String::new(),

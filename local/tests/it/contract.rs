@@ -124,6 +124,37 @@ fn openapi_documents_exactly_the_routes() {
 }
 
 #[test]
+fn openapi_marks_exactly_the_deprecated_routes_and_lists_the_served_versions() {
+    let text = std::fs::read_to_string(root().join("openapi.yaml")).unwrap();
+    let doc: Value = serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap()).unwrap();
+    for r in local::routes::routes() {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        let what = format!("{} {}", r.method, r.path);
+        // Any operation may refuse an unsupported Api-Version.
+        assert!(op["responses"].get("400").is_some(), "{what} does not document 400");
+        match r.deprecated {
+            Some(d) => {
+                assert_eq!(op["deprecated"], true, "{what}");
+                assert_eq!(op["x-sunset"], d.sunset, "{what}");
+                let description = op["description"].as_str().unwrap_or_default();
+                assert!(description.contains(d.successor) && description.contains(d.note), "{what}: {description}");
+                assert!(root().join("docs/migrations").join(d.note).is_file(), "{what}: no migration note {}", d.note);
+                assert!(d.since < d.sunset, "{what}");
+            }
+            None => assert!(op.get("deprecated").is_none() && op.get("x-sunset").is_none(), "{what}"),
+        }
+    }
+    let enumerated: Vec<&str> = doc
+        .pointer("/components/schemas/Health/properties/apiVersions/items/enum")
+        .and_then(Value::as_array)
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(enumerated, shared::platform::version::SERVED);
+}
+
+#[test]
 fn template_cors_matches_what_the_functions_and_local_gateway_send() {
     let t = template();
     let cors = t.root.pointer("/Resources/ChoreApi/Properties/Cors").unwrap();

@@ -122,7 +122,7 @@ async fn calendar_feed_secrets_are_stored_hashed_rotate_to_one_live_url_and_leav
     }
     let mut live = Vec::new();
     for p in &paths {
-        if s.http.get(s.url(p)).send().await.unwrap().status() == 200 {
+        if s.send(s.http.get(s.url(p))).await.status == 200 {
             live.push(p.clone());
         }
     }
@@ -139,7 +139,7 @@ async fn calendar_feed_secrets_are_stored_hashed_rotate_to_one_live_url_and_leav
 
     // Removing the member removes their feed.
     s.call(&owner, Method::DELETE, &format!("/v1/households/{h}/members/{}", member.id), None).await.assert_status(204);
-    assert_eq!(s.http.get(s.url(&live[0])).send().await.unwrap().status(), 404);
+    assert_eq!(s.send(s.http.get(s.url(&live[0]))).await.status, 404);
     assert!(s.items(&format!("FEED#{hash}")).await.is_empty());
     assert!(!format!("{:?}", s.items(&format!("HOUSEHOLD#{h}")).await).contains("FEEDOF#"));
 }
@@ -237,7 +237,8 @@ async fn pool_members_see_pool_chores_in_their_list_agenda_and_calendar() {
     assert_eq!(titles(&agenda.body), ["Anyone of us", "Everyone"]);
 
     let feed = s.call(&child, Method::POST, &format!("/v1/households/{h}/calendar-feed"), None).await;
-    let ics = s.http.get(s.url(feed.body["path"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    let ics = s.send(s.http.get(s.url(feed.body["path"].as_str().unwrap()))).await.body;
+    let ics = ics.as_str().unwrap();
     assert!(ics.contains("SUMMARY:Anyone of us") && ics.contains("SUMMARY:Everyone"), "{ics}");
     assert!(!ics.contains("Member only"));
 }

@@ -113,7 +113,7 @@ async fn an_erased_member_leaves_no_trace_but_their_counted_history() {
         )
         .await;
     export.assert_status(202);
-    s.call(&zed, Method::POST, "/v1/me/export", Some(json!({}))).await.assert_status(202);
+    s.call(&zed, Method::POST, "/v1/me/exports", Some(json!({}))).await.assert_status(202);
     let own = s.household(&zed, "Zed's flat").await;
     // A household they left before: its history names them too.
     let old = s.household(&ana, "Old flat").await;

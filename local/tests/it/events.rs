@@ -66,6 +66,8 @@ const EXPECTED: &[(&str, u16)] = &[
     ("GetExportFunction", 200),
     // Ana's personal (GDPR) export: queued.
     ("CreateMyExportFunction", 202),
+    // The same through the deprecated path: one runs at a time per member.
+    ("CreateMyExportOldPathFunction", 429),
     ("GetMyExportFunction", 200),
     // A proof photo: its upload URL; the worker's event comes for an upload that never
     // arrived (nothing to do); the photo stays pending.
@@ -133,7 +135,7 @@ async fn every_event_runs_through_its_handler() {
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{function}: not an API Gateway event: {e}"));
         let before = audit_entries(&setup.store).await;
-        let response = shared::platform::http::handle(&app_of(function), request, route.handler).await;
+        let response = shared::platform::http::handle(&app_of(function), request, &route).await;
         if route.method != "GET" {
             // Every change writes exactly one audit entry (a refused request none), naming
             // who made it, what it did, to what, and the request's correlation id.

@@ -146,7 +146,7 @@ async fn a_household_exports_as_a_zip_of_csvs_or_json_and_a_member_only_their_ow
 
     // The member's personal (GDPR) export: everything about them, in every household.
     let second = s.household(&member, "Second home").await;
-    let created = s.call(&member, Method::POST, "/v1/me/export", None).await;
+    let created = s.call(&member, Method::POST, "/v1/me/exports", None).await;
     created.assert_status(202);
     let at = created.header("location").unwrap().to_string();
     assert!(at.starts_with("/v1/me/exports/"), "{at}");
@@ -168,7 +168,7 @@ async fn a_household_exports_as_a_zip_of_csvs_or_json_and_a_member_only_their_ow
     // Nobody else reads it; a household export cannot be read as a personal one.
     s.call(&owner, Method::GET, &at, None).await.assert_problem(404, "export.not_found");
     for body in [json!({ "format": "csv" }), json!({ "format": null })] {
-        s.call(&member, Method::POST, "/v1/me/export", Some(body))
+        s.call(&member, Method::POST, "/v1/me/exports", Some(body))
             .await
             .assert_problem(422, "request.validation_failed");
     }

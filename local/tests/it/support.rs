@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use shared::auth::jwt::JwtVerifier;
 use shared::platform::clock::{Clock, SystemClock};
+use shared::platform::version::{self, ApiVersion};
 use tokio::sync::OnceCell;
 
 static PROVISIONED: OnceCell<Provisioned> = OnceCell::const_new();
@@ -25,6 +26,12 @@ pub fn endpoints() -> Endpoints {
         })
     };
     Endpoints { dynamodb: get("CG_TEST_DYNAMODB_ENDPOINT"), moto: get("CG_TEST_MOTO_ENDPOINT") }
+}
+
+/// The API version the suite's requests ask for (`CG_TEST_API_VERSION`; scripts/test runs
+/// the suite once per served version). Unset: no header, so the default version.
+pub fn suite_api_version() -> Option<String> {
+    std::env::var("CG_TEST_API_VERSION").ok().filter(|v| !v.is_empty())
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -229,8 +236,21 @@ impl TestStack {
         user
     }
 
+    /// Sends a request; a request to the API asks for the suite's API version
+    /// (`CG_TEST_API_VERSION`, unless it names one itself), and its response is checked
+    /// against openapi.yaml and must say it answered in that version.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("the gateway answers");
+        let mut request = request.build().expect("a request");
+        let to_api = request.url().as_str().starts_with(&self.stack.base_url());
+        if to_api
+            && !request.headers().contains_key(version::HEADER)
+            && let Some(asked) = suite_api_version()
+        {
+            request.headers_mut().insert(version::HEADER, asked.parse().unwrap());
+        }
+        let asked = request.headers().get(version::HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (method, path) = (request.method().to_string(), request.url().path().to_string());
+        let response = self.http.execute(request).await.expect("the gateway answers");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("a body");
@@ -239,7 +259,24 @@ impl TestStack {
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply { status, headers, body }
+        let reply = Reply { status, headers, body };
+        if to_api {
+            if let Err(e) =
+                crate::schema::check(&method, &path, status.as_u16(), reply.header("content-type"), &reply.body)
+            {
+                panic!("the response does not match openapi.yaml: {e}");
+            }
+            // Every handler's answer names its version: the one asked for, or the default
+            // (also when the one asked for is refused). API Gateway's own answers name none.
+            if let Some(answered) = reply.header(version::HEADER) {
+                let expected = match asked {
+                    Some(a) if reply.body["code"] != "request.unsupported_version" => a,
+                    _ => ApiVersion::default_version().as_str().to_string(),
+                };
+                assert_eq!(answered, expected, "{method} {path}");
+            }
+        }
+        reply
     }
 
     pub async fn call(&self, user: &User, method: Method, path: &str, body: Option<Value>) -> Reply {

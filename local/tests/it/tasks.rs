@@ -534,10 +534,10 @@ async fn a_member_subscribes_to_their_chores_as_an_icalendar_feed_and_can_revoke
     feed.assert_status(201);
     let path = feed.body["path"].as_str().unwrap().to_string();
     // No token needed: the URL is the credential, as calendar apps expect.
-    let ics = s.http.get(s.url(&path)).send().await.unwrap();
-    assert_eq!(ics.status(), 200);
-    assert!(ics.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
-    let text = ics.text().await.unwrap();
+    let ics = s.send(s.http.get(s.url(&path))).await;
+    ics.assert_status(200);
+    assert!(ics.header("content-type").unwrap().starts_with("text/calendar"));
+    let text = ics.body.as_str().unwrap();
     assert!(text.starts_with("BEGIN:VCALENDAR"), "{text}");
     assert!(text.contains("SUMMARY:Water plants"));
     assert!(!text.contains("Ana only"));
@@ -546,10 +546,10 @@ async fn a_member_subscribes_to_their_chores_as_an_icalendar_feed_and_can_revoke
     // A new URL replaces the old one; revoking ends it.
     let again = s.call(&ben, Method::POST, &format!("/v1/households/{h}/calendar-feed"), None).await;
     let new_path = again.body["path"].as_str().unwrap().to_string();
-    assert_eq!(s.http.get(s.url(&path)).send().await.unwrap().status(), 404);
-    assert_eq!(s.http.get(s.url(&new_path)).send().await.unwrap().status(), 200);
+    assert_eq!(s.send(s.http.get(s.url(&path))).await.status, 404);
+    assert_eq!(s.send(s.http.get(s.url(&new_path))).await.status, 200);
     s.call(&ben, Method::DELETE, &format!("/v1/households/{h}/calendar-feed"), None).await.assert_status(204);
-    assert_eq!(s.http.get(s.url(&new_path)).send().await.unwrap().status(), 404);
+    assert_eq!(s.send(s.http.get(s.url(&new_path))).await.status, 404);
     let forged = s.send(s.http.get(s.url("/v1/calendar/00000000000000000000000000000000"))).await;
     forged.assert_problem(404, "route.not_found");
 }

@@ -30,6 +30,7 @@ macro_rules! error_codes {
 error_codes! {
     MalformedJson = ("request.malformed_json", 400),
     InvalidParameter = ("request.invalid_parameter", 400),
+    UnsupportedApiVersion = ("request.unsupported_version", 400),
     BodyTooLarge = ("request.body_too_large", 413),
     UnsupportedMediaType = ("request.unsupported_media_type", 415),
     ValidationFailed = ("request.validation_failed", 422),

@@ -3,7 +3,6 @@
 //! CORS and version headers the same way in Lambda, the local gateway and tests.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
@@ -18,15 +17,17 @@ use super::error::{ApiError, ErrorCode};
 use super::i18n::Locale;
 use super::pagination::{self, CursorRule, PageKey};
 use super::validate::{self, MAX_BODY_BYTES};
+use super::version::{self, ApiVersion};
 use crate::App;
 use crate::auth::Principal;
 
 pub type ApiResult = Result<ApiResponse, ApiError>;
 
 /// Headers a browser may read from our responses (CORS).
-pub const EXPOSED_HEADERS: &str = "ETag, Location, Retry-After, X-Correlation-Id, Api-Version, Content-Language";
+pub const EXPOSED_HEADERS: &str =
+    "ETag, Location, Retry-After, X-Correlation-Id, Api-Version, Content-Language, Deprecation, Sunset, Link";
 pub const ALLOWED_HEADERS: &str =
-    "Authorization, Content-Type, If-Match, Idempotency-Key, X-Correlation-Id, Accept-Language";
+    "Authorization, Content-Type, If-Match, Idempotency-Key, X-Correlation-Id, Accept-Language, Api-Version";
 pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, PUT, DELETE, OPTIONS";
 
 /// A request as handlers see it: parsed once, with the caller and the correlation id.
@@ -41,6 +42,8 @@ pub struct ApiRequest {
     pub principal: Option<Principal>,
     pub correlation_id: String,
     pub locale: Locale,
+    /// The dated version the client asked for (`Api-Version`), or the default.
+    pub api_version: ApiVersion,
 }
 
 impl ApiRequest {
@@ -191,14 +194,15 @@ impl ApiResponse {
 
 /// Runs one handler for one Lambda HTTP event. Never fails: every error, and even a panic,
 /// becomes a problem+json response with the correlation id.
-pub async fn handle<F, Fut>(app: &App, request: Request, handler: F) -> Response<Body>
-where
-    F: FnOnce(App, ApiRequest) -> Fut,
-    Fut: Future<Output = ApiResult>,
-{
+pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -> Response<Body> {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let correlation_id = correlation::from_header(header(correlation::HEADER));
     let locale = Locale::negotiate(header("accept-language"));
+    // An unsupported version is refused (400) and answered as the default version.
+    let (answered, version_refused) = match ApiVersion::negotiate(header(version::HEADER)) {
+        Ok(v) => (v, None),
+        Err(e) => (ApiVersion::default_version(), Some(e)),
+    };
     // The Lambda request id; where there is no Lambda (local gateway), API Gateway's.
     let request_id = request
         .lambda_context_ref()
@@ -228,8 +232,11 @@ where
 
     let budget = request.lambda_context_ref().and_then(|c| answer_budget(c.deadline, std::time::SystemTime::now()));
     let outcome = async {
-        let api_request = into_api_request(request, correlation_id.clone(), locale)?;
-        let run = AssertUnwindSafe(handler(app.clone(), api_request)).catch_unwind();
+        if let Some(refused) = version_refused {
+            return Err(refused);
+        }
+        let api_request = into_api_request(request, correlation_id.clone(), locale, answered)?;
+        let run = AssertUnwindSafe((route.handler)(app.clone(), api_request)).catch_unwind();
         let ran = match budget {
             Some(budget) => tokio::time::timeout(budget, run).await.unwrap_or_else(|_| {
                 tracing::warn!(?budget, "the function's deadline is near: answering 503");
@@ -260,7 +267,13 @@ where
             problem_response(&err, locale, &correlation_id, &instance)
         }
     };
-    with_common_headers(response, &correlation_id, &cors)
+    let mut response = with_common_headers(response, &correlation_id, &cors);
+    let headers = response.headers_mut();
+    headers.insert(version::HEADER, HeaderValue::from_static(answered.as_str()));
+    for (name, value) in route.deprecated.iter().flat_map(|d| d.headers()) {
+        headers.insert(name, HeaderValue::from_str(&value).expect("deprecation headers are ASCII"));
+    }
+    response
 }
 
 /// How long before its Lambda deadline a request gives up with our 503 (a slow dependency,
@@ -276,7 +289,12 @@ pub fn answer_budget(deadline_ms: u64, now: std::time::SystemTime) -> Option<std
     (remaining >= std::time::Duration::from_secs(3)).then(|| remaining - DEADLINE_MARGIN)
 }
 
-fn into_api_request(request: Request, correlation_id: String, locale: Locale) -> Result<ApiRequest, ApiError> {
+fn into_api_request(
+    request: Request,
+    correlation_id: String,
+    locale: Locale,
+    api_version: ApiVersion,
+) -> Result<ApiRequest, ApiError> {
     let principal = Principal::from_request(&request);
     let raw_path = request.raw_http_path().to_string();
     let path_params = request
@@ -307,6 +325,7 @@ fn into_api_request(request: Request, correlation_id: String, locale: Locale) ->
         principal,
         correlation_id,
         locale,
+        api_version,
     })
 }
 
@@ -339,7 +358,7 @@ pub fn problem_response(err: &ApiError, locale: Locale, correlation_id: &str, in
     builder.body(Body::Text(body)).expect("valid response")
 }
 
-/// Headers on every response: correlation id, API version, CORS.
+/// Headers on every response: correlation id, CORS. (`handle` adds the API version.)
 pub fn with_common_headers(mut response: Response<Body>, correlation_id: &str, allow_origin: &str) -> Response<Body> {
     let h = response.headers_mut();
     let mut set = |name: &'static str, value: &str| {
@@ -348,7 +367,6 @@ pub fn with_common_headers(mut response: Response<Body>, correlation_id: &str, a
         }
     };
     set("x-correlation-id", correlation_id);
-    set("api-version", super::API_VERSION);
     set("access-control-allow-origin", allow_origin);
     set("access-control-expose-headers", EXPOSED_HEADERS);
     if allow_origin != "*" {

@@ -9,6 +9,4 @@ pub mod i18n;
 pub mod pagination;
 pub mod telemetry;
 pub mod validate;
-
-/// The API version served under `/v1`, returned in the `Api-Version` header of every response.
-pub const API_VERSION: &str = "v1";
+pub mod version;
