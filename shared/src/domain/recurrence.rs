@@ -50,7 +50,7 @@ pub type MonthDay = i8;
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum Rule {
     /// Due once; completing it ends the chore.
-    Once,
+    Once {},
     /// Every N hours, days, weeks, months or years.
     Interval { every: u32, unit: Unit },
     /// On the chosen weekdays, every N weeks.
@@ -93,7 +93,7 @@ impl Rule {
         let every =
             |checks: &mut Checks, n: u32| checks.range(&format!("{field}.every"), n.into(), 1, MAX_EVERY.into());
         match self {
-            Rule::Once => {}
+            Rule::Once {} => {}
             Rule::Interval { every: n, .. } => every(checks, *n),
             Rule::Weekly { every: n, weekdays } => {
                 every(checks, *n);
@@ -215,7 +215,7 @@ impl Schedule {
             self.start.checked_add_days(Days::new(u64::try_from(k * n).ok()?))
         };
         let found = match &self.rule {
-            Rule::Once => (d == self.start).then_some(d),
+            Rule::Once {} => (d == self.start).then_some(d),
             Rule::Interval { every, unit } => {
                 let n = i64::from(*every);
                 match unit {
@@ -345,7 +345,7 @@ impl Schedule {
     /// date window).
     pub fn next_due(&self, due: DateTime<Utc>, done: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match (self.anchor, &self.rule) {
-            (_, Rule::Once) => None,
+            (_, Rule::Once {}) => None,
             (Anchor::Fixed, _) => self.first_after(due),
             (Anchor::Rolling, Rule::Interval { every, unit }) => {
                 // Counted from the completion, but never from before the occurrence's own due
@@ -501,6 +501,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_with_a_field_it_does_not_have_is_refused_whatever_its_type() {
+        for text in [
+            r#"{"type":"once","every":1}"#,
+            r#"{"type":"once","x":42}"#,
+            r#"{"type":"interval","every":1,"unit":"days","weekdays":["Mon"]}"#,
+            r#"{"type":"yearly","month":1,"day":1,"every":2}"#,
+        ] {
+            assert!(serde_json::from_str::<Rule>(text).is_err(), "{text}");
+        }
+        assert_eq!(serde_json::from_str::<Rule>(r#"{"type":"once"}"#).unwrap(), Rule::Once {});
+        assert_eq!(serde_json::to_string(&Rule::Once {}).unwrap(), r#"{"type":"once"}"#);
+    }
+
+    #[test]
     fn a_daily_chore_stays_at_eight_local_across_dst() {
         // Clocks go forward in Berlin on 29 March 2026 and back on 25 October 2026.
         let s = schedule(Rule::Interval { every: 1, unit: Unit::Days }, d(2026, 3, 27), 8, 0);
@@ -572,7 +586,7 @@ mod tests {
         assert_eq!(local(s.next_due(due, late).unwrap()).date(), d(2026, 11, 4));
         s.anchor = Anchor::Rolling;
         assert_eq!(local(s.next_due(due, late).unwrap()).date(), d(2026, 11, 6));
-        let once = schedule(Rule::Once, d(2026, 11, 1), 9, 0);
+        let once = schedule(Rule::Once {}, d(2026, 11, 1), 9, 0);
         assert_eq!(once.next_due(due, due), None);
     }
 
@@ -689,7 +703,7 @@ mod tests {
         // A learned hour is no shorter than half the rule's day: the next day, not today.
         let next = s.adaptive_next(at(2026, 6, 10, 8), at(2026, 6, 10, 7), Duration::hours(1)).unwrap();
         assert_eq!(local(next), d(2026, 6, 11).and_hms_opt(8, 0, 0).unwrap());
-        let once = schedule(Rule::Once, d(2026, 6, 10), 8, 0);
+        let once = schedule(Rule::Once {}, d(2026, 6, 10), 8, 0);
         assert_eq!(once.adaptive_next(at(2026, 6, 10, 8), at(2026, 6, 10, 8), Duration::days(1)), None);
     }
 
@@ -747,7 +761,7 @@ mod tests {
         }
         let months = |every: i64| (month_index(d) - month_index(s.start)) % every == 0;
         match &s.rule {
-            Rule::Once => d == s.start,
+            Rule::Once {} => d == s.start,
             Rule::Interval { every, unit } => {
                 let n = i64::from(*every);
                 match unit {
@@ -792,7 +806,7 @@ mod tests {
                 Rule::MonthlyByWeekday { every, nth, weekday: Weekday::try_from(w).unwrap() }
             }),
             (1u32..=12, 1u32..=29).prop_map(|(month, day)| Rule::Yearly { month, day }),
-            Just(Rule::Once),
+            Just(Rule::Once {}),
         ]
     }
 

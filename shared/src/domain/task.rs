@@ -350,7 +350,7 @@ impl TaskInput {
             priority: self.priority.unwrap_or(3),
             effort: self.effort.unwrap_or(2),
             estimated_minutes: self.estimated_minutes,
-            recurrence: self.recurrence.unwrap_or(Rule::Once),
+            recurrence: self.recurrence.unwrap_or(Rule::Once {}),
             anchor: self.anchor.unwrap_or_default(),
             adaptive: self.adaptive.unwrap_or(false),
             due_time: self.due_time.unwrap_or_else(|| "09:00".to_string()),
@@ -388,7 +388,7 @@ impl TaskInput {
         task.next_due = match explicit_start {
             // A one-off chore without a start date: the first day (in season) whose due time
             // is still ahead.
-            None if task.recurrence == Rule::Once => {
+            None if matches!(task.recurrence, Rule::Once {}) => {
                 let days = Schedule { rule: Rule::Interval { every: 1, unit: recurrence::Unit::Days }, ..schedule };
                 let first = days.first_after(now);
                 if let Some(t) = first {
@@ -469,7 +469,7 @@ impl TaskInput {
             // recurring one at its first occurrence still ahead, and after the one last
             // completed or skipped (an edit does not bring a done occurrence back). A finished
             // chore stays finished unless the change gives it an occurrence ahead.
-            let after = if task.recurrence == Rule::Once && task.next_due.is_some() {
+            let after = if matches!(task.recurrence, Rule::Once {}) && task.next_due.is_some() {
                 from_start
             } else {
                 from_start.max(now).max(task.previous_due.unwrap_or(from_start))
@@ -795,7 +795,7 @@ impl Task {
         // due every hour over 62 days is under 1,500 steps.
         if let Some(due) = task.next_due
             && due < from
-            && !matches!(task.recurrence, Rule::Once)
+            && !matches!(task.recurrence, Rule::Once {})
         {
             task.next_due = task.schedule().first_after(from - chrono::Duration::milliseconds(1));
         }
@@ -1125,7 +1125,7 @@ mod tests {
         let seasonal = TaskInput { recurrence: rule(5, Months), active_months: Some(vec![3]), ..daily() };
         assert_eq!(seasonal.create(&ctx(&m), "ana", now()).unwrap().next_due, Some(berlin(2030, 3, 2, 8)));
         // A one-off chore in a June-only season, without a start date: 1 June.
-        let once = TaskInput { recurrence: Some(Rule::Once), active_months: Some(vec![6]), ..daily() };
+        let once = TaskInput { recurrence: Some(Rule::Once {}), active_months: Some(vec![6]), ..daily() };
         let t = once.create(&ctx(&m), "ana", now()).unwrap();
         assert_eq!(
             (t.next_due, t.start_date),
@@ -1168,7 +1168,7 @@ mod tests {
 
         // A one-off chore due yesterday, edited: still due (overdue), never silently finished.
         let once =
-            TaskInput { recurrence: Some(Rule::Once), start_date: NaiveDate::from_ymd_opt(2026, 11, 1), ..daily() }
+            TaskInput { recurrence: Some(Rule::Once {}), start_date: NaiveDate::from_ymd_opt(2026, 11, 1), ..daily() }
                 .create(&ctx(&m), "ana", now())
                 .unwrap();
         let moved =
@@ -1317,7 +1317,7 @@ mod tests {
         let (due, open) = opens(Rule::Interval { every: 2, unit: Hours }, (2026, 11, 3));
         assert_eq!(open, Some(due - chrono::Duration::hours(1)));
         // A one-off chore: any time, nothing follows it.
-        assert_eq!(opens(Rule::Once, (2026, 11, 20)).1, None);
+        assert_eq!(opens(Rule::Once {}, (2026, 11, 20)).1, None);
     }
 
     #[test]
@@ -1494,7 +1494,7 @@ mod tests {
         assert_eq!(code(Task { archived: true, ..t.clone() }), ErrorCode::TaskArchived);
         assert_eq!(code(Task { paused: true, ..t.clone() }), ErrorCode::TaskPaused);
         let mut once = daily();
-        once.recurrence = Some(Rule::Once);
+        once.recurrence = Some(Rule::Once {});
         let done = once.create(&ctx(&m), "ana", now()).unwrap().complete("ana", now(), &m).unwrap().task;
         assert_eq!(done.state(), TaskState::Finished);
         assert_eq!(code(done), ErrorCode::TaskFinished);
