@@ -30,6 +30,9 @@ pub const EXAMPLE_NOTIFICATION: &str = "01M8693800QA2KCWGHE6JP4RD0";
 /// Likewise the export id in the export events.
 pub const EXAMPLE_EXPORT: &str = "01JD3T5B7D9F1H3K5M7P9R1T3V";
 /// Likewise the photo id in the photo events.
+/// The API key id and the key itself in the API-key events; a caller puts in real ones.
+pub const EXAMPLE_API_KEY_ID: &str = "01JD3S4T6V8X0Z2B4D6F8H0K2M";
+pub const EXAMPLE_API_KEY: &str = "cgk_7hq2xk0pm3w8r1c5t9v2b6n4j0f8d2s6";
 pub const EXAMPLE_PHOTO: &str = "01JD3V6C8E0G2J4L6N8Q0S2U4W";
 /// Likewise the token in events/CalendarFeedFunction.json.
 pub const EXAMPLE_FEED_TOKEN: &str = "examplefeedtoken0000000000000000";

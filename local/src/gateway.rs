@@ -36,6 +36,8 @@ pub struct Gateway {
     pub gateway_responses: Option<Value>,
     /// The time-travel clock, served at [`CLOCK_PATH`] (local only: not in template.yaml).
     pub travel: Option<Arc<crate::schedule::TravelClock>>,
+    /// The integration API (household API keys), served under [`crate::integration::PREFIX`].
+    pub integration: Option<crate::integration::IntegrationGateway>,
 }
 
 /// The local-only time-travel control: `GET` tells the functions' time, `POST`
@@ -64,6 +66,10 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         return clock_control(travel, &parts.method, body).await;
     }
 
+    if let (Some(rest), Some(integration)) = (path.strip_prefix(crate::integration::PREFIX), &gw.integration) {
+        return serve_integration(&gw, integration, &parts, rest, body, &correlation_id, &problem).await;
+    }
+
     let candidates: Vec<(&Route, Vec<(String, String)>)> =
         gw.routes.iter().filter_map(|r| match_path(r.path, &path).map(|p| (r, p))).collect();
     if parts.method == Method::OPTIONS && !candidates.is_empty() {
@@ -74,11 +80,11 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         return problem(ErrorCode::RouteNotFound);
     };
 
-    let claims = if route.authenticated {
+    let authorizer = if route.authenticated {
         let token = header("authorization").unwrap_or_default();
         let token = token.strip_prefix("Bearer ").unwrap_or(&token).trim().to_string();
         match gw.verifier.verify_id_token(&token) {
-            Ok(claims) => Some(claims),
+            Ok(claims) => Some(cognito_authorizer(claims)),
             Err(e) => {
                 tracing::info!(reason = %e, resource = route.path, "token refused");
                 return problem(ErrorCode::Unauthenticated);
@@ -87,7 +93,64 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
     } else {
         None
     };
+    invoke(&gw, route, &parts, &path, path_params, authorizer, body, &correlation_id, &problem).await
+}
 
+/// A request to the integration API: a route with a scope, admitted by the API-key
+/// authorizer, the API key check and the usage plan, else API Gateway's own answer.
+async fn serve_integration(
+    gw: &Gateway,
+    integration: &crate::integration::IntegrationGateway,
+    parts: &axum::http::request::Parts,
+    path: &str,
+    body: Body,
+    correlation_id: &str,
+    problem: &impl Fn(ErrorCode) -> Response<Body>,
+) -> Response<Body> {
+    let route = gw
+        .routes
+        .iter()
+        .filter(|r| r.scope.is_some() && r.method == parts.method.as_str())
+        .find_map(|r| match_path(r.path, path).map(|p| (r, p)));
+    let Some((route, path_params)) = route else {
+        return render_gateway_response(
+            integration.spec.gateway_responses.as_ref(),
+            "MISSING_AUTHENTICATION_TOKEN",
+            StatusCode::FORBIDDEN,
+            correlation_id,
+            "",
+            &serde_json::Map::new(),
+        );
+    };
+    match integration.admit(route, &parts.method, path, &parts.headers, &path_params, &gw.stage).await {
+        Ok(authorizer) => {
+            invoke(gw, route, parts, path, path_params, Some(authorizer), body, correlation_id, problem).await
+        }
+        Err(refusal) => render_gateway_response(
+            integration.spec.gateway_responses.as_ref(),
+            refusal.kind,
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN),
+            correlation_id,
+            "",
+            &refusal.context,
+        ),
+    }
+}
+
+/// Hands the request to its function as Lambda would: the proxy event, the deadline, and
+/// API Gateway's 502 when the function passes its `Timeout`.
+#[allow(clippy::too_many_arguments)]
+async fn invoke(
+    gw: &Gateway,
+    route: &Route,
+    parts: &axum::http::request::Parts,
+    path: &str,
+    path_params: Vec<(String, String)>,
+    authorizer: Option<Value>,
+    body: Body,
+    correlation_id: &str,
+    problem: &impl Fn(ErrorCode) -> Response<Body>,
+) -> Response<Body> {
     let Some(function) = gw.functions.get(route.function) else {
         tracing::error!(function = route.function, "route without a function in template.yaml");
         return problem(ErrorCode::Internal);
@@ -99,11 +162,11 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
     let event = proxy_event(
         route,
         &parts.method,
-        &path,
+        path,
         parts.uri.query(),
         &parts.headers,
         path_params,
-        claims,
+        authorizer,
         &body,
         &gw.stage,
     );
@@ -123,7 +186,7 @@ async fn serve(State(gw): State<Arc<Gateway>>, request: Request<Body>) -> Respon
         Ok(response) if started.elapsed() <= function.timeout => into_axum(response),
         _ => {
             tracing::error!(function = route.function, timeout = ?function.timeout, "Task timed out");
-            gw.gateway_response("DEFAULT_5XX", StatusCode::BAD_GATEWAY, &correlation_id)
+            gw.gateway_response("DEFAULT_5XX", StatusCode::BAD_GATEWAY, correlation_id)
         }
     }
 }
@@ -156,34 +219,70 @@ async fn clock_control(travel: &crate::schedule::TravelClock, method: &Method, b
 }
 
 impl Gateway {
-    /// What API Gateway answers itself for `kind`, rendered from the template's
-    /// `GatewayResponses` (status, headers, body template), as it would in AWS.
+    /// What API Gateway answers itself for `kind` on the frontend's API.
     fn gateway_response(&self, kind: &str, status: StatusCode, request_id: &str) -> Response<Body> {
-        let spec = self.gateway_responses.as_ref().and_then(|r| r.get(kind)).cloned().unwrap_or(Value::Null);
-        let status = spec
-            .get("StatusCode")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<u16>().ok())
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(status);
-        let mut builder = Response::builder().status(status);
-        for (name, value) in
-            spec.pointer("/ResponseParameters/Headers").and_then(Value::as_object).into_iter().flatten()
-        {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.get("Fn::Sub").and_then(Value::as_str).unwrap_or_default().to_string(),
-            };
-            let text = text.replace("${CorsAllowOrigin}", &self.cors_allow_origin);
-            builder = builder.header(name.as_str(), text.trim_matches('\''));
-        }
-        let body = spec
-            .pointer("/ResponseTemplates/application~1json")
-            .and_then(Value::as_str)
-            .unwrap_or(r#"{"message": "Internal server error"}"#)
-            .replace("$context.requestId", request_id);
-        builder.body(Body::from(body)).expect("valid response")
+        render_gateway_response(
+            self.gateway_responses.as_ref(),
+            kind,
+            status,
+            request_id,
+            &self.cors_allow_origin,
+            &serde_json::Map::new(),
+        )
     }
+}
+
+/// What API Gateway answers itself for `kind`, rendered from an API's `GatewayResponses`
+/// (status, headers, body template with `$context.requestId` and `$context.authorizer.*`),
+/// as it would in AWS; `status` where the template sets none.
+pub fn render_gateway_response(
+    responses: Option<&Value>,
+    kind: &str,
+    status: StatusCode,
+    request_id: &str,
+    cors_allow_origin: &str,
+    authorizer: &serde_json::Map<String, Value>,
+) -> Response<Body> {
+    let spec = responses.and_then(|r| r.get(kind)).cloned().unwrap_or(Value::Null);
+    let status = spec
+        .get("StatusCode")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(status);
+    let mut builder = Response::builder().status(status);
+    for (name, value) in spec.pointer("/ResponseParameters/Headers").and_then(Value::as_object).into_iter().flatten() {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.get("Fn::Sub").and_then(Value::as_str).unwrap_or_default().to_string(),
+        };
+        let text = text.replace("${CorsAllowOrigin}", cors_allow_origin);
+        builder = builder.header(name.as_str(), text.trim_matches('\''));
+    }
+    let mut body = spec
+        .pointer("/ResponseTemplates/application~1json")
+        .and_then(Value::as_str)
+        .unwrap_or(r#"{"message": "Internal server error"}"#)
+        .replace("$context.requestId", request_id);
+    for (name, value) in authorizer {
+        body = body.replace(&format!("$context.authorizer.{name}"), value.as_str().unwrap_or_default());
+    }
+    builder.body(Body::from(body)).expect("valid response")
+}
+
+/// The `requestContext.authorizer` of API Gateway's Cognito authorizer: every claim as a string.
+pub fn cognito_authorizer(claims: serde_json::Map<String, Value>) -> Value {
+    let claims: serde_json::Map<String, Value> = claims
+        .into_iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, Value::String(s))
+        })
+        .collect();
+    json!({ "claims": claims })
 }
 
 /// The API Gateway REST proxy event (payload format 1.0) for one request.
@@ -195,7 +294,7 @@ pub fn proxy_event(
     query: Option<&str>,
     headers: &HeaderMap,
     path_params: Vec<(String, String)>,
-    claims: Option<serde_json::Map<String, Value>>,
+    authorizer: Option<Value>,
     body: &[u8],
     stage: &str,
 ) -> Value {
@@ -213,20 +312,6 @@ pub fn proxy_event(
         qs.insert(k.to_string(), json!(v));
         mqs.entry(k.to_string()).or_default().push(v.to_string());
     }
-    // The Cognito authorizer passes every claim as a string.
-    let authorizer = claims.map(|c| {
-        let claims: serde_json::Map<String, Value> = c
-            .into_iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, Value::String(s))
-            })
-            .collect();
-        json!({ "claims": claims })
-    });
     let (body, is_base64) = match std::str::from_utf8(body) {
         _ if body.is_empty() => (Value::Null, false),
         Ok(text) => (json!(text), false),

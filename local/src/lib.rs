@@ -6,6 +6,7 @@ pub mod bench;
 pub mod events;
 pub mod gateway;
 pub mod iam;
+pub mod integration;
 pub mod mail;
 pub mod meter;
 pub mod poller;
@@ -66,6 +67,8 @@ pub fn function_environment(template: &Template, p: &Provisioned, function: &str
                         Some(key.clone())
                     } else if let Some(set) = p.configuration_sets.get(&id) {
                         Some(set.clone())
+                    } else if let Some(plan) = p.usage_plans.get(&id) {
+                        Some(plan.clone())
                     } else {
                         // A template parameter: its default.
                         template
@@ -158,7 +161,8 @@ pub async fn unchecked_app(template: &Template, p: &Provisioned, options: &Stack
         cognito: p.endpoints.cognito_client().await,
     })
     .with_kms(aws_sdk_kms::Client::new(&Endpoints::sdk_config(&p.endpoints.moto).await))
-    .with_s3(p.endpoints.s3_client().await))
+    .with_s3(p.endpoints.s3_client().await)
+    .with_apigateway(p.endpoints.apigateway_client().await))
 }
 
 fn config_of(
@@ -201,6 +205,9 @@ pub async fn local_functions(
         };
         let kms =
             aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&moto).http_client(http.clone()).build());
+        let apigateway = aws_sdk_apigateway::Client::from_conf(
+            aws_sdk_apigateway::config::Builder::from(&moto).http_client(http.clone()).build(),
+        );
         // Path-style: the emulator's buckets are not DNS names (presigned URLs point at it too).
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).http_client(http).build(),
@@ -208,10 +215,39 @@ pub async fn local_functions(
         let app = App::with_clients(config_of(template, p, options, &f.logical_id)?, ddb, sqs, options.clock.clone())
             .with_mail(mail)
             .with_kms(kms)
-            .with_s3(s3);
+            .with_s3(s3)
+            .with_apigateway(apigateway);
         functions.insert(f.logical_id.clone(), LocalFunction { app, timeout: Duration::from_secs(f.timeout_seconds) });
     }
     Ok(functions)
+}
+
+/// The integration API's authorizer, API key check and usage plan, from the template.
+async fn integration_gateway(
+    template: &Template,
+    p: &Provisioned,
+    functions: &HashMap<String, LocalFunction>,
+) -> Result<Option<integration::IntegrationGateway>, StackError> {
+    if template.root.pointer(&format!("/Resources/{}", template::INTEGRATION_API)).is_none() {
+        return Ok(None);
+    }
+    let spec = template.integration()?;
+    let authorizer = functions
+        .get(&spec.authorizer_function)
+        .ok_or_else(|| StackError::Config(format!("no function {}", spec.authorizer_function)))?
+        .clone();
+    let handler = routes::authorizers()
+        .into_iter()
+        .find(|a| a.function == spec.authorizer_function)
+        .ok_or_else(|| StackError::Config(format!("{} is no authorizer of the binary", spec.authorizer_function)))?
+        .handler;
+    let plan = p
+        .usage_plans
+        .get(&spec.usage_plan)
+        .ok_or_else(|| StackError::Config(format!("usage plan {} was not provisioned", spec.usage_plan)))?
+        .clone();
+    let apigateway = p.endpoints.apigateway_client().await;
+    Ok(Some(integration::IntegrationGateway::new(spec, authorizer, handler, apigateway, plan)))
 }
 
 /// Serves the gateway on `listener` and starts one poller per worker.
@@ -236,6 +272,7 @@ pub async fn start(
                 .map_err(|e| StackError::Jwks(jwks_url, e.to_string()))?
         }
     };
+    let integration = integration_gateway(template, &provisioned, &functions).await?;
     let gateway = Arc::new(Gateway {
         functions: functions.clone(),
         routes: routes::routes(),
@@ -244,6 +281,7 @@ pub async fn start(
         cors_allow_origin: app.config.cors_allow_origin.clone(),
         gateway_responses: template.root.pointer("/Resources/ChoreApi/Properties/GatewayResponses").cloned(),
         travel: options.travel.clone(),
+        integration,
     });
     let addr = listener.local_addr().map_err(|e| StackError::Config(e.to_string()))?;
     let mut tasks = vec![tokio::spawn(async move {

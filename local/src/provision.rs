@@ -65,6 +65,10 @@ impl Endpoints {
         aws_sdk_cognitoidentityprovider::Client::new(&Self::sdk_config(&self.moto).await)
     }
 
+    pub async fn apigateway_client(&self) -> aws_sdk_apigateway::Client {
+        aws_sdk_apigateway::Client::new(&Self::sdk_config(&self.moto).await)
+    }
+
     pub async fn s3_client(&self) -> aws_sdk_s3::Client {
         let sdk = Self::sdk_config(&self.moto).await;
         aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
@@ -87,6 +91,10 @@ pub struct Provisioned {
     /// SES configuration set names by logical id.
     #[serde(default)]
     pub configuration_sets: HashMap<String, String>,
+    /// API Gateway usage plan ids by logical id (the emulator keeps the household keys' API
+    /// Gateway keys in them; the local gateway enforces the template's limits itself).
+    #[serde(default)]
+    pub usage_plans: HashMap<String, String>,
 }
 
 impl Provisioned {
@@ -115,6 +123,7 @@ pub async fn provision(
     create_mail_identity(template, &ses).await?;
     let configuration_sets = create_configuration_sets(template, &ses, prefix).await?;
     let keys = create_keys(template, &aws_sdk_kms::Client::new(&Endpoints::sdk_config(&endpoints.moto).await)).await?;
+    let usage_plans = create_usage_plans(template, &endpoints.apigateway_client().await, prefix).await?;
     Ok(Provisioned {
         endpoints: endpoints.clone(),
         table_name,
@@ -124,7 +133,27 @@ pub async fn provision(
         client_id,
         keys,
         configuration_sets,
+        usage_plans,
     })
+}
+
+/// The template's API Gateway usage plans, by logical id.
+pub async fn create_usage_plans(
+    template: &Template,
+    apigateway: &aws_sdk_apigateway::Client,
+    prefix: &str,
+) -> Result<HashMap<String, String>, ProvisionError> {
+    let mut plans = HashMap::new();
+    for (id, _) in template.resources_of("AWS::ApiGateway::UsagePlan") {
+        let out = apigateway
+            .create_usage_plan()
+            .name(format!("{prefix}{id}"))
+            .send()
+            .await
+            .map_err(aws(&format!("usage plan {id}")))?;
+        plans.insert(id.clone(), out.id.ok_or_else(|| ProvisionError::Aws(format!("usage plan {id}: no id")))?);
+    }
+    Ok(plans)
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {

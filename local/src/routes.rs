@@ -1,7 +1,7 @@
 //! The route table the local gateway serves (the Lambda binary's: `functions_lambda`) and
 //! how a concrete path matches a route.
 
-pub use functions_lambda::{jobs, routes, streams, workers};
+pub use functions_lambda::{authorizers, jobs, routes, streams, workers};
 
 /// Matches a concrete path against a route template (`/v1/households/{householdId}`),
 /// returning the path parameters.

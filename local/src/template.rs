@@ -32,6 +32,27 @@ pub struct QueueSpec {
     pub redrive: Option<(String, i64)>,
 }
 
+/// The frontend's API (Cognito authorizer) and the integration API (household API keys).
+pub const CHORE_API: &str = "ChoreApi";
+pub const INTEGRATION_API: &str = "IntegrationApi";
+
+/// How the integration API admits and limits keys, as template.yaml sets it up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationSpec {
+    /// The REQUEST authorizer's function and the header it reads.
+    pub authorizer_function: String,
+    pub key_header: String,
+    /// How long API Gateway caches the authorizer's decision per key (`ReauthorizeEvery`).
+    pub cache_seconds: u64,
+    /// The usage plan's logical id, throttle (requests per second, burst) and daily quota.
+    pub usage_plan: String,
+    pub rate_limit: f64,
+    pub burst_limit: u64,
+    pub daily_quota: u64,
+    /// What API Gateway answers itself (`GatewayResponses`).
+    pub gateway_responses: Option<Value>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiEvent {
     pub method: String,
@@ -43,7 +64,10 @@ pub struct ApiEvent {
 pub struct FunctionSpec {
     pub logical_id: String,
     pub binary: String,
+    /// Its route on the frontend's API (`ChoreApi`).
     pub api: Option<ApiEvent>,
+    /// Its route on the integration API (`IntegrationApi`, household API keys), if any.
+    pub integration: Option<ApiEvent>,
     /// Logical id of the queue that triggers it.
     pub queue: Option<String>,
     /// Its `Timeout` (or the Globals'; Lambda's default is 3 s).
@@ -56,6 +80,52 @@ pub struct FunctionSpec {
 }
 
 impl Template {
+    /// A value that may be a `!Ref` to a parameter: the parameter's default then.
+    pub fn parameter_or_value(&self, v: &Value) -> Option<Value> {
+        match referenced(v) {
+            Some(id) => self.root.pointer(&format!("/Parameters/{id}/Default")).cloned(),
+            None => Some(v.clone()),
+        }
+    }
+
+    /// The integration API's authorizer and usage plan.
+    pub fn integration(&self) -> Result<IntegrationSpec, TemplateError> {
+        let missing = |what: &str| TemplateError::Shape(format!("{INTEGRATION_API}: {what}"));
+        let api =
+            self.root.pointer(&format!("/Resources/{INTEGRATION_API}/Properties")).ok_or_else(|| missing("the API"))?;
+        let auth = api.pointer("/Auth").ok_or_else(|| missing("Auth"))?;
+        let name = auth.get("DefaultAuthorizer").and_then(Value::as_str).ok_or_else(|| missing("DefaultAuthorizer"))?;
+        let authorizer = auth.pointer(&format!("/Authorizers/{name}")).ok_or_else(|| missing("the authorizer"))?;
+        let function = authorizer.get("FunctionArn").and_then(referenced).ok_or_else(|| missing("FunctionArn"))?;
+        let key_header = authorizer
+            .pointer("/Identity/Headers/0")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("Identity.Headers"))?
+            .to_ascii_lowercase();
+        let cache_seconds = authorizer.pointer("/Identity/ReauthorizeEvery").and_then(Value::as_u64).unwrap_or(300);
+        let (usage_plan, plan) = self
+            .resources_of("AWS::ApiGateway::UsagePlan")
+            .into_iter()
+            .find(|(_, r)| r.pointer("/ApiStages/0/ApiId").and_then(referenced).as_deref() == Some(INTEGRATION_API))
+            .ok_or_else(|| missing("a usage plan"))?;
+        let number = |pointer: &str| {
+            plan.pointer(pointer)
+                .and_then(|v| self.parameter_or_value(v))
+                .and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                .ok_or_else(|| missing(pointer))
+        };
+        Ok(IntegrationSpec {
+            authorizer_function: function,
+            key_header,
+            cache_seconds,
+            usage_plan,
+            rate_limit: number("/Throttle/RateLimit")?,
+            burst_limit: number("/Throttle/BurstLimit")? as u64,
+            daily_quota: number("/Quota/Limit")? as u64,
+            gateway_responses: api.get("GatewayResponses").cloned(),
+        })
+    }
+
     pub fn load(path: &Path) -> Result<Template, TemplateError> {
         let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
         Template::parse(&text)
@@ -137,14 +207,23 @@ impl Template {
                     .and_then(Value::as_object)
                     .map(|m| m.values().collect())
                     .unwrap_or_default();
-                let api = events.iter().find(|e| e.get("Type").and_then(Value::as_str) == Some("Api")).map(|e| {
-                    let p = &e["Properties"];
-                    ApiEvent {
-                        method: p["Method"].as_str().unwrap_or_default().to_ascii_uppercase(),
-                        path: p["Path"].as_str().unwrap_or_default().to_string(),
-                        authenticated: p.pointer("/Auth/Authorizer").and_then(Value::as_str) != Some("NONE"),
-                    }
-                });
+                let api_event = |rest_api: &str| {
+                    events
+                        .iter()
+                        .find(|e| {
+                            e.get("Type").and_then(Value::as_str) == Some("Api")
+                                && e.pointer("/Properties/RestApiId").and_then(referenced).as_deref() == Some(rest_api)
+                        })
+                        .map(|e| {
+                            let p = &e["Properties"];
+                            ApiEvent {
+                                method: p["Method"].as_str().unwrap_or_default().to_ascii_uppercase(),
+                                path: p["Path"].as_str().unwrap_or_default().to_string(),
+                                authenticated: p.pointer("/Auth/Authorizer").and_then(Value::as_str) != Some("NONE"),
+                            }
+                        })
+                };
+                let (api, integration) = (api_event(CHORE_API), api_event(INTEGRATION_API));
                 let queue = events
                     .iter()
                     .find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS"))
@@ -170,7 +249,16 @@ impl Template {
                             .collect();
                         Some((table, patterns))
                     });
-                FunctionSpec { logical_id: id.clone(), binary, api, queue, timeout_seconds, schedule, stream }
+                FunctionSpec {
+                    logical_id: id.clone(),
+                    binary,
+                    api,
+                    integration,
+                    queue,
+                    timeout_seconds,
+                    schedule,
+                    stream,
+                }
             })
             .collect()
     }

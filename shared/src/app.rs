@@ -49,6 +49,7 @@ pub struct LazyClients {
     mail: OnceLock<Mail>,
     kms: OnceLock<aws_sdk_kms::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
+    apigateway: OnceLock<aws_sdk_apigateway::Client>,
 }
 
 fn copied<T: Clone>(c: &OnceLock<T>) -> OnceLock<T> {
@@ -127,6 +128,15 @@ impl App {
         Some(self.lazy.s3.get_or_init(|| aws_sdk_s3::Client::new(sdk)))
     }
 
+    /// The API Gateway client (household API keys): `None` where there is none.
+    pub fn apigateway(&self) -> Option<&aws_sdk_apigateway::Client> {
+        if let Some(c) = self.lazy.apigateway.get() {
+            return Some(c);
+        }
+        let sdk = self.lazy.sdk.as_ref()?;
+        Some(self.lazy.apigateway.get_or_init(|| aws_sdk_apigateway::Client::new(sdk)))
+    }
+
     /// The lazy clients as they are, to replace one of them.
     fn lazy_copy(&self) -> LazyClients {
         LazyClients {
@@ -134,6 +144,7 @@ impl App {
             mail: copied(&self.lazy.mail),
             kms: copied(&self.lazy.kms),
             s3: copied(&self.lazy.s3),
+            apigateway: copied(&self.lazy.apigateway),
         }
     }
 
@@ -152,6 +163,12 @@ impl App {
     /// With this S3 client (the local stack's).
     pub fn with_s3(self, s3: aws_sdk_s3::Client) -> App {
         let lazy = LazyClients { s3: OnceLock::from(s3), ..self.lazy_copy() };
+        App { lazy: Arc::new(lazy), ..self }
+    }
+
+    /// With this API Gateway client (the local stack's).
+    pub fn with_apigateway(self, apigateway: aws_sdk_apigateway::Client) -> App {
+        let lazy = LazyClients { apigateway: OnceLock::from(apigateway), ..self.lazy_copy() };
         App { lazy: Arc::new(lazy), ..self }
     }
 
@@ -185,14 +202,31 @@ impl App {
         req: &crate::platform::http::ApiRequest,
         action: crate::auth::Action,
     ) -> Result<crate::store::households::Membership, ApiError> {
+        use crate::platform::error::ErrorCode;
         let principal = req.principal()?;
         let household_id = crate::platform::validate::ulid_param("householdId", req.path_param("householdId"))?;
-        let membership = self
-            .store
-            .membership(&household_id, &principal.user_id)
-            .await?
-            .ok_or_else(|| ApiError::new(crate::platform::error::ErrorCode::HouseholdNotFound))?;
-        admit(&membership.session, principal)?;
+        let not_found = || ApiError::new(ErrorCode::HouseholdNotFound);
+        // A key works in its own household only: any other is one that does not exist.
+        if principal.key.as_ref().is_some_and(|k| k.household_id != household_id) {
+            return Err(not_found());
+        }
+        let key_id = principal.key.as_ref().map(|k| k.key_id.as_str());
+        let membership =
+            self.store.membership(&household_id, &principal.user_id, key_id).await?.ok_or_else(not_found)?;
+        match key_id {
+            None => admit(&membership.session, principal)?,
+            // The key is read again with the membership: revoking it takes effect at once
+            // here, whatever the authorizer's cached decision says.
+            Some(_) => match membership.key.as_ref().map(|k| k.usable(self.now())) {
+                Some(Ok(())) => {}
+                Some(Err(crate::domain::api_key::Refusal::Expired)) => {
+                    return Err(ApiError::new(ErrorCode::ApiKeyExpired));
+                }
+                Some(Err(crate::domain::api_key::Refusal::Revoked)) | None => {
+                    return Err(ApiError::new(ErrorCode::ApiKeyRevoked));
+                }
+            },
+        }
         crate::auth::policy::require(membership.member.role, action)?;
         Ok(membership)
     }
@@ -203,6 +237,10 @@ impl App {
     /// everywhere"). Routes in a household get the same check from [`App::membership`].
     pub async fn caller<'r>(&self, req: &'r crate::platform::http::ApiRequest) -> Result<Caller<'r>, ApiError> {
         let principal = req.principal()?;
+        if principal.key.is_some() {
+            // Keys act in their household only (the integration API serves no other route).
+            return Err(ApiError::new(crate::platform::error::ErrorCode::Forbidden));
+        }
         let (session, profile) = self.store.session_and_profile(&principal.user_id).await?;
         admit(&session, principal)?;
         Ok(Caller { principal, profile })

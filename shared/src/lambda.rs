@@ -38,6 +38,9 @@ pub struct Route {
     pub handler: Handler,
     /// Set when the route is on its way out: its responses then say so (and openapi.yaml).
     pub deprecated: Option<crate::platform::version::Deprecation>,
+    /// Set when the route is also served on the integration API, to household API keys
+    /// that have this scope (template.yaml gives its function an `Integration` event).
+    pub scope: Option<crate::domain::api_key::Scope>,
 }
 
 /// An SQS-triggered worker: the same idea for queues.
@@ -99,6 +102,18 @@ pub fn find_route(routes: &[Route], function: &str) -> Route {
 /// The environment variable that names the function a process runs (its logical id).
 pub const FUNCTION_ENV: &str = "CHORE_FUNCTION";
 
+/// A Lambda REQUEST authorizer's event (API Gateway REST).
+pub type AuthorizerEvent = aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+
+/// A Lambda REQUEST authorizer (the integration API's, for household API keys). It answers
+/// API Gateway's authorizer response (`principalId`, `policyDocument`, `context`,
+/// `usageIdentifierKey`), or the error "Unauthorized" for a 401.
+#[derive(Clone, Copy, Debug)]
+pub struct Authorizer {
+    pub function: &'static str,
+    pub handler: fn(App, AuthorizerEvent) -> futures::future::BoxFuture<'static, Result<serde_json::Value, Error>>,
+}
+
 /// Every kind of function the binary runs, by table.
 #[derive(Clone, Copy, Debug)]
 pub struct Functions<'a> {
@@ -106,6 +121,7 @@ pub struct Functions<'a> {
     pub workers: &'a [Worker],
     pub jobs: &'a [Job],
     pub streams: &'a [StreamWorker],
+    pub authorizers: &'a [Authorizer],
 }
 
 /// Runs the route, worker, job or stream consumer named by `CHORE_FUNCTION`.
@@ -120,6 +136,8 @@ pub async fn serve_function(f: Functions<'_>) -> Result<(), Error> {
         serve_job(job.handler).await
     } else if let Some(stream) = f.streams.iter().find(|s| s.function == function) {
         serve_stream(stream.handler).await
+    } else if let Some(authorizer) = f.authorizers.iter().find(|a| a.function == function) {
+        serve_authorizer(authorizer.handler).await
     } else {
         Err(format!("{FUNCTION_ENV}={function} names no route, worker, job or stream consumer").into())
     }
@@ -134,6 +152,18 @@ pub async fn serve_stream(
     Box::pin(lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<StreamEvent>| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(handler(app, event.payload).await) }
+    })))
+    .await
+}
+
+/// Runs an authorizer as a Lambda function.
+pub async fn serve_authorizer(
+    handler: fn(App, AuthorizerEvent) -> futures::future::BoxFuture<'static, Result<serde_json::Value, Error>>,
+) -> Result<(), Error> {
+    telemetry::init();
+    let app = App::from_env().await?;
+    Box::pin(lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<AuthorizerEvent>| {
+        handler(app.clone(), event.payload)
     })))
     .await
 }

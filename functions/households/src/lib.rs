@@ -1,5 +1,6 @@
 //! The households service: households, members and roles, invites, and the purge worker.
 
+pub mod api_keys;
 mod audit;
 pub mod exports;
 mod households;
@@ -8,6 +9,7 @@ mod members;
 pub mod photos;
 pub mod purge;
 
+pub use api_keys::{create_api_key, list_api_keys, revoke_api_key};
 pub use audit::*;
 pub use exports::{create_export, create_my_export, get_export, get_my_export};
 pub use households::*;
@@ -16,7 +18,8 @@ pub use members::*;
 pub use photos::{create_photo, get_photo};
 
 use shared::auth::Action;
-use shared::lambda::{Route, Worker};
+use shared::domain::api_key::Scope;
+use shared::lambda::{Authorizer, Route, Worker};
 use shared::platform::version::Deprecation;
 use shared::store::households::Membership;
 use shared::{ApiError, ApiRequest, App, handler};
@@ -29,6 +32,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_household),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -37,6 +41,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_households),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -45,6 +50,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(get_household),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "PATCH",
@@ -53,6 +59,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(update_household),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "DELETE",
@@ -61,6 +68,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(delete_household),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -69,6 +77,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_audit),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -77,6 +86,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_my_export),
         deprecated: None,
+        scope: None,
     },
     // The first path of the personal export, singular unlike every other collection.
     Route {
@@ -91,6 +101,7 @@ pub const ROUTES: &[Route] = &[
             successor: "/v1/me/exports",
             note: "2026-12-01-personal-exports.md",
         }),
+        scope: None,
     },
     Route {
         method: "GET",
@@ -99,6 +110,34 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(get_my_export),
         deprecated: None,
+        scope: None,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/households/{householdId}/api-keys",
+        function: "CreateApiKeyFunction",
+        authenticated: true,
+        handler: handler!(create_api_key),
+        deprecated: None,
+        scope: None,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/households/{householdId}/api-keys",
+        function: "ListApiKeysFunction",
+        authenticated: true,
+        handler: handler!(list_api_keys),
+        deprecated: None,
+        scope: None,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/households/{householdId}/api-keys/{keyId}",
+        function: "RevokeApiKeyFunction",
+        authenticated: true,
+        handler: handler!(revoke_api_key),
+        deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -107,6 +146,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_photo),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -115,6 +155,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(get_photo),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -123,6 +164,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_export),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -131,6 +173,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(get_export),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -139,6 +182,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_members),
         deprecated: None,
+        scope: Some(Scope::MembersRead),
     },
     Route {
         method: "PATCH",
@@ -147,6 +191,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(update_member),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "DELETE",
@@ -155,6 +200,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(remove_member),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -163,6 +209,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_invite),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -171,6 +218,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_invites),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "DELETE",
@@ -179,6 +227,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(revoke_invite),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -187,6 +236,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(accept_invite),
         deprecated: None,
+        scope: None,
     },
 ];
 
@@ -207,6 +257,11 @@ pub const WORKERS: &[Worker] = &[
         handler: |app, event| Box::pin(exports::handle_batch(app, event)),
     },
 ];
+
+pub const AUTHORIZERS: &[Authorizer] = &[Authorizer {
+    function: "ApiKeyAuthorizerFunction",
+    handler: |app, event| Box::pin(api_keys::authorize_api_key(app, event)),
+}];
 
 /// The caller's membership of the household in the path, checked against `action`.
 pub(crate) async fn authorize(app: &App, req: &ApiRequest, action: Action) -> Result<Membership, ApiError> {

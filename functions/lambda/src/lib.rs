@@ -2,7 +2,7 @@
 //! the local gateway serves and polls, and what the contract tests compare with
 //! template.yaml and openapi.yaml.
 
-use shared::lambda::{Functions, Job, Route, StreamWorker, Worker};
+use shared::lambda::{Authorizer, Functions, Job, Route, StreamWorker, Worker};
 
 pub fn routes() -> Vec<Route> {
     [
@@ -33,9 +33,19 @@ pub fn jobs() -> Vec<Job> {
     functions_notifications::JOBS.to_vec()
 }
 
+pub fn authorizers() -> Vec<Authorizer> {
+    functions_households::AUTHORIZERS.to_vec()
+}
+
 /// Runs the function `CHORE_FUNCTION` names, from these tables.
 pub async fn serve() -> Result<(), shared::lambda::Error> {
-    let (routes, workers, jobs, streams) = (routes(), workers(), jobs(), streams());
-    shared::lambda::serve_function(Functions { routes: &routes, workers: &workers, jobs: &jobs, streams: &streams })
-        .await
+    let (routes, workers, jobs, streams, authorizers) = (routes(), workers(), jobs(), streams(), authorizers());
+    shared::lambda::serve_function(Functions {
+        routes: &routes,
+        workers: &workers,
+        jobs: &jobs,
+        streams: &streams,
+        authorizers: &authorizers,
+    })
+    .await
 }

@@ -50,6 +50,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(webhooks::create_webhook),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -58,6 +59,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(webhooks::list_webhooks),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "PATCH",
@@ -66,6 +68,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(webhooks::update_webhook),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "DELETE",
@@ -74,6 +77,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(webhooks::delete_webhook),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -82,6 +86,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(webhooks::list_deliveries),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -90,5 +95,6 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(webhooks::redeliver),
         deprecated: None,
+        scope: None,
     },
 ];

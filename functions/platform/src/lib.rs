@@ -12,6 +12,7 @@ pub const ROUTES: &[Route] = &[Route {
     authenticated: false,
     handler: handler!(health),
     deprecated: None,
+    scope: None,
 }];
 
 #[derive(Serialize)]

@@ -85,7 +85,7 @@ pub async fn calendar_feed(app: App, req: ApiRequest) -> ApiResult {
     // A member who left or erased their account, or a deleted household, has no feed.
     let m = app
         .store
-        .membership(&feed.household_id, &feed.user_id)
+        .membership(&feed.household_id, &feed.user_id, None)
         .await?
         .filter(|m| m.session.erased_at.is_none())
         .ok_or_else(not_found)?;

@@ -13,6 +13,7 @@ pub use occurrences::*;
 pub use tasks::*;
 
 use shared::auth::policy;
+use shared::domain::api_key::Scope;
 use shared::domain::assignment::Assignment;
 use shared::domain::task::{HouseholdContext, RosterEntry, Task, TaskState};
 use shared::lambda::{Route, Worker};
@@ -31,6 +32,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_task),
         deprecated: None,
+        scope: Some(Scope::TasksWrite),
     },
     Route {
         method: "GET",
@@ -39,6 +41,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_tasks),
         deprecated: None,
+        scope: Some(Scope::TasksRead),
     },
     Route {
         method: "GET",
@@ -47,6 +50,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(get_task),
         deprecated: None,
+        scope: Some(Scope::TasksRead),
     },
     Route {
         method: "PATCH",
@@ -55,6 +59,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(update_task),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -63,6 +68,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(archive_task),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -71,6 +77,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(restore_task),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -79,6 +86,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(complete_task),
         deprecated: None,
+        scope: Some(Scope::TasksComplete),
     },
     Route {
         method: "POST",
@@ -87,6 +95,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(skip_task),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -95,6 +104,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(snooze_task),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -103,6 +113,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_completions),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -111,6 +122,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(undo_completion),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -119,6 +131,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(agenda),
         deprecated: None,
+        scope: Some(Scope::AgendaRead),
     },
     Route {
         method: "POST",
@@ -127,6 +140,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(approve_completion),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -135,6 +149,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(reject_completion),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -143,6 +158,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(create_calendar_feed),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "DELETE",
@@ -151,6 +167,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(revoke_calendar_feed),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -159,6 +176,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: false,
         handler: handler!(calendar_feed),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "PUT",
@@ -167,6 +185,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(update_subtask),
         deprecated: None,
+        scope: None,
     },
 ];
 

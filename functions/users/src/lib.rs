@@ -22,6 +22,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(get_me),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "PATCH",
@@ -30,6 +31,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(patch_me),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "DELETE",
@@ -38,6 +40,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(delete_me),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -46,6 +49,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(sign_out_everywhere),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "GET",
@@ -54,6 +58,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(list_notifications),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -62,6 +67,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(mark_notification_read),
         deprecated: None,
+        scope: None,
     },
     Route {
         method: "POST",
@@ -70,6 +76,7 @@ pub const ROUTES: &[Route] = &[
         authenticated: true,
         handler: handler!(mark_all_notifications_read),
         deprecated: None,
+        scope: None,
     },
 ];
 

@@ -172,7 +172,7 @@ async fn call(app: &App, user: &str, method: Method, path: &str, query: &str, fu
         Some(query),
         &http::HeaderMap::new(),
         params,
-        Some(claims),
+        Some(local::gateway::cognito_authorizer(claims)),
         b"",
         "bench",
     );

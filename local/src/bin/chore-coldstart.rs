@@ -203,6 +203,7 @@ impl Bench {
             client_id: String::new(),
             keys: self.keys.clone(),
             configuration_sets: Default::default(),
+            usage_plans: Default::default(),
         };
         let mut env = local::function_environment(&self.template, &provisioned, function);
         // A cold start, not email: the bench's emulator is reached for DynamoDB, SQS and KMS.

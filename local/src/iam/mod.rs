@@ -307,6 +307,7 @@ pub struct Names {
     pub user_pools: Vec<(String, String)>,
     pub keys: Vec<(String, String)>,
     pub configuration_sets: Vec<(String, String)>,
+    pub usage_plans: Vec<(String, String)>,
 }
 
 impl Names {
@@ -324,6 +325,7 @@ impl Names {
             user_pools: vec![(p.user_pool_id.clone(), pool)],
             keys: p.keys.iter().map(|(id, key)| (key.clone(), id.clone())).collect(),
             configuration_sets: p.configuration_sets.iter().map(|(id, name)| (name.clone(), id.clone())).collect(),
+            usage_plans: p.usage_plans.iter().map(|(id, plan)| (plan.clone(), id.clone())).collect(),
         }
     }
 
@@ -357,6 +359,11 @@ impl Names {
     pub fn key(&self, key: &str) -> String {
         let id = key.rsplit_once(":key/").map(|(_, k)| k).unwrap_or(key);
         format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", Names::symbolic(&self.keys, id))
+    }
+
+    /// A usage plan id as a template reference (`${IntegrationUsagePlan}`).
+    pub fn usage_plan(&self, id: &str) -> String {
+        Names::symbolic(&self.usage_plans, id)
     }
 
     pub fn user_pool(&self, id: &str) -> String {

@@ -49,6 +49,7 @@ pub fn required(names: &Names, request: &WireRequest) -> Result<Vec<Call>, Strin
         "s3" => s3(names, request),
         "ses" => ses(names, request),
         "kms" => kms(names, request),
+        "apigateway" => apigateway(names, request),
         other => Err(format!("calls to {other} are not modelled by the local IAM check")),
     }
 }
@@ -180,6 +181,26 @@ fn ses(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
     }
 }
 
+/// API Gateway's management API is REST: the action is `apigateway:<METHOD>` on the ARN of
+/// the path (`arn:aws:apigateway:<region>::/apikeys/<id>`); a usage plan in the path is
+/// named by its logical id.
+fn apigateway(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
+    let mut segments: Vec<String> = request.path.split('/').map(percent_decode).collect();
+    if segments.get(1).map(String::as_str) == Some("usageplans")
+        && let Some(plan) = segments.get_mut(2)
+    {
+        *plan = names.usage_plan(plan);
+    }
+    let method = request.method.to_ascii_uppercase();
+    if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+        return Err(format!("API Gateway {method} is not modelled by the local IAM check"));
+    }
+    Ok(vec![call(
+        format!("apigateway:{method}"),
+        format!("arn:aws:apigateway:{}::{}", super::REGION, segments.join("/")),
+    )])
+}
+
 /// Path-style S3 (`/bucket/key`), as the local stack's clients use it.
 fn s3(names: &Names, request: &WireRequest) -> Result<Vec<Call>, String> {
     let path = request.path.trim_start_matches('/');
@@ -248,6 +269,7 @@ mod tests {
             user_pools: vec![("us-east-1_abc".into(), "Pool".into())],
             keys: vec![("1234abcd-12ab-34cd-56ef-1234567890ab".into(), "Key".into())],
             configuration_sets: vec![("t1-Mail".into(), "Mail".into())],
+            usage_plans: vec![("abc123".into(), "Plan".into())],
         }
     }
 
@@ -398,6 +420,29 @@ mod tests {
             required(&n, &delete).unwrap(),
             vec![call("s3:DeleteObject", "arn:aws:s3:::${B}/a"), call("s3:DeleteObject", "arn:aws:s3:::${B}/b")]
         );
+    }
+
+    #[test]
+    fn api_gateway_calls_are_the_method_on_the_path() {
+        let rest = |method: &str, path: &str| WireRequest {
+            service: Some("apigateway".into()),
+            method: method.into(),
+            path: path.into(),
+            ..WireRequest::default()
+        };
+        assert_eq!(
+            required(&names(), &rest("POST", "/apikeys")).unwrap(),
+            vec![call("apigateway:POST", "arn:aws:apigateway:us-east-1::/apikeys")]
+        );
+        assert_eq!(
+            required(&names(), &rest("POST", "/usageplans/abc123/keys")).unwrap(),
+            vec![call("apigateway:POST", "arn:aws:apigateway:us-east-1::/usageplans/${Plan}/keys")]
+        );
+        assert_eq!(
+            required(&names(), &rest("DELETE", "/apikeys/k9")).unwrap(),
+            vec![call("apigateway:DELETE", "arn:aws:apigateway:us-east-1::/apikeys/k9")]
+        );
+        assert!(required(&names(), &rest("HEAD", "/apikeys")).is_err());
     }
 
     #[test]

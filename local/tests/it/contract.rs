@@ -27,6 +27,20 @@ fn route_tables_and_template_functions_are_the_same_set() {
         .collect();
     assert_eq!(from_code, from_template);
 
+    // The integration API: exactly the routes with a scope, on the same functions.
+    let scoped: BTreeSet<(String, String, String)> = local::routes::routes()
+        .iter()
+        .filter(|r| r.scope.is_some())
+        .map(|r| (r.function.to_string(), r.method.to_string(), r.path.to_string()))
+        .collect();
+    let integration: BTreeSet<(String, String, String)> =
+        t.functions().into_iter().filter_map(|f| f.integration.map(|a| (f.logical_id, a.method, a.path))).collect();
+    assert!(!scoped.is_empty());
+    assert_eq!(scoped, integration);
+    let spec = t.integration().unwrap();
+    let authorizers: BTreeSet<String> = local::routes::authorizers().iter().map(|a| a.function.to_string()).collect();
+    assert_eq!(authorizers, BTreeSet::from([spec.authorizer_function.clone()]));
+
     let workers: BTreeSet<(String, String)> =
         local::routes::workers().iter().map(|w| (w.function.to_string(), w.queue.to_string())).collect();
     let queue_functions: BTreeSet<(String, String)> =
@@ -68,7 +82,8 @@ fn every_function_runs_the_one_binary_which_knows_its_route_or_worker() {
         let known = routes.iter().any(|r| r.function == f.logical_id)
             || workers.iter().any(|w| w.function == f.logical_id)
             || jobs.iter().any(|j| j.function == f.logical_id)
-            || local::routes::streams().iter().any(|s| s.function == f.logical_id);
+            || local::routes::streams().iter().any(|s| s.function == f.logical_id)
+            || local::routes::authorizers().iter().any(|a| a.function == f.logical_id);
         assert!(known, "the binary has no route, worker or job for {}", f.logical_id);
     }
     // sam build builds functions with the same build definition (CodeUri, Metadata, runtime,
@@ -124,7 +139,7 @@ fn openapi_documents_exactly_the_routes() {
 }
 
 #[test]
-fn openapi_marks_exactly_the_deprecated_routes_and_lists_the_served_versions() {
+fn openapi_marks_exactly_the_deprecated_and_the_integration_routes_and_lists_the_served_versions() {
     let text = std::fs::read_to_string(root().join("openapi.yaml")).unwrap();
     let doc: Value = serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap()).unwrap();
     for r in local::routes::routes() {
@@ -132,6 +147,22 @@ fn openapi_marks_exactly_the_deprecated_routes_and_lists_the_served_versions() {
         let what = format!("{} {}", r.method, r.path);
         // Any operation may refuse an unsupported Api-Version.
         assert!(op["responses"].get("400").is_some(), "{what} does not document 400");
+        // The integration API's operations: the route's scope, and the key as a second way in.
+        let scope = op.get("x-scope").and_then(Value::as_str);
+        assert_eq!(scope, r.scope.map(|s| s.as_str()), "{what}");
+        let schemes: Vec<&str> = op["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_object()?.keys().next().map(String::as_str))
+            .collect();
+        assert_eq!(schemes.contains(&"householdKey"), r.scope.is_some(), "{what}: {schemes:?}");
+        if r.scope.is_some() {
+            // A key may be refused (401), lack the scope (403) or pass its plan's limits (429).
+            for status in ["401", "403", "429"] {
+                assert!(op["responses"].get(status).is_some(), "{what} does not document {status}");
+            }
+        }
         match r.deprecated {
             Some(d) => {
                 assert_eq!(op["deprecated"], true, "{what}");

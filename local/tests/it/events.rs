@@ -24,6 +24,12 @@ const EXPECTED: &[(&str, u16)] = &[
     // Its receiver is not reachable from here: the attempt is logged and retried later.
     ("WebhookDeliveryFunction", 200),
     ("DeleteWebhookFunction", 204),
+    // A household API key for the kitchen's NFC tag: made, listed, admitted by the
+    // integration API's authorizer, revoked.
+    ("CreateApiKeyFunction", 201),
+    ("ListApiKeysFunction", 200),
+    ("ApiKeyAuthorizerFunction", 200),
+    ("RevokeApiKeyFunction", 204),
     ("MailFeedbackFunction", 200),
     ("ListNotificationsFunction", 200),
     ("MarkNotificationReadFunction", 204),
@@ -107,6 +113,7 @@ async fn every_event_runs_through_its_handler() {
     let mut delivery_id = String::new();
     let mut export_id = String::new();
     let mut photo_id = String::new();
+    let (mut api_key_id, mut api_key) = (String::new(), String::new());
     let mut audited = std::collections::BTreeSet::new();
     for (function, expected) in EXPECTED {
         let text = std::fs::read_to_string(event_file(function))
@@ -117,11 +124,23 @@ async fn every_event_runs_through_its_handler() {
             .replace(EXAMPLE_DELIVERY, &delivery_id)
             .replace(local::events::EXAMPLE_EXPORT, &export_id)
             .replace(local::events::EXAMPLE_PHOTO, &photo_id)
+            .replace(local::events::EXAMPLE_API_KEY_ID, &api_key_id)
+            .replace(local::events::EXAMPLE_API_KEY, &api_key)
             .replace(local::events::EXAMPLE_WEBHOOK_URL, local::events::LOCAL_WEBHOOK_URL);
         if let Some(consumer) = local::routes::streams().into_iter().find(|w| w.function == *function) {
             let event: shared::lambda::StreamEvent = serde_json::from_str(&text).unwrap();
             let response = (consumer.handler)(app_of(function), event).await;
             assert_eq!(response.batch_item_failures.is_empty(), *expected == 200, "{function}: {response:?}");
+            continue;
+        }
+        if let Some(authorizer) = local::routes::authorizers().into_iter().find(|a| a.function == *function) {
+            let event: shared::lambda::AuthorizerEvent = serde_json::from_str(&text).unwrap();
+            let answer = (authorizer.handler)(app_of(function), event).await.unwrap();
+            assert_eq!(*expected, 200);
+            assert_eq!(answer["policyDocument"]["Statement"][0]["Effect"], "Allow", "{answer:#}");
+            assert_eq!(answer["context"]["householdId"], HOUSEHOLD, "{answer:#}");
+            assert_eq!(answer["context"]["scopes"], "tasks:complete", "{answer:#}");
+            assert!(answer["usageIdentifierKey"].is_string(), "{answer:#}");
             continue;
         }
         if let Some(worker) = workers.iter().find(|w| w.function == *function) {
@@ -179,6 +198,11 @@ async fn every_event_runs_through_its_handler() {
                 assert!(v["upload"]["url"].as_str().unwrap().contains(&photo_id), "{v:#}");
             }
             "GetPhotoFunction" => assert_eq!(v["state"], "pending", "{v:#}"),
+            "CreateApiKeyFunction" => {
+                api_key_id = v["keyId"].as_str().unwrap().to_string();
+                api_key = v["key"].as_str().unwrap().to_string();
+            }
+            "ListApiKeysFunction" => assert!(!v.to_string().contains(&api_key), "never shown again"),
             "GetMyExportFunction" => assert_eq!(v["userId"], local::events::OWNER, "{v:#}"),
             "GetExportFunction" => {
                 assert_eq!(v["state"], "ready", "{v:#}");
@@ -285,6 +309,9 @@ fn every_function_has_exactly_one_event() {
                 "{}",
                 path.display()
             );
+        } else if local::routes::authorizers().iter().any(|a| a.function == f.logical_id) {
+            assert_eq!(value["type"], "REQUEST", "{}", path.display());
+            serde_json::from_value::<shared::lambda::AuthorizerEvent>(value.clone()).unwrap();
         } else if f.stream.is_some() {
             assert_eq!(value["Records"][0]["eventSource"], "aws:dynamodb", "{}", path.display());
             serde_json::from_value::<shared::lambda::StreamEvent>(value.clone()).unwrap();

@@ -83,6 +83,11 @@ fn policies_name_exact_actions_and_wildcard_resources_only_where_aws_has_nothing
                     resource.starts_with("arn:aws:s3:::${")
                         && resource.ends_with("/*")
                         && resource.matches('*').count() == 1
+                } else if service == "apigateway" {
+                    // A household key's API Gateway key: its id exists only once it is made.
+                    resource.starts_with("arn:aws:apigateway:")
+                        && resource.ends_with("::/apikeys/*")
+                        && resource.matches('*').count() == 1
                 } else {
                     false
                 };

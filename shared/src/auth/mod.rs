@@ -5,4 +5,4 @@ pub mod policy;
 mod principal;
 
 pub use policy::{Action, Role};
-pub use principal::Principal;
+pub use principal::{KeyGrant, Principal, key_context};

@@ -52,6 +52,8 @@ pub enum Action {
     ManageWebhooks,
     /// Read the household's audit log.
     ViewAudit,
+    /// Create, list and revoke household API keys.
+    ManageApiKeys,
 }
 
 pub fn allows(role: Role, action: Action) -> bool {
@@ -61,7 +63,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         Action::DeleteHousehold => role == Role::Owner,
         Action::ViewTasks => true,
         Action::CreateTask => role != Role::Child,
-        Action::ManageTasks | Action::ManageWebhooks | Action::ViewAudit => role.is_manager(),
+        Action::ManageTasks | Action::ManageWebhooks | Action::ViewAudit | Action::ManageApiKeys => role.is_manager(),
     }
 }
 
@@ -157,6 +159,7 @@ mod tests {
             (Action::ManageTasks, [true, true, false, false]),
             (Action::ManageWebhooks, [true, true, false, false]),
             (Action::ViewAudit, [true, true, false, false]),
+            (Action::ManageApiKeys, [true, true, false, false]),
         ];
         for (action, expected) in table {
             for (role, allowed) in [Owner, Admin, Member, Child].into_iter().zip(expected) {

@@ -1,6 +1,8 @@
 //! The caller, read from the API Gateway request context. API Gateway's Cognito authorizer
 //! (and the local gateway, which imitates it) puts the verified ID-token claims under
-//! `requestContext.authorizer.claims`; nothing in the request body or headers is trusted.
+//! `requestContext.authorizer.claims`; on the integration API, the API-key authorizer puts
+//! the key's grant in `requestContext.authorizer` itself. Nothing in the request body or
+//! headers is trusted.
 
 use lambda_http::{Request, RequestExt};
 use serde_json::Value;
@@ -19,13 +21,53 @@ pub struct Principal {
     /// The Cognito user name (`cognito:username`): what Cognito's admin calls take. In a pool
     /// that signs in by email it is the `sub` again.
     pub username: Option<String>,
+    /// Set when the caller is a household API key (acting for `user_id`, its creator).
+    pub key: Option<KeyGrant>,
+}
+
+/// What the API-key authorizer established: which key, for which household, with which
+/// scopes. The handlers check the household and re-read the key with the membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub key_id: String,
+    pub household_id: String,
+    pub scopes: Vec<crate::domain::api_key::Scope>,
+}
+
+/// The authorizer context's fields for a key (strings only, as API Gateway passes them).
+pub mod key_context {
+    pub const KEY_ID: &str = "keyId";
+    pub const HOUSEHOLD_ID: &str = "householdId";
+    pub const SCOPES: &str = "scopes";
+    pub const USER_ID: &str = "userId";
 }
 
 impl Principal {
     pub fn from_request(request: &Request) -> Option<Principal> {
         let ctx = request.request_context_ref()?;
-        let claims = ctx.authorizer()?.fields.get("claims")?;
-        Principal::from_claims(claims)
+        let fields = &ctx.authorizer()?.fields;
+        match fields.get("claims") {
+            Some(claims) => Principal::from_claims(claims),
+            None => Principal::from_key_context(&serde_json::to_value(fields).ok()?),
+        }
+    }
+
+    /// A key's caller: the authorizer's context, all of it present.
+    pub fn from_key_context(context: &Value) -> Option<Principal> {
+        let text = |k: &str| context.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let grant = KeyGrant {
+            key_id: text(key_context::KEY_ID)?,
+            household_id: text(key_context::HOUSEHOLD_ID)?,
+            scopes: crate::domain::api_key::Scope::split(&text(key_context::SCOPES)?),
+        };
+        Some(Principal {
+            user_id: text(key_context::USER_ID)?,
+            email: None,
+            name_hint: None,
+            issued_at: None,
+            username: None,
+            key: Some(grant),
+        })
     }
 
     pub fn from_claims(claims: &Value) -> Option<Principal> {
@@ -34,7 +76,14 @@ impl Principal {
         let name_hint =
             text("name").or_else(|| text("cognito:username").filter(|u| *u != user_id && !looks_like_uuid(u)));
         let issued_at = text("iat").as_deref().and_then(claim_time);
-        Some(Principal { user_id, email: text("email"), name_hint, issued_at, username: text("cognito:username") })
+        Some(Principal {
+            user_id,
+            email: text("email"),
+            name_hint,
+            issued_at,
+            username: text("cognito:username"),
+            key: None,
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! Pure domain rules: no AWS types, no I/O, tested with plain unit tests.
 
+pub mod api_key;
 pub mod assignment;
 pub mod audit;
 pub mod erasure;

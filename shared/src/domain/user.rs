@@ -165,6 +165,7 @@ mod tests {
             name_hint: name.map(Into::into),
             issued_at: None,
             username: None,
+            key: None,
         }
     }
 

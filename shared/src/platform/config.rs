@@ -14,6 +14,7 @@ pub mod env {
     pub const EXPORTS_BUCKET: &str = "EXPORTS_BUCKET";
     pub const EXPORT_QUEUE_URL: &str = "EXPORT_QUEUE_URL";
     pub const ERASURE_QUEUE_URL: &str = "ERASURE_QUEUE_URL";
+    pub const INTEGRATION_USAGE_PLAN_ID: &str = "INTEGRATION_USAGE_PLAN_ID";
     pub const PHOTOS_BUCKET: &str = "PHOTOS_BUCKET";
     pub const EXPORTS_PER_DAY: &str = "EXPORTS_PER_DAY";
     pub const WEBHOOK_ALLOW_LOOPBACK: &str = "WEBHOOK_ALLOW_LOOPBACK";
@@ -54,6 +55,8 @@ pub struct Config {
     pub photos_bucket: String,
     /// Queue of account erasures the erasure job carries out.
     pub erasure_queue_url: String,
+    /// The integration API's usage plan: every household API key's API Gateway key joins it.
+    pub integration_usage_plan_id: String,
     /// How many exports a household may start per day (UTC).
     pub exports_per_day: u32,
     /// Webhooks may target http on loopback: the local stack only, never set in template.yaml.
@@ -112,6 +115,7 @@ impl Config {
             exports_bucket: get(env::EXPORTS_BUCKET).unwrap_or_default(),
             export_queue_url: get(env::EXPORT_QUEUE_URL).unwrap_or_default(),
             erasure_queue_url: get(env::ERASURE_QUEUE_URL).unwrap_or_default(),
+            integration_usage_plan_id: get(env::INTEGRATION_USAGE_PLAN_ID).unwrap_or_default(),
             photos_bucket: get(env::PHOTOS_BUCKET).unwrap_or_default(),
             exports_per_day: match get(env::EXPORTS_PER_DAY) {
                 Some(v) => v

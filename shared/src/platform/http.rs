@@ -236,6 +236,14 @@ pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -
             return Err(refused);
         }
         let api_request = into_api_request(request, correlation_id.clone(), locale, answered)?;
+        // A household API key reaches only the routes whose scope it has.
+        if let Some(grant) = api_request.principal.as_ref().and_then(|p| p.key.as_ref()) {
+            match route.scope {
+                Some(scope) if grant.scopes.contains(&scope) => {}
+                Some(scope) => return Err(ApiError::new(ErrorCode::ApiKeyScopeMissing).with("scope", scope.as_str())),
+                None => return Err(ApiError::new(ErrorCode::Forbidden)),
+            }
+        }
         let run = AssertUnwindSafe((route.handler)(app.clone(), api_request)).catch_unwind();
         let ran = match budget {
             Some(budget) => tokio::time::timeout(budget, run).await.unwrap_or_else(|_| {

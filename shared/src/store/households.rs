@@ -20,6 +20,9 @@ pub struct Membership {
     pub member: Member,
     /// The caller's cut-off for their tokens, read with the membership.
     pub session: Session,
+    /// The API key the caller used, read with the membership (`None` without a key, or
+    /// when the key's record is gone).
+    pub key: Option<crate::domain::api_key::ApiKey>,
 }
 
 /// What the purge worker found.
@@ -64,10 +67,15 @@ impl Store {
     }
 
     /// The household, the caller's member record and their session state (the cut-off for
-    /// their tokens), read consistently in one call. `None` when the household or member is
+    /// their tokens), and the API key they called with if any, read consistently in one call. `None` when the household or member is
     /// missing or the household is deleted: to a non-member, another household does not
     /// exist.
-    pub async fn membership(&self, household_id: &str, user_id: &str) -> Result<Option<Membership>, StoreError> {
+    pub async fn membership(
+        &self,
+        household_id: &str,
+        user_id: &str,
+        api_key_id: Option<&str>,
+    ) -> Result<Option<Membership>, StoreError> {
         let pk = keys::household(household_id);
         let get = |pk: String, sk: String, projection: Option<&str>| {
             let mut get = Get::builder().table_name(&self.table).set_key(Some(key(pk, sk)));
@@ -76,26 +84,28 @@ impl Store {
             }
             TransactGetItem::builder().get(get.build().expect("get")).build()
         };
-        let out = self
+        let mut read = self
             .client
             .transact_get_items()
             .transact_items(get(pk.clone(), keys::META.into(), None))
             .transact_items(get(pk.clone(), keys::member(user_id), None))
-            .transact_items(get(keys::user(user_id), keys::PROFILE.into(), Some(super::users::SESSION_PROJECTION)))
-            .send()
-            .await
-            .map_err(classify)?;
+            .transact_items(get(keys::user(user_id), keys::PROFILE.into(), Some(super::users::SESSION_PROJECTION)));
+        if let Some(id) = api_key_id {
+            read = read.transact_items(get(pk.clone(), keys::api_key(id), None));
+        }
+        let out = read.send().await.map_err(classify)?;
         let mut responses = out.responses.unwrap_or_default().into_iter().map(|r| r.item);
         let (Some(Some(h)), Some(Some(m)), profile) = (responses.next(), responses.next(), responses.next().flatten())
         else {
             return Ok(None);
         };
+        let key = responses.next().flatten().map(from_item).transpose()?;
         let household: Household = from_item(h)?;
         if household.status != HouseholdStatus::Active {
             return Ok(None);
         }
         let session = profile.map(from_item).transpose()?.unwrap_or_default();
-        Ok(Some(Membership { household, member: from_item(m)?, session }))
+        Ok(Some(Membership { household, member: from_item(m)?, session, key }))
     }
 
     /// The caller's households, one page: one Query of the user-side index, then one

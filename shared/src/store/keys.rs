@@ -127,6 +127,19 @@ pub fn feed_of(user_id: &str) -> String {
     format!("{FEED_OF_PREFIX}{user_id}")
 }
 
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+
+/// A household API key's record, under the household.
+pub fn api_key(key_id: &str) -> String {
+    format!("{API_KEY_PREFIX}{key_id}")
+}
+
+/// A household API key, found by the SHA-256 of the key (what the authorizer reads); the key
+/// itself is never stored.
+pub fn api_key_by_hash(key_hash: &str) -> String {
+    format!("KEYHASH#{key_hash}")
+}
+
 /// A per-user counter of one rate-limited action in one fixed window (under `USER#<sub>`;
 /// TTL `expiresAtEpoch`).
 pub fn rate_window(action: &str, window_start_epoch: i64) -> String {

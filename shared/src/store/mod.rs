@@ -2,6 +2,7 @@
 //! domain types to items, and every write that must agree with another goes in one
 //! transaction together with its audit entry.
 
+pub mod api_keys;
 pub mod audit;
 pub mod erasure;
 pub mod exports;
