@@ -6,7 +6,9 @@
 //!   ([`auth::policy`]), and JWT verification for the local gateway ([`auth::jwt`]).
 //! - [`domain`]: pure rules for users, households, members and invites. No AWS types.
 //! - [`store`]: the DynamoDB single-table mapping. [`store::keys`] owns every key format.
+//! - [`api_keys`]: revoking household API keys in API Gateway and the table together.
 
+pub mod api_keys;
 pub mod app;
 pub mod auth;
 pub mod domain;

@@ -8,6 +8,7 @@
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use serde::Serialize;
 use serde_json::{Value, json};
+use shared::api_keys::delete_usage_key;
 use shared::auth::Action;
 use shared::auth::key_context;
 use shared::domain::api_key::{self, ApiKey, MAX_KEYS, NewApiKey, Refusal, Scope};
@@ -116,16 +117,6 @@ async fn create_usage_key(app: &App, household_id: &str, key_id: &str) -> Result
     Ok(UsageKey { id, value })
 }
 
-/// Deletes a key's API Gateway key (which also takes it out of the usage plan). One that is
-/// gone already counts as deleted.
-pub async fn delete_usage_key(app: &App, id: &str) -> Result<(), ApiError> {
-    match apigateway(app)?.delete_api_key().api_key(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => Ok(()),
-        Err(e) => Err(unavailable("DeleteApiKey", aws_sdk_apigateway::error::DisplayErrorContext(e))),
-    }
-}
-
 /// `GET /v1/households/{householdId}/api-keys` (owner, admin): the keys, revoked ones too,
 /// with when each was last used; never a secret.
 pub async fn list_api_keys(app: App, req: ApiRequest) -> ApiResult {
@@ -161,7 +152,7 @@ pub async fn revoke_api_key(app: App, req: ApiRequest) -> ApiResult {
     let now = app.now();
     let audit =
         AuditEntry::new(&m.member.user_id, "apikey.revoke", format!("apikey/{key_id}"), &req.correlation_id, now);
-    app.store.revoke_api_key(&key, &hash, now, &audit).await?;
+    app.store.revoke_api_key(&key, &hash, now, Some(&audit)).await?;
     Ok(ApiResponse::no_content())
 }
 

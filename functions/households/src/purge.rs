@@ -39,6 +39,9 @@ async fn purge_one(app: &App, message: &SqsMessage) -> Result<PurgeOutcome, Stri
     // where the files are.
     if app.store.household_deleted(&request.household_id).await.map_err(|e| e.to_string())? == Some(true) {
         crate::photos::delete_photos(app, &request.household_id, |_| true).await?;
+        // Its API keys: API Gateway's keys go, and the lookup items outside the household's
+        // partition are marked revoked (their TTL removes them).
+        shared::api_keys::revoke_keys(app, &request.household_id, None, None).await?;
     }
     let outcome = app.store.purge_household(&request.household_id).await.map_err(|e| e.to_string())?;
     tracing::info!(household_id = %request.household_id, ?outcome, "purge");

@@ -48,10 +48,14 @@ pub async fn apply(app: &App, change: &HouseholdChange) -> Result<usize, String>
     let roster: Vec<RosterEntry> =
         app.store.roster(household_id).await.map_err(err)?.into_iter().map(RosterEntry::from).collect();
     // A member who left and came back since (a late or replayed message) keeps what they have.
-    if let Change::MemberLeft { user_id } = &change.change
-        && roster.iter().any(|m| &m.user_id == user_id)
-    {
-        return Ok(0);
+    if let Change::MemberLeft { user_id } = &change.change {
+        if roster.iter().any(|m| &m.user_id == user_id) {
+            return Ok(0);
+        }
+        // The API keys they made acted as them: revoked (they stopped working already, with
+        // the membership they needed).
+        let revoker = shared::api_keys::Revoker { actor: SYSTEM_ACTOR, correlation_id: &change.correlation_id };
+        shared::api_keys::revoke_keys(app, household_id, Some(user_id), Some(revoker)).await?;
     }
     // Which chores the change can reach: every open or archived one (pools, a chore fixed on
     // them) for a member who left; the active ones assigned to them for away dates; every

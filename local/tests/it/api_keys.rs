@@ -162,7 +162,7 @@ async fn a_revoked_key_is_refused_by_every_route_even_with_the_decision_cached()
     let app = s.stack.function_app("RevokeApiKeyFunction");
     let (record, hash, _) = app.store.api_key(&h, &key_id).await.unwrap().unwrap();
     let audit = shared::domain::audit::AuditEntry::new(&owner.id, "apikey.revoke", "test".into(), "test", app.now());
-    assert!(app.store.revoke_api_key(&record, &hash, app.now(), &audit).await.unwrap());
+    assert!(app.store.revoke_api_key(&record, &hash, app.now(), Some(&audit)).await.unwrap());
     for path in &reads {
         with_key(&s, Some(&key), Method::GET, path, None).await.assert_problem(401, "apikey.revoked");
     }
@@ -247,4 +247,54 @@ async fn a_key_over_its_rate_or_its_daily_quota_gets_429_with_retry_after() {
         // Per key: another key of the household is not limited by it.
         with_key(&s, Some(&other), Method::GET, &path, None).await.assert_status(200);
     }
+}
+
+/// Waits (generously: a loaded 2-core machine) until `done` holds.
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    for _ in 0..240 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+#[tokio::test]
+async fn the_keys_a_member_made_go_when_they_leave_and_all_keys_when_the_household_is_deleted() {
+    let s = builder().dev_like(local::schedule::TravelClock::new()).start().await;
+    let (owner, ben) = (s.user("ana").await, s.user("ben").await);
+    let h = s.household(&owner, "Keys").await;
+    s.join(&owner, &h, &ben, "admin").await;
+    let (bens, bens_id) = new_key(&s, &ben, &h, &["agenda:read"]).await;
+    let (anas, _) = new_key(&s, &owner, &h, &["agenda:read"]).await;
+    let agenda = format!("/v1/households/{h}/agenda");
+    with_key(&s, Some(&bens), Method::GET, &agenda, None).await.assert_status(200);
+
+    // Ben leaves: his key acted as him, so it stops at once (his membership is gone) and the
+    // household-changes worker revokes it; Ana's stays.
+    s.call(&ben, Method::DELETE, &format!("/v1/households/{h}/members/{}", ben.id), None).await.assert_status(204);
+    with_key(&s, Some(&bens), Method::GET, &agenda, None).await.assert_status(404);
+    let keys = format!("/v1/households/{h}/api-keys");
+    eventually("revoking the key of the member who left", || async {
+        let listed = s.call(&owner, Method::GET, &keys, None).await;
+        let items = listed.body["items"].as_array().cloned().unwrap_or_default();
+        items.iter().any(|k| k["keyId"] == bens_id.as_str() && k["revokedAt"].is_string())
+    })
+    .await;
+    // Its lookup item no longer names him.
+    let lookup = s.items(&format!("KEYHASH#{}", sha256_hex(&bens))).await;
+    assert!(lookup[0].get("createdBy").is_none(), "{lookup:?}");
+    with_key(&s, Some(&anas), Method::GET, &agenda, None).await.assert_status(200);
+
+    // The household is deleted: the purge revokes every key it had.
+    s.call(&owner, Method::DELETE, &format!("/v1/households/{h}"), None).await.assert_status(204);
+    let hash = sha256_hex(&anas);
+    eventually("revoking the deleted household's keys", || async {
+        let lookup = s.items(&format!("KEYHASH#{hash}")).await;
+        lookup.first().is_some_and(|i| i.get("revokedAt").is_some_and(|r| r.as_s().is_ok()))
+    })
+    .await;
+    let refused = with_key(&s, Some(&anas), Method::GET, &agenda, None).await;
+    refused.assert_status(401);
 }

@@ -24,6 +24,8 @@ pub struct KeyLookup {
     pub household_id: String,
     pub key_id: String,
     pub scopes: Vec<Scope>,
+    /// Removed once the key is revoked.
+    #[serde(default)]
     pub created_by: String,
     pub expires_at: chrono::DateTime<chrono::Utc>,
     #[serde(default)]
@@ -116,7 +118,7 @@ impl Store {
         api_key: &ApiKey,
         key_hash: &str,
         now: chrono::DateTime<chrono::Utc>,
-        audit: &AuditEntry,
+        audit: Option<&AuditEntry>,
     ) -> Result<bool, StoreError> {
         let at = s(crate::platform::clock::rfc3339(now));
         let not_revoked =
@@ -129,14 +131,18 @@ impl Store {
         );
         tx.update(
             key(keys::api_key_by_hash(key_hash), keys::META),
-            Expr::new("SET #revoked = :at, #ttl = :ttl")
+            // It no longer names who made the key: nothing personal outlives the key.
+            Expr::new("SET #revoked = :at, #ttl = :ttl REMOVE #by")
                 .name("#revoked", "revokedAt")
                 .name("#ttl", keys::TTL)
+                .name("#by", "createdBy")
                 .value(":at", at)
                 .value(":ttl", n((now + chrono::Duration::days(REVOKED_KEPT_DAYS)).timestamp())),
             Some(not_revoked()),
         );
-        tx.audit(keys::household(&api_key.household_id), audit)?;
+        if let Some(audit) = audit {
+            tx.audit(keys::household(&api_key.household_id), audit)?;
+        }
         match tx.commit(self, None).await {
             Ok(()) => Ok(true),
             Err(e) if e.failed_condition().is_some() => Ok(false),
