@@ -1,7 +1,8 @@
 //! Revoking household API keys: what the revoke route does for one key, and what a member
 //! leaving (or being erased) and a household's purge do for many. Each key is revoked in
-//! two places: its API Gateway key is deleted (so API Gateway refuses it), then its record
-//! and lookup item are marked revoked (so the authorizer and every handler do).
+//! two places: its record and lookup item are marked revoked (so the authorizer and every
+//! handler refuse it at once), then its API Gateway key is deleted (so API Gateway does
+//! too, and the account's quota of keys gets it back).
 
 use crate::App;
 use crate::domain::audit::AuditEntry;
@@ -43,18 +44,21 @@ pub async fn revoke_keys(
     let (mut start, mut revoked) = (None, 0);
     loop {
         let (keys, next) = app.store.list_api_keys(household_id, 100, start).await.map_err(err)?;
-        for listed in keys.iter().filter(|k| k.revoked_at.is_none() && made_by.is_none_or(|u| k.created_by == u)) {
+        // Revoked ones too: their API Gateway key may have outlived a failure.
+        for listed in keys.iter().filter(|k| made_by.is_none_or(|u| k.created_by == u)) {
             let Some((key, hash, usage)) = app.store.api_key(household_id, &listed.key_id).await.map_err(err)? else {
                 continue;
             };
-            delete_usage_key(app, &usage.id).await.map_err(|e| e.code.as_str().to_string())?;
-            let now = app.now();
-            let audit = revoker.as_ref().map(|r| {
-                AuditEntry::new(r.actor, "apikey.revoke", format!("apikey/{}", key.key_id), r.correlation_id, now)
-            });
-            if app.store.revoke_api_key(&key, &hash, now, audit.as_ref()).await.map_err(err)? {
-                revoked += 1;
+            if key.revoked_at.is_none() {
+                let now = app.now();
+                let audit = revoker.as_ref().map(|r| {
+                    AuditEntry::new(r.actor, "apikey.revoke", format!("apikey/{}", key.key_id), r.correlation_id, now)
+                });
+                if app.store.revoke_api_key(&key, &hash, now, audit.as_ref()).await.map_err(err)? {
+                    revoked += 1;
+                }
             }
+            delete_usage_key(app, &usage.id).await.map_err(|e| e.code.as_str().to_string())?;
         }
         match next {
             Some(n) => start = Some(n),

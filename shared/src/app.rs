@@ -217,14 +217,23 @@ impl App {
             None => admit(&membership.session, principal)?,
             // The key is read again with the membership: revoking it takes effect at once
             // here, whatever the authorizer's cached decision says.
-            Some(_) => match membership.key.as_ref().map(|k| k.usable(self.now())) {
-                Some(Ok(())) => {}
-                Some(Err(crate::domain::api_key::Refusal::Expired)) => {
-                    return Err(ApiError::new(ErrorCode::ApiKeyExpired));
-                }
-                Some(Err(crate::domain::api_key::Refusal::Revoked)) | None => {
+            Some(_) => match membership.key.as_ref() {
+                // A key acts for the member who made it: not for an account being erased, nor
+                // across memberships (made before its maker left and came back).
+                _ if membership.session.erased_at.is_some() => return Err(ApiError::new(ErrorCode::ApiKeyRevoked)),
+                Some(k) if k.created_at < membership.member.joined_at => {
                     return Err(ApiError::new(ErrorCode::ApiKeyRevoked));
                 }
+                Some(k) => match k.usable(self.now()) {
+                    Ok(()) => {}
+                    Err(crate::domain::api_key::Refusal::Expired) => {
+                        return Err(ApiError::new(ErrorCode::ApiKeyExpired));
+                    }
+                    Err(crate::domain::api_key::Refusal::Revoked) => {
+                        return Err(ApiError::new(ErrorCode::ApiKeyRevoked));
+                    }
+                },
+                None => return Err(ApiError::new(ErrorCode::ApiKeyRevoked)),
             },
         }
         crate::auth::policy::require(membership.member.role, action)?;

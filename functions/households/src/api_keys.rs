@@ -15,12 +15,16 @@ use shared::domain::api_key::{self, ApiKey, MAX_KEYS, NewApiKey, Refusal, Scope}
 use shared::domain::audit::AuditEntry;
 use shared::platform::pagination::{CursorRule, Page};
 use shared::platform::validate::ulid_param;
-use shared::store::api_keys::UsageKey;
+use shared::store::api_keys::{KeyCreate, UsageKey};
 use shared::store::feeds::{new_token, token_hash};
 use shared::store::keys;
+use shared::store::rate::RateLimit;
 use shared::{ApiError, ApiRequest, ApiResponse, ApiResult, App, ErrorCode};
 
 use crate::authorize;
+
+/// Keys a user may make a day, across their households.
+pub const KEY_CREATIONS: RateLimit = RateLimit { action: "apikey-create", limit: 20, seconds: 86_400 };
 
 /// The request header that carries a household key on the integration API (the
 /// authorizer's identity source in template.yaml).
@@ -60,9 +64,15 @@ pub async fn create_api_key(app: App, req: ApiRequest) -> ApiResult {
     let now = app.now();
     let valid = input.validate(now)?;
     let household_id = m.household.household_id.clone();
-    let (existing, _) = app.store.list_api_keys(&household_id, 100, None).await?;
-    if existing.iter().filter(|k| k.usable(now).is_ok()).count() >= MAX_KEYS {
-        return Err(ApiError::new(ErrorCode::ApiKeyLimit).with("max", MAX_KEYS));
+    let limit = || ApiError::new(ErrorCode::ApiKeyLimit).with("max", MAX_KEYS);
+    // Before making an API Gateway key; the transaction below checks it again.
+    if app.store.api_key_count(&household_id).await? >= MAX_KEYS {
+        return Err(limit());
+    }
+    // Each user makes a bounded number a day: every key is an API Gateway key, a quota of the
+    // account shared by every household.
+    if !app.store.rate_take(&KEY_CREATIONS, &m.member.user_id, now).await? {
+        return Err(ApiError::rate_limited(KEY_CREATIONS.retry_after(now)));
     }
     let key_id = ulid::Ulid::new().to_string();
     let secret = api_key::new_key(new_token());
@@ -83,11 +93,19 @@ pub async fn create_api_key(app: App, req: ApiRequest) -> ApiResult {
     let usage = create_usage_key(&app, &household_id, &key_id).await?;
     let audit =
         AuditEntry::new(&m.member.user_id, "apikey.create", format!("apikey/{key_id}"), &req.correlation_id, now);
-    if let Err(e) = app.store.create_api_key(&key, &token_hash(&secret), &usage, &audit).await {
-        delete_usage_key(&app, &usage.id).await.ok();
-        return Err(e.into());
+    let stored = app.store.create_api_key(&key, &token_hash(&secret), &usage, MAX_KEYS, &audit).await;
+    if !matches!(stored, Ok(KeyCreate::Created)) {
+        if let Err(e) = delete_usage_key(&app, &usage.id).await {
+            tracing::error!(code = e.code.as_str(), usage_key = %usage.id, "an API Gateway key without its household key is left");
+        }
     }
-    Ok(ApiResponse::created(location(&household_id, &key_id), &KeyView { key, secret: Some(secret) }))
+    match stored? {
+        KeyCreate::Created => {}
+        KeyCreate::LimitReached => return Err(limit()),
+    }
+    // The key is in this answer only: no cache may keep it.
+    Ok(ApiResponse::created(location(&household_id, &key_id), &KeyView { key, secret: Some(secret) })
+        .header("cache-control", "no-store".to_string()))
 }
 
 async fn create_usage_key(app: &App, household_id: &str, key_id: &str) -> Result<UsageKey, ApiError> {
@@ -143,16 +161,16 @@ pub async fn revoke_api_key(app: App, req: ApiRequest) -> ApiResult {
     let Some((key, hash, usage)) = app.store.api_key(household_id, &key_id).await? else {
         return Err(ApiError::new(ErrorCode::ApiKeyNotFound));
     };
-    if key.revoked_at.is_some() {
-        return Ok(ApiResponse::no_content());
+    // The table first: from then on the authorizer and every handler refuse the key, whatever
+    // API Gateway's control plane is doing. Its API Gateway key goes next; should that fail,
+    // the answer is a 503 and revoking again finishes it.
+    if key.revoked_at.is_none() {
+        let now = app.now();
+        let audit =
+            AuditEntry::new(&m.member.user_id, "apikey.revoke", format!("apikey/{key_id}"), &req.correlation_id, now);
+        app.store.revoke_api_key(&key, &hash, now, Some(&audit)).await?;
     }
-    // API Gateway's key first: should the write below fail, the key is already refused by
-    // API Gateway, and a retry finishes the revocation.
     delete_usage_key(&app, &usage.id).await?;
-    let now = app.now();
-    let audit =
-        AuditEntry::new(&m.member.user_id, "apikey.revoke", format!("apikey/{key_id}"), &req.correlation_id, now);
-    app.store.revoke_api_key(&key, &hash, now, Some(&audit)).await?;
     Ok(ApiResponse::no_content())
 }
 

@@ -298,3 +298,50 @@ async fn the_keys_a_member_made_go_when_they_leave_and_all_keys_when_the_househo
     let refused = with_key(&s, Some(&anas), Method::GET, &agenda, None).await;
     refused.assert_status(401);
 }
+
+#[tokio::test]
+async fn a_household_has_at_most_twenty_live_keys_even_when_two_are_made_at_once() {
+    let s = stack().await;
+    let (owner, ben) = (s.user("ana").await, s.user("ben").await);
+    let h = s.household(&owner, "Keys").await;
+    s.join(&owner, &h, &ben, "admin").await;
+    let keys = format!("/v1/households/{h}/api-keys");
+    let body = json!({ "name": "Sensor", "scopes": ["agenda:read"] });
+    let mut made = Vec::new();
+    for i in 0..19 {
+        let maker = if i % 2 == 0 { &owner } else { &ben };
+        let r = s.call(maker, Method::POST, &keys, Some(body.clone())).await;
+        r.assert_status(201);
+        made.push(r.body["keyId"].as_str().unwrap().to_string());
+    }
+    // The twentieth, twice at once: exactly one is made.
+    let (a, b) = tokio::join!(
+        s.call(&owner, Method::POST, &keys, Some(body.clone())),
+        s.call(&ben, Method::POST, &keys, Some(body.clone()))
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409], "{:#} {:#}", a.body, b.body);
+    let refused = if a.status == 409 { &a } else { &b };
+    refused.assert_problem(409, "apikey.limit_reached");
+    let listed = s.call(&owner, Method::GET, &format!("{keys}?limit=100"), None).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 20);
+    // Revoking one makes room for one.
+    s.call(&owner, Method::DELETE, &format!("{keys}/{}", made[0]), None).await.assert_status(204);
+    s.call(&owner, Method::POST, &keys, Some(body.clone())).await.assert_status(201);
+    s.call(&ben, Method::POST, &keys, Some(body)).await.assert_problem(409, "apikey.limit_reached");
+}
+
+#[tokio::test]
+async fn the_keys_of_an_account_being_erased_stop_at_once() {
+    let s = stack().await;
+    let (owner, ben) = (s.user("ana").await, s.user("ben").await);
+    let h = s.household(&owner, "Keys").await;
+    s.join(&owner, &h, &ben, "admin").await;
+    let (key, _) = new_key(&s, &ben, &h, &["agenda:read"]).await;
+    let agenda = format!("/v1/households/{h}/agenda");
+    with_key(&s, Some(&key), Method::GET, &agenda, None).await.assert_status(200);
+    // The erasure job has not run (no workers here): the key is refused all the same.
+    s.call(&ben, Method::DELETE, "/v1/me", None).await.assert_status(202);
+    with_key(&s, Some(&key), Method::GET, &agenda, None).await.assert_problem(401, "apikey.revoked");
+}

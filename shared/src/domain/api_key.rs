@@ -12,9 +12,10 @@ use crate::platform::error::{ApiError, FieldError, FieldIssue};
 pub const KEY_PREFIX: &str = "cgk_";
 /// How many characters of a key are kept and shown to recognise it (`cgk_` and 8 more, of 36).
 pub const VISIBLE_PREFIX_LEN: usize = 12;
-/// Keys a household may have that are not revoked (each is an API Gateway API key, and an
-/// account has at most 10,000 of those per region).
-pub const MAX_KEYS: usize = 20;
+/// Keys a household may have that are not revoked, expired ones included until they are
+/// revoked (each is an API Gateway API key, and an account has at most 10,000 of those per
+/// region).
+pub const MAX_KEYS: u32 = 20;
 /// Without `expiresAt`, a key expires after this many days; it may live a year at most.
 pub const DEFAULT_DAYS: i64 = 90;
 pub const MAX_DAYS: i64 = 366;
@@ -157,6 +158,8 @@ impl NewApiKey {
         match &self.scopes {
             None => errors.push(FieldError::new("scopes", FieldIssue::Required)),
             Some(list) if list.is_empty() => errors.push(FieldError::new("scopes", FieldIssue::Required)),
+            Some(list) if list.len() > Scope::ALL.len() => errors
+                .push(FieldError::new("scopes", FieldIssue::OutOfRange).with("min", 1).with("max", Scope::ALL.len())),
             Some(list) => {
                 for (i, s) in list.iter().enumerate() {
                     match Scope::parse(s) {
@@ -231,6 +234,8 @@ mod tests {
         assert_eq!(fields(input(Some("x"), Some(&["tasks:read"]), Some("2027-12-02T12:00:00Z"))), ["expiresAt"]);
         assert_eq!(fields(input(Some("x"), Some(&["tasks:read"]), Some("soon"))), ["expiresAt"]);
         assert_eq!(fields(input(Some(&"n".repeat(81)), Some(&["tasks:read"]), None)), ["name"]);
+        // One error for a list too long, not one per entry.
+        assert_eq!(fields(input(Some("x"), Some(&[""; 6]), None)), ["scopes"]);
         assert!(input(Some("x"), Some(&["tasks:read"]), Some("2027-11-30T12:00:00+01:00")).validate(now()).is_ok());
     }
 

@@ -33,6 +33,16 @@ pub struct KeyLookup {
     pub usage_key: UsageKey,
 }
 
+/// What creating a key came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCreate {
+    Created,
+    LimitReached,
+}
+
+/// The count item's attribute.
+const COUNT: &str = "count";
+
 /// The record's extra attributes, which the API never shows.
 const USAGE_KEY_ID: &str = "usageKeyId";
 const USAGE_KEY_VALUE: &str = "usageKeyValue";
@@ -50,14 +60,22 @@ fn record_key(household_id: &str, key_id: &str) -> Item {
 }
 
 impl Store {
-    /// Stores a new key: its record, its lookup item and the audit entry, at once.
+    /// How many of the household's keys are not revoked.
+    pub async fn api_key_count(&self, household_id: &str) -> Result<u32, StoreError> {
+        let item = self.get(keys::household(household_id), keys::API_KEY_COUNT).await?;
+        Ok(item.and_then(|i| i.get(COUNT)?.as_n().ok()?.parse().ok()).unwrap_or(0))
+    }
+
+    /// Stores a new key: the household's count (below `max`, or [`KeyCreate::LimitReached`]),
+    /// its record, its lookup item and the audit entry, at once.
     pub async fn create_api_key(
         &self,
         api_key: &ApiKey,
         key_hash: &str,
         usage_key: &UsageKey,
+        max: u32,
         audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
+    ) -> Result<KeyCreate, StoreError> {
         let mut record = to_item(keys::household(&api_key.household_id), keys::api_key(&api_key.key_id), api_key)?;
         record.insert(USAGE_KEY_ID.into(), s(&usage_key.id));
         record.insert(USAGE_KEY_VALUE.into(), s(&usage_key.value));
@@ -72,10 +90,20 @@ impl Store {
             usage_key: usage_key.clone(),
         };
         let mut tx = Tx::new(self);
+        // First: a failed condition at 0 is the limit; two creates at once cannot both pass it.
+        tx.update(
+            key(keys::household(&api_key.household_id), keys::API_KEY_COUNT),
+            Expr::new("ADD #n :one").name("#n", COUNT).value(":one", n(1)),
+            Some(Expr::new("attribute_not_exists(#n) OR #n < :max").name("#n", COUNT).value(":max", n(max))),
+        );
         tx.put_new(record);
         tx.put_new(to_item(keys::api_key_by_hash(key_hash), keys::META.into(), &lookup)?);
         tx.audit(keys::household(&api_key.household_id), audit)?;
-        tx.commit(self, None).await.map_err(StoreError::any_condition_failed)
+        match tx.commit(self, None).await {
+            Ok(()) => Ok(KeyCreate::Created),
+            Err(e) if e.failed_condition() == Some(0) => Ok(KeyCreate::LimitReached),
+            Err(e) => Err(e.any_condition_failed()),
+        }
     }
 
     /// One page of the household's keys, revoked ones included (oldest first).
@@ -139,6 +167,11 @@ impl Store {
                 .value(":at", at)
                 .value(":ttl", n((now + chrono::Duration::days(REVOKED_KEPT_DAYS)).timestamp())),
             Some(not_revoked()),
+        );
+        tx.update(
+            key(keys::household(&api_key.household_id), keys::API_KEY_COUNT),
+            Expr::new("ADD #n :minus").name("#n", COUNT).value(":minus", n(-1)),
+            None,
         );
         if let Some(audit) = audit {
             tx.audit(keys::household(&api_key.household_id), audit)?;

@@ -134,6 +134,9 @@ pub fn api_key(key_id: &str) -> String {
     format!("{API_KEY_PREFIX}{key_id}")
 }
 
+/// How many of a household's API keys are not revoked (under the household; `count`).
+pub const API_KEY_COUNT: &str = "APIKEYS";
+
 /// A household API key, found by the SHA-256 of the key (what the authorizer reads); the key
 /// itself is never stored.
 pub fn api_key_by_hash(key_hash: &str) -> String {
