@@ -94,10 +94,10 @@ pub async fn create_api_key(app: App, req: ApiRequest) -> ApiResult {
     let audit =
         AuditEntry::new(&m.member.user_id, "apikey.create", format!("apikey/{key_id}"), &req.correlation_id, now);
     let stored = app.store.create_api_key(&key, &token_hash(&secret), &usage, MAX_KEYS, &audit).await;
-    if !matches!(stored, Ok(KeyCreate::Created)) {
-        if let Err(e) = delete_usage_key(&app, &usage.id).await {
-            tracing::error!(code = e.code.as_str(), usage_key = %usage.id, "an API Gateway key without its household key is left");
-        }
+    if !matches!(stored, Ok(KeyCreate::Created))
+        && let Err(e) = delete_usage_key(&app, &usage.id).await
+    {
+        tracing::error!(code = e.code.as_str(), usage_key = %usage.id, "an API Gateway key is left without its household key");
     }
     match stored? {
         KeyCreate::Created => {}
