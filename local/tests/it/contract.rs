@@ -253,6 +253,9 @@ fn every_function_logs_to_its_own_log_group_with_retention() {
             f.logical_id
         );
         assert_retention(group_id, group);
+        // Lambda allows 64 characters; the README promises stack names of up to 36.
+        let suffix = function_name.strip_prefix("${AWS::StackName}").unwrap_or(&function_name);
+        assert!(36 + suffix.len() <= 64, "{}: {function_name} leaves too short a stack name", f.logical_id);
     }
     for (id, _) in t.resources_of("AWS::Logs::LogGroup") {
         assert_retention(&id, &t.root["Resources"][&id]);
