@@ -396,7 +396,9 @@ async fn create_user_pool(
                 .set_auto_verified_attributes(Some(
                     list("AutoVerifiedAttributes").iter().map(|s| VerifiedAttributeType::from(s.as_str())).collect(),
                 ))
-                .mfa_configuration(UserPoolMfaType::from(s(&p, "MfaConfiguration")))
+                .mfa_configuration(UserPoolMfaType::from(
+                    template.decide(&p["MfaConfiguration"]).as_str().unwrap_or("OFF"),
+                ))
                 .send()
                 .await
                 .map_err(aws("create user pool"))?;

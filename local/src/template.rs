@@ -88,6 +88,54 @@ impl Template {
         }
     }
 
+    /// `v` with its `Fn::If`s decided as CloudFormation would with the parameters' defaults
+    /// (`!Ref AWS::NoValue` becomes null).
+    pub fn decide(&self, v: &Value) -> Value {
+        match v {
+            Value::Object(o) if o.contains_key("Fn::If") => {
+                let args = o["Fn::If"].as_array().cloned().unwrap_or_default();
+                let name = args.first().and_then(Value::as_str).unwrap_or_default();
+                let chosen = if self.condition(name) { args.get(1) } else { args.get(2) };
+                self.decide(chosen.unwrap_or(&Value::Null))
+            }
+            Value::Object(o) if o.get("Ref").and_then(Value::as_str) == Some("AWS::NoValue") => Value::Null,
+            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), self.decide(v))).collect()),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.decide(v)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// A condition of the template, with the parameters' defaults.
+    pub fn condition(&self, name: &str) -> bool {
+        self.root.pointer(&format!("/Conditions/{name}")).is_some_and(|c| self.holds(c))
+    }
+
+    fn holds(&self, c: &Value) -> bool {
+        let operand = |v: &Value| match v.get("Ref").and_then(Value::as_str) {
+            Some(param) => self.root.pointer(&format!("/Parameters/{param}/Default")).cloned().unwrap_or(Value::Null),
+            None => v.clone(),
+        };
+        let args = |key: &str| c.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+        if c.get("Fn::Equals").is_some() {
+            let a = args("Fn::Equals");
+            let text = |v: Value| match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            a.len() == 2 && text(operand(&a[0])) == text(operand(&a[1]))
+        } else if c.get("Fn::Not").is_some() {
+            !args("Fn::Not").first().is_some_and(|x| self.holds(x))
+        } else if c.get("Fn::And").is_some() {
+            args("Fn::And").iter().all(|x| self.holds(x))
+        } else if c.get("Fn::Or").is_some() {
+            args("Fn::Or").iter().any(|x| self.holds(x))
+        } else if let Some(name) = c.get("Condition").and_then(Value::as_str) {
+            self.condition(name)
+        } else {
+            false
+        }
+    }
+
     /// The integration API's authorizer and usage plan.
     pub fn integration(&self) -> Result<IntegrationSpec, TemplateError> {
         let missing = |what: &str| TemplateError::Shape(format!("{INTEGRATION_API}: {what}"));
@@ -339,5 +387,20 @@ mod tests {
         assert!(t.table().is_ok());
         assert!(!t.functions().is_empty());
         assert!(t.user_pool().is_ok() && t.user_pool_client().is_ok());
+    }
+
+    #[test]
+    fn conditions_are_decided_with_the_parameters_defaults() {
+        let t = Template::parse(
+            "Parameters:\n  Mfa:\n    Type: String\n    Default: 'false'\n  Stage:\n    Type: String\n    Default: dev\nConditions:\n  On: !Equals [!Ref Mfa, 'true']\n  Dev: !Not [!Equals [!Ref Stage, prod]]\nResources:\n  P:\n    Type: X\n    Properties:\n      A: !If [On, 'ON', 'OPTIONAL']\n      B: !If [Dev, 1, 2]\n      C: !If [On, x, !Ref AWS::NoValue]\n",
+        )
+        .unwrap();
+        let p = t.decide(&t.root["Resources"]["P"]["Properties"]);
+        assert_eq!(p["A"], "OPTIONAL");
+        assert_eq!(p["B"], 1);
+        assert_eq!(p["C"], Value::Null);
+        let mut required = t.clone();
+        required.root["Parameters"]["Mfa"]["Default"] = json!("true");
+        assert_eq!(required.decide(&required.root["Resources"]["P"]["Properties"])["A"], "ON");
     }
 }

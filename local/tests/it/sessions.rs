@@ -69,3 +69,82 @@ fn regex_free_fill(path: &str, id: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// TOTP MFA against the local Cognito: the flow a frontend runs (associate an authenticator
+/// app, verify a code, prefer it; then sign-in answers with the `SOFTWARE_TOKEN_MFA`
+/// challenge and no tokens until it is answered). The emulator does not check the codes
+/// themselves (any six digits pass; AWS checks them against the app's secret), so this shows
+/// the flow and that the pool asks for the challenge, not that a wrong code is refused. Then
+/// the refresh token: it gives new ID tokens until "sign out everywhere" ends it.
+#[tokio::test]
+async fn totp_sign_in_takes_the_challenge_and_refresh_tokens_last_until_signing_out_everywhere() {
+    use aws_sdk_cognitoidentityprovider::types::{
+        AuthFlowType, ChallengeNameType, SoftwareTokenMfaSettingsType, VerifySoftwareTokenResponseType,
+    };
+    let s = stack().await;
+    let ana = s.user("ana").await;
+    let p = &s.stack.provisioned;
+    let cognito = p.endpoints.cognito_client().await;
+    let password = "Test-Password-123";
+
+    let app = cognito.associate_software_token().access_token(&ana.access_token).send().await.unwrap();
+    assert!(app.secret_code().is_some_and(|c| !c.is_empty()), "the secret for the authenticator app");
+    let verified =
+        cognito.verify_software_token().access_token(&ana.access_token).user_code("123456").send().await.unwrap();
+    assert_eq!(verified.status(), Some(&VerifySoftwareTokenResponseType::Success));
+    let totp = SoftwareTokenMfaSettingsType::builder().enabled(true).preferred_mfa(true).build();
+    cognito
+        .set_user_mfa_preference()
+        .access_token(&ana.access_token)
+        .software_token_mfa_settings(totp)
+        .send()
+        .await
+        .unwrap();
+
+    // Signed in by the user name (the sub) rather than the email: the emulator ends only the
+    // refresh tokens issued under the name the global sign-out names (AWS ends all of them).
+    let first = cognito
+        .initiate_auth()
+        .client_id(&p.client_id)
+        .auth_flow(AuthFlowType::UserPasswordAuth)
+        .auth_parameters("USERNAME", &ana.id)
+        .auth_parameters("PASSWORD", password)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.challenge_name(), Some(&ChallengeNameType::SoftwareTokenMfa));
+    assert!(first.authentication_result().is_none(), "no tokens before the code");
+    let answered = cognito
+        .respond_to_auth_challenge()
+        .client_id(&p.client_id)
+        .challenge_name(ChallengeNameType::SoftwareTokenMfa)
+        .session(first.session().unwrap())
+        .challenge_responses("USERNAME", &ana.id)
+        .challenge_responses("SOFTWARE_TOKEN_MFA_CODE", "123456")
+        .send()
+        .await
+        .unwrap();
+    let tokens = answered.authentication_result().unwrap();
+    let signed_in = crate::support::User { token: tokens.id_token().unwrap().to_string(), ..ana.clone() };
+    s.call(&signed_in, Method::GET, "/v1/me", None).await.assert_status(200);
+
+    let refresh_token = tokens.refresh_token().unwrap().to_string();
+    let refresh = || {
+        cognito
+            .initiate_auth()
+            .client_id(&p.client_id)
+            .auth_flow(AuthFlowType::RefreshTokenAuth)
+            .auth_parameters("REFRESH_TOKEN", &refresh_token)
+            .send()
+    };
+    let refreshed = refresh().await.unwrap();
+    let id = refreshed.authentication_result().and_then(|r| r.id_token()).unwrap().to_string();
+    let refreshed_user = crate::support::User { token: id, ..ana.clone() };
+    s.call(&refreshed_user, Method::GET, "/v1/me", None).await.assert_status(200);
+
+    // Issued in an earlier second than the sign-out (iat has whole seconds).
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    s.call(&refreshed_user, Method::POST, "/v1/me/sign-out-everywhere", None).await.assert_status(204);
+    assert!(refresh().await.is_err(), "the refresh token is revoked");
+    s.call(&refreshed_user, Method::GET, "/v1/me", None).await.assert_problem(401, "auth.token_revoked");
+}
