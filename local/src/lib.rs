@@ -2,6 +2,7 @@
 //! the SQS pollers and the demo seed. The `chore-local` binary and the integration tests
 //! both start the stack through [`start`].
 
+pub mod alarms;
 pub mod bench;
 pub mod events;
 pub mod gateway;

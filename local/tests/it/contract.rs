@@ -302,30 +302,10 @@ fn buckets_refuse_requests_without_tls() {
 /// destination) has an alarm on its depth that reaches the alarm topic, and its URL is an
 /// output of the stack (where the on-call engineer finds what to redrive).
 #[test]
-fn every_dead_letter_queue_has_an_alarm() {
+fn every_queue_function_api_and_the_table_has_its_alarms() {
     let t = template();
-    let mut dlqs: BTreeSet<String> = t.queues().into_iter().filter_map(|q| q.redrive.map(|(dlq, _)| dlq)).collect();
-    for f in t.functions() {
-        let events =
-            t.root.pointer(&format!("/Resources/{}/Properties/Events", f.logical_id)).and_then(Value::as_object);
-        for (_, e) in events.into_iter().flatten() {
-            if let Some(d) = e.pointer("/Properties/DestinationConfig/OnFailure/Destination") {
-                dlqs.insert(local::template::referenced(d).unwrap());
-            }
-        }
-    }
-    assert!(dlqs.len() >= 5, "{dlqs:?}");
-    let alarmed: BTreeSet<String> = t
-        .resources_of("AWS::CloudWatch::Alarm")
-        .into_iter()
-        .filter(|(_, a)| {
-            a["MetricName"] == "ApproximateNumberOfMessagesVisible" && a["AlarmActions"].as_array().is_some()
-        })
-        .filter_map(|(_, a)| {
-            let d = a["Dimensions"].as_array()?.iter().find(|d| d["Name"] == "QueueName")?.clone();
-            local::template::referenced(&d["Value"])
-        })
-        .collect();
+    assert_eq!(local::alarms::missing(&t), Vec::<String>::new());
+    // The dead-letter queues are outputs too, for whoever is paged.
     let outputs: BTreeSet<String> = t
         .root
         .get("Outputs")
@@ -334,10 +314,41 @@ fn every_dead_letter_queue_has_an_alarm() {
         .flatten()
         .filter_map(|(_, o)| local::template::referenced(&o["Value"]))
         .collect();
-    for dlq in dlqs {
-        assert!(alarmed.contains(&dlq), "no alarm on the depth of {dlq}");
-        assert!(outputs.contains(&dlq), "{dlq} is not an output of the stack");
+    for q in t.queues() {
+        if let Some((dlq, _)) = q.redrive {
+            assert!(outputs.contains(&dlq), "{dlq} is not an output of the stack");
+        }
     }
+    // Latency alarms look at the p99.
+    for (id, a) in t.resources_of("AWS::CloudWatch::Alarm") {
+        if a["MetricName"] == "Latency" {
+            assert_eq!(a["ExtendedStatistic"], "p99", "{id}");
+        }
+    }
+}
+
+#[test]
+fn the_alarm_check_names_a_new_queue_without_its_alarms() {
+    let mut t = template();
+    let resources = t.root.pointer_mut("/Resources").and_then(Value::as_object_mut).unwrap();
+    resources.insert("ReportQueueDLQ".into(), serde_json::json!({ "Type": "AWS::SQS::Queue", "Properties": {} }));
+    resources.insert(
+        "ReportQueue".into(),
+        serde_json::json!({ "Type": "AWS::SQS::Queue", "Properties": { "RedrivePolicy": {
+            "deadLetterTargetArn": { "Fn::GetAtt": ["ReportQueueDLQ", "Arn"] }, "maxReceiveCount": 5 } } }),
+    );
+    assert_eq!(
+        local::alarms::missing(&t),
+        ["no alarm on the depth of ReportQueueDLQ", "no alarm on the age of ReportQueue's oldest message"]
+    );
+    // And a function without them (a copy of one that has them, under a new name).
+    let mut t = template();
+    let f = t.root["Resources"]["GetMeFunction"].clone();
+    t.root["Resources"].as_object_mut().unwrap().insert("GetYouFunction".into(), f);
+    assert_eq!(
+        local::alarms::missing(&t),
+        ["no alarm on the Errors of GetYouFunction", "no alarm on the Throttles of GetYouFunction"]
+    );
 }
 
 #[test]
