@@ -82,7 +82,17 @@ where
     F: Fn(&'a aws_lambda_events::event::sqs::SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
+    let now = chrono::Utc::now().timestamp_millis();
+    let oldest_wait = event
+        .records
+        .iter()
+        .filter_map(|m| m.attributes.get("SentTimestamp")?.parse::<i64>().ok())
+        .min()
+        .map(|sent| now - sent);
     let results = futures::future::join_all(event.records.iter().map(handle)).await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let function = std::env::var(FUNCTION_ENV).unwrap_or_else(|_| what.to_string());
+    crate::platform::metrics::batch(&function, results.len() - failed, failed, oldest_wait);
     let mut response = SqsBatchResponse::default();
     for (message, result) in event.records.iter().zip(results) {
         if let Err(reason) = result {

@@ -230,6 +230,7 @@ pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -
     let instance = request.raw_http_path().to_string();
     let cors = app.config.cors_allow_origin.clone();
 
+    let started = std::time::Instant::now();
     let budget = request.lambda_context_ref().and_then(|c| answer_budget(c.deadline, std::time::SystemTime::now()));
     let outcome = async {
         if let Some(refused) = version_refused {
@@ -264,6 +265,7 @@ pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -
     let response = match outcome {
         Ok(ok) => {
             tracing::info!(status = ok.status.as_u16(), "handled");
+            super::metrics::request(route.function, ok.status.as_u16(), None, started.elapsed(), &correlation_id);
             success_response(ok)
         }
         Err(err) => {
@@ -272,6 +274,8 @@ pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -
             } else {
                 tracing::info!(status = err.status(), code = err.code.as_str(), "refused");
             }
+            let code = Some(err.code.as_str());
+            super::metrics::request(route.function, err.status(), code, started.elapsed(), &correlation_id);
             problem_response(&err, locale, &correlation_id, &instance)
         }
     };

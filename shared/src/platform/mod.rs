@@ -6,6 +6,7 @@ pub mod correlation;
 pub mod error;
 pub mod http;
 pub mod i18n;
+pub mod metrics;
 pub mod pagination;
 pub mod telemetry;
 pub mod validate;
