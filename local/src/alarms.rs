@@ -1,7 +1,8 @@
 //! The alarms template.yaml must have, derived from what it declares: for every dead-letter
 //! queue its depth; for every queue with a dead-letter queue the age of its oldest message;
-//! for every function its errors and its throttles; for every API its 5xx rate and p99
-//! latency; for the table its throttled reads and writes. Each must notify the alarm topic.
+//! for every function its errors and its throttles, and for a stream consumer how far it
+//! lags; for every API its 5xx rate and p99 latency; for the table its throttled reads and
+//! writes. Each must notify the alarm topic.
 //! A contract test runs [`missing`] on the template (nothing may be missing) and on a
 //! template with a queue added without alarms (it must be named).
 
@@ -19,7 +20,10 @@ type Watched = (String, String, String);
 fn watched(t: &Template) -> BTreeSet<Watched> {
     let mut out = BTreeSet::new();
     for (_, a) in t.resources_of("AWS::CloudWatch::Alarm") {
-        if a["AlarmActions"].as_array().is_none_or(|actions| actions.is_empty()) {
+        // Only alarms that reach someone: the alarm topic.
+        let notifies =
+            a["AlarmActions"].as_array().into_iter().flatten().any(|t| referenced(t).as_deref() == Some("AlarmTopic"));
+        if !notifies {
             continue;
         }
         let mut add = |m: &Value| {
@@ -64,6 +68,14 @@ pub fn missing(t: &Template) -> Vec<String> {
         }
         for metric in ["Errors", "Throttles"] {
             need("AWS/Lambda", metric, &f.logical_id, format!("no alarm on the {metric} of {}", f.logical_id));
+        }
+        if f.stream.is_some() {
+            need(
+                "AWS/Lambda",
+                "IteratorAge",
+                &f.logical_id,
+                format!("no alarm on how far {} lags its stream", f.logical_id),
+            );
         }
     }
     for dlq in &dlqs {

@@ -192,7 +192,10 @@ pub async fn local_functions(
         let policy = iam::Policy::of(template, &f.logical_id).map_err(|e| StackError::Config(e.to_string()))?;
         let http = iam::client::PolicyCheckedClient::new(policy, names.clone(), options.iam, options.record_iam_usage);
         let ddb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&dynamodb).http_client(http.clone()).build(),
+            aws_sdk_dynamodb::config::Builder::from(&dynamodb)
+                .http_client(http.clone())
+                .interceptor(shared::store::capacity::ConsumedCapacityInterceptor)
+                .build(),
         );
         let sqs =
             aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(&moto).http_client(http.clone()).build());

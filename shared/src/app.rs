@@ -94,7 +94,12 @@ pub async fn sdk_config() -> SdkConfig {
 
 impl App {
     pub fn new(sdk: &SdkConfig, config: Config, clock: Arc<dyn Clock>) -> App {
-        let app = App::with_clients(config, aws_sdk_dynamodb::Client::new(sdk), aws_sdk_sqs::Client::new(sdk), clock);
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .interceptor(crate::store::capacity::ConsumedCapacityInterceptor)
+                .build(),
+        );
+        let app = App::with_clients(config, dynamodb, aws_sdk_sqs::Client::new(sdk), clock);
         App { lazy: Arc::new(LazyClients { sdk: Some(sdk.clone()), ..LazyClients::default() }), ..app }
     }
 

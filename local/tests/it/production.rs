@@ -239,3 +239,18 @@ async fn a_slow_dynamodb_call_after_call_gives_503_before_the_function_times_out
     assert!(r.header("retry-after").is_some());
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
 }
+
+#[tokio::test]
+async fn each_request_measures_the_dynamodb_capacity_its_calls_consumed() {
+    let s = crate::support::stack().await;
+    let ana = s.user("ana").await;
+    let h = s.household(&ana, "Capacity").await;
+    let app = s.stack.function_app("GetHouseholdFunction");
+    let (found, units) = shared::store::capacity::measured(app.store.membership(&h, &ana.id, None)).await;
+    assert!(found.unwrap().is_some());
+    // A transactional read of three small items (household, member, profile): two read
+    // units each, as DynamoDB prices transactions.
+    assert_eq!(units, 6.0);
+    // Outside a measured request nothing is counted, and nothing fails.
+    assert!(app.store.membership(&h, &ana.id, None).await.unwrap().is_some());
+}

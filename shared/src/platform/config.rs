@@ -23,6 +23,8 @@ pub mod env {
     pub const CORS_ALLOW_ORIGIN: &str = "CORS_ALLOW_ORIGIN";
     pub const PURGE_DELAY_SECONDS: &str = "PURGE_DELAY_SECONDS";
     pub const ERASURE_DELAY_SECONDS: &str = "ERASURE_DELAY_SECONDS";
+    /// The stack's name: the `Stack` dimension of the metrics (read by `platform::metrics`).
+    pub const STACK_NAME: &str = "STACK_NAME";
 }
 
 #[derive(Clone, Debug)]

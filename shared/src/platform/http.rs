@@ -232,40 +232,45 @@ pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -
 
     let started = std::time::Instant::now();
     let budget = request.lambda_context_ref().and_then(|c| answer_budget(c.deadline, std::time::SystemTime::now()));
-    let outcome = async {
-        if let Some(refused) = version_refused {
-            return Err(refused);
-        }
-        let api_request = into_api_request(request, correlation_id.clone(), locale, answered)?;
-        // A household API key reaches only the routes whose scope it has.
-        if let Some(grant) = api_request.principal.as_ref().and_then(|p| p.key.as_ref()) {
-            match route.scope {
-                Some(scope) if grant.scopes.contains(&scope) => {}
-                Some(scope) => return Err(ApiError::new(ErrorCode::ApiKeyScopeMissing).with("scope", scope.as_str())),
-                None => return Err(ApiError::new(ErrorCode::Forbidden)),
+    let (outcome, consumed) = crate::store::capacity::measured(
+        async {
+            if let Some(refused) = version_refused {
+                return Err(refused);
             }
+            let api_request = into_api_request(request, correlation_id.clone(), locale, answered)?;
+            // A household API key reaches only the routes whose scope it has.
+            if let Some(grant) = api_request.principal.as_ref().and_then(|p| p.key.as_ref()) {
+                match route.scope {
+                    Some(scope) if grant.scopes.contains(&scope) => {}
+                    Some(scope) => {
+                        return Err(ApiError::new(ErrorCode::ApiKeyScopeMissing).with("scope", scope.as_str()));
+                    }
+                    None => return Err(ApiError::new(ErrorCode::Forbidden)),
+                }
+            }
+            let run = AssertUnwindSafe((route.handler)(app.clone(), api_request)).catch_unwind();
+            let ran = match budget {
+                Some(budget) => tokio::time::timeout(budget, run).await.unwrap_or_else(|_| {
+                    tracing::warn!(?budget, "the function's deadline is near: answering 503");
+                    Ok(Err(ApiError::unavailable()))
+                }),
+                None => run.await,
+            };
+            ran.unwrap_or_else(|_| {
+                tracing::error!("handler panicked");
+                Err(ApiError::new(ErrorCode::Internal))
+            })
         }
-        let run = AssertUnwindSafe((route.handler)(app.clone(), api_request)).catch_unwind();
-        let ran = match budget {
-            Some(budget) => tokio::time::timeout(budget, run).await.unwrap_or_else(|_| {
-                tracing::warn!(?budget, "the function's deadline is near: answering 503");
-                Ok(Err(ApiError::unavailable()))
-            }),
-            None => run.await,
-        };
-        ran.unwrap_or_else(|_| {
-            tracing::error!("handler panicked");
-            Err(ApiError::new(ErrorCode::Internal))
-        })
-    }
-    .instrument(span.clone())
+        .instrument(span.clone()),
+    )
     .await;
 
     let _entered = span.enter();
     let response = match outcome {
         Ok(ok) => {
             tracing::info!(status = ok.status.as_u16(), "handled");
-            super::metrics::request(route.function, ok.status.as_u16(), None, started.elapsed(), &correlation_id);
+            let status = ok.status.as_u16();
+            super::metrics::request(route.function, status, None, started.elapsed(), consumed, &correlation_id);
             success_response(ok)
         }
         Err(err) => {
@@ -275,7 +280,7 @@ pub async fn handle(app: &App, request: Request, route: &crate::lambda::Route) -
                 tracing::info!(status = err.status(), code = err.code.as_str(), "refused");
             }
             let code = Some(err.code.as_str());
-            super::metrics::request(route.function, err.status(), code, started.elapsed(), &correlation_id);
+            super::metrics::request(route.function, err.status(), code, started.elapsed(), consumed, &correlation_id);
             problem_response(&err, locale, &correlation_id, &instance)
         }
     };

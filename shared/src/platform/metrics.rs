@@ -51,28 +51,43 @@ fn emit(record: Value) {
     }
 }
 
+/// The stack the function belongs to (template.yaml's Globals set `STACK_NAME`).
+fn stack() -> String {
+    std::env::var(super::config::env::STACK_NAME).unwrap_or_else(|_| "local".to_string())
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The records for one API request: requests, latency, 5xx and cold starts by function;
-/// errors by function and code.
-pub fn request_records(
-    timestamp_ms: i64,
-    function: &str,
-    status: u16,
-    code: Option<&str>,
-    latency_ms: f64,
-    cold: bool,
-    correlation_id: &str,
-) -> Vec<Value> {
+/// What one API request measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The stack (`STACK_NAME`): dev and prod in one account keep their metrics apart.
+    pub stack: &'a str,
+    pub function: &'a str,
+    pub status: u16,
+    pub code: Option<&'a str>,
+    pub latency_ms: f64,
+    /// DynamoDB capacity units its calls consumed.
+    pub consumed: f64,
+    pub cold: bool,
+    pub correlation_id: &'a str,
+}
+
+/// The records for one API request: requests, latency, 5xx, consumed capacity and cold
+/// starts by stack and function (each function is one route); errors by stack, function and
+/// code.
+pub fn request_records(timestamp_ms: i64, r: Request<'_>) -> Vec<Value> {
+    let Request { stack, function, status, code, latency_ms, consumed, cold, correlation_id } = r;
     let mut records = vec![record(
         timestamp_ms,
-        &[("Function", function)],
+        &[("Stack", stack), ("Function", function)],
         &[
             ("Requests", 1.0, "Count"),
             ("Latency", latency_ms, "Milliseconds"),
             ("ServerErrors", f64::from(u8::from(status >= 500)), "Count"),
+            ("ConsumedCapacity", consumed, "None"),
             ("ColdStart", f64::from(u8::from(cold)), "Count"),
         ],
         &[("correlationId", correlation_id), ("status", &status.to_string())],
@@ -80,7 +95,7 @@ pub fn request_records(
     if let Some(code) = code {
         records.push(record(
             timestamp_ms,
-            &[("Function", function), ("Code", code)],
+            &[("Stack", stack), ("Function", function), ("Code", code)],
             &[("Errors", 1.0, "Count")],
             &[("correlationId", correlation_id)],
         ));
@@ -89,10 +104,19 @@ pub fn request_records(
 }
 
 /// Emits an API request's records (see [`request_records`]).
-pub fn request(function: &str, status: u16, code: Option<&str>, latency: std::time::Duration, correlation_id: &str) {
+pub fn request(
+    function: &str,
+    status: u16,
+    code: Option<&str>,
+    latency: std::time::Duration,
+    consumed: f64,
+    correlation_id: &str,
+) {
     let cold = !WARM.swap(true, Ordering::Relaxed);
-    for r in request_records(now_ms(), function, status, code, latency.as_secs_f64() * 1000.0, cold, correlation_id) {
-        emit(r);
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let r = Request { stack: &stack(), function, status, code, latency_ms, consumed, cold, correlation_id };
+    for record in request_records(now_ms(), r) {
+        emit(record);
     }
 }
 
@@ -108,7 +132,7 @@ pub fn batch(function: &str, handled: usize, failed: usize, oldest_wait_ms: Opti
     if let Some(wait) = oldest_wait_ms {
         metrics.push(("QueueLag", wait.max(0) as f64, "Milliseconds"));
     }
-    emit(record(now_ms(), &[("Function", function)], &metrics, &[]));
+    emit(record(now_ms(), &[("Stack", &stack()), ("Function", function)], &metrics, &[]));
 }
 
 #[cfg(test)]
@@ -143,18 +167,30 @@ mod tests {
 
     #[test]
     fn a_refused_request_counts_an_error_by_its_code_and_a_5xx_by_function() {
-        let ok = request_records(0, "F", 200, None, 12.5, true, "c");
+        let r = Request {
+            stack: "cg-dev",
+            function: "F",
+            status: 200,
+            code: None,
+            latency_ms: 12.5,
+            consumed: 2.5,
+            cold: true,
+            correlation_id: "c",
+        };
+        let ok = request_records(0, r);
         assert_eq!(ok.len(), 1);
+        let value = |k: &str| ok[0][k].as_f64();
         assert_eq!(
-            (ok[0]["Latency"].as_f64(), ok[0]["ServerErrors"].as_f64(), ok[0]["ColdStart"].as_f64()),
-            (Some(12.5), Some(0.0), Some(1.0))
+            (value("Latency"), value("ServerErrors"), value("ColdStart"), value("ConsumedCapacity")),
+            (Some(12.5), Some(0.0), Some(1.0), Some(2.5))
         );
-        let refused = request_records(0, "F", 404, Some("household.not_found"), 3.0, false, "c");
+        assert_eq!(ok[0]["Stack"], "cg-dev", "stacks in one account keep their metrics apart");
+        let refused = request_records(0, Request { status: 404, code: Some("household.not_found"), cold: false, ..r });
         assert_eq!(refused.len(), 2);
         assert_eq!(refused[1]["Code"], "household.not_found");
-        assert_eq!(refused[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function", "Code"]]));
+        assert_eq!(refused[1]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Stack", "Function", "Code"]]));
         assert_eq!(refused[0]["ServerErrors"], 0.0);
-        let failed = request_records(0, "F", 503, Some("dependency.unavailable"), 3.0, false, "c");
+        let failed = request_records(0, Request { status: 503, code: Some("dependency.unavailable"), ..r });
         assert_eq!(failed[0]["ServerErrors"], 1.0);
     }
 }

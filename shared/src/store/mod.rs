@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod capacity;
 pub mod erasure;
 pub mod exports;
 pub mod feeds;
