@@ -319,10 +319,15 @@ fn every_queue_function_api_and_the_table_has_its_alarms() {
             assert!(outputs.contains(&dlq), "{dlq} is not an output of the stack");
         }
     }
-    // Latency alarms look at the p99.
     for (id, a) in t.resources_of("AWS::CloudWatch::Alarm") {
+        // Latency alarms look at the p99.
         if a["MetricName"] == "Latency" {
             assert_eq!(a["ExtendedStatistic"], "p99", "{id}");
+        }
+        // CloudWatch allows ten queries in an alarm, one of them returning the data.
+        if let Some(queries) = a["Metrics"].as_array() {
+            assert!(queries.len() <= 10, "{id}: {} queries", queries.len());
+            assert_eq!(queries.iter().filter(|q| q["ReturnData"] == true).count(), 1, "{id}");
         }
     }
 }
