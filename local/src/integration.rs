@@ -192,23 +192,43 @@ impl IntegrationGateway {
 
     /// Whether the usage identifier names an enabled API Gateway key in the usage plan.
     async fn key_in_plan(&self, value: &str) -> bool {
-        let keys = match self.apigateway.get_api_keys().include_values(true).limit(500).send().await {
-            Ok(out) => out.items.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %aws_sdk_apigateway::error::DisplayErrorContext(e), "listing API keys failed");
-                return false;
-            }
+        let failed = |what: &str, e: String| {
+            tracing::warn!(error = %e, "listing {what} failed");
+            false
         };
-        let Some(key) = keys.into_iter().find(|k| k.value.as_deref() == Some(value) && k.enabled) else {
-            return false;
-        };
-        match self.apigateway.get_usage_plan_keys().usage_plan_id(&self.usage_plan_id).limit(500).send().await {
-            Ok(out) => out.items.unwrap_or_default().iter().any(|k| k.id == key.id),
-            Err(e) => {
-                tracing::warn!(error = %aws_sdk_apigateway::error::DisplayErrorContext(e), "listing the plan's keys failed");
-                false
+        let mut keys = self.apigateway.get_api_keys().include_values(true).limit(500).into_paginator().items().send();
+        let mut found = None;
+        while let Some(key) = keys.next().await {
+            match key {
+                Ok(k) if k.value.as_deref() == Some(value) && k.enabled => {
+                    found = k.id;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => return failed("API keys", aws_sdk_apigateway::error::DisplayErrorContext(e).to_string()),
             }
         }
+        let Some(id) = found else {
+            return false;
+        };
+        let mut members = self
+            .apigateway
+            .get_usage_plan_keys()
+            .usage_plan_id(&self.usage_plan_id)
+            .limit(500)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(member) = members.next().await {
+            match member {
+                Ok(k) if k.id.as_deref() == Some(id.as_str()) => return true,
+                Ok(_) => {}
+                Err(e) => {
+                    return failed("the plan's keys", aws_sdk_apigateway::error::DisplayErrorContext(e).to_string());
+                }
+            }
+        }
+        false
     }
 
     /// The usage plan: `THROTTLED` past the rate (and burst), `QUOTA_EXCEEDED` past the
