@@ -270,19 +270,23 @@ pub fn render_gateway_response(
     builder.body(Body::from(body)).expect("valid response")
 }
 
-/// The `requestContext.authorizer` of API Gateway's Cognito authorizer: every claim as a string.
-pub fn cognito_authorizer(claims: serde_json::Map<String, Value>) -> Value {
-    let claims: serde_json::Map<String, Value> = claims
+/// An authorizer's values as API Gateway passes them to the integration: every one a string.
+pub fn as_strings(values: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    values
         .into_iter()
         .map(|(k, v)| {
-            let s = match v {
+            let text = match v {
                 Value::String(s) => s,
                 other => other.to_string(),
             };
-            (k, Value::String(s))
+            (k, Value::String(text))
         })
-        .collect();
-    json!({ "claims": claims })
+        .collect()
+}
+
+/// The `requestContext.authorizer` of API Gateway's Cognito authorizer: the claims, as strings.
+pub fn cognito_authorizer(claims: serde_json::Map<String, Value>) -> Value {
+    json!({ "claims": as_strings(claims) })
 }
 
 /// The API Gateway REST proxy event (payload format 1.0) for one request.

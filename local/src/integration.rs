@@ -167,18 +167,9 @@ impl IntegrationGateway {
             resources.iter().any(|r| crate::iam::glob(r, method_arn))
         };
         let effect = |e: &str| statements.iter().any(|s| s["Effect"] == e && covers(s));
-        let context = answer.get("context").and_then(Value::as_object).cloned().unwrap_or_default();
         // Context values reach the handler (and the gateway responses) as strings.
-        let context: Map<String, Value> = context
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, Value::String(text))
-            })
-            .collect();
+        let context =
+            crate::gateway::as_strings(answer.get("context").and_then(Value::as_object).cloned().unwrap_or_default());
         if effect("Deny") || !effect("Allow") {
             return Ok(Decision::Denied(context));
         }
